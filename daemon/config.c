@@ -1,0 +1,297 @@
+/* newsalertd.yaml: one table of options (key, type, default, field, help),
+ * walked against the YAML document so that an unknown key, a wrong type or
+ * an out-of-range value fails loudly with file and line. */
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "newsalert/yamlutil.h"
+#include "newsalertd.h"
+
+enum opt_type { OPT_STRING, OPT_PATH, OPT_LIST, OPT_INT, OPT_SIZE, OPT_LOGLEVEL };
+
+struct option_def {
+    const char *key; /* dotted path in the YAML document */
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    long long min, max;
+    const char *help;
+};
+
+#define F(field) offsetof(struct na_config, field)
+#define L(field) (offsetof(struct na_config, limits) + offsetof(struct na_limits, field))
+#define KiB 1024LL
+#define MiB (1024LL * 1024)
+
+static const struct option_def options[] = {
+    {"feed.endpoints", OPT_LIST, F(feed_endpoints), "tcp://127.0.0.1:5555", 0, 0,
+     "ZeroMQ endpoints of the feed publishers (SUB connects to each)"},
+    {"feed.topics", OPT_LIST, F(feed_topics), "", 0, 0,
+     "topic prefixes to subscribe to; the empty prefix takes everything"},
+    {"feed.rcvhwm", OPT_INT, F(feed_rcvhwm), "100000", 1, 100000000,
+     "receive high-water mark of the feed socket, in messages"},
+    {"feed.batch", OPT_INT, F(batch), "256", 1, 1000000,
+     "messages handled per wakeup before the loop serves other events"},
+    {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
+     "ZeroMQ endpoint the alert PUB socket binds"},
+    {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "100000", 1, 100000000,
+     "send high-water mark of the alert socket, in messages"},
+    {"publish.linger_ms", OPT_INT, F(linger_ms), "2000", 0, 600000,
+     "how long unsent alerts may hold up a stop"},
+    {"rules.dir", OPT_PATH, F(rules_dir), "rules", 0, 0,
+     "directory of rules files, one per tag (relative to this file)"},
+    {"rules.actors", OPT_PATH, F(actors_file), "actors.yaml", 0, 0,
+     "actors file (relative to this file)"},
+    {"limits.max_article_bytes", OPT_SIZE, L(max_article_bytes), "1048576", 256, 64 * MiB,
+     "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)"},
+    {"limits.max_headline_bytes", OPT_SIZE, L(max_headline_bytes), "4096", 16, 1 * MiB,
+     "longest headline accepted"},
+    {"limits.max_body_bytes", OPT_SIZE, L(max_body_bytes), "524288", 16, 64 * MiB,
+     "longest body accepted"},
+    {"limits.max_authors", OPT_SIZE, L(max_authors), "64", 0, 100000,
+     "most authors accepted on one article"},
+    {"limits.max_matches", OPT_INT, F(max_matches), "4096", 1, 10000000,
+     "pattern matches considered per article; the rest of the text is not scanned"},
+    {"limits.max_evidence", OPT_INT, F(max_evidence), "3", 1, 100,
+     "evidence sentences per tag in an alert"},
+    {"limits.max_evidence_bytes", OPT_INT, F(max_evidence_bytes), "512", 16, 1 * MiB,
+     "longest evidence sentence in an alert (cut on a UTF-8 boundary)"},
+    {"log.level", OPT_LOGLEVEL, F(log_level), "info", 0, 0,
+     "error, warning, info or debug"},
+    {"log.status_interval_ms", OPT_INT, F(status_interval_ms), "10000", 0, 3600000,
+     "how often a status line is logged (0: never)"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void list_free(struct na_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+int na_config_set_list(struct na_strlist *list, char *const *items, size_t n)
+{
+    struct na_strlist nl = {calloc(n ? n : 1, sizeof(char *)), 0};
+    if (nl.items == NULL)
+        return -1;
+    for (; nl.n < n; nl.n++)
+        if ((nl.items[nl.n] = strdup(items[nl.n])) == NULL) {
+            list_free(&nl);
+            return -1;
+        }
+    list_free(list);
+    *list = nl;
+    return 0;
+}
+
+int na_config_set_string(char **field, const char *value)
+{
+    char *s = strdup(value);
+    if (s == NULL)
+        return -1;
+    free(*field);
+    *field = s;
+    return 0;
+}
+
+/* A relative path in the config file is relative to the file's directory,
+ * so that "-c /etc/newsalertd/newsalertd.yaml" and "-c config/..." both
+ * find their rules. */
+static char *resolve(const char *cfg_path, const char *p)
+{
+    if (p[0] == '/' || cfg_path == NULL)
+        return strdup(p);
+    char *copy = strdup(cfg_path);
+    if (copy == NULL)
+        return NULL;
+    const char *dir = dirname(copy);
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, p);
+    free(copy);
+    return out;
+}
+
+static int set_value(struct na_config *cfg, const struct option_def *o, const char *value,
+                     struct na_yaml *y, yaml_node_t *node, struct na_error *err)
+{
+    char *base = (char *)cfg + o->offset;
+    long long n;
+
+    switch (o->type) {
+    case OPT_STRING:
+        return na_config_set_string((char **)base, value) < 0 ? na_error_set(err, "out of memory")
+                                                              : 0;
+    case OPT_PATH: {
+        char *p = resolve(cfg->path, value);
+        if (p == NULL)
+            return na_error_set(err, "out of memory");
+        free(*(char **)base);
+        *(char **)base = p;
+        return 0;
+    }
+    case OPT_LIST: {
+        char *items[1] = {(char *)value};
+        return na_config_set_list((struct na_strlist *)base, items, 1) < 0
+                   ? na_error_set(err, "out of memory")
+                   : 0;
+    }
+    case OPT_INT:
+    case OPT_SIZE:
+        if (node) {
+            if (na_yaml_to_int(y, node, o->key, o->min, o->max, &n, err) < 0)
+                return -1;
+        } else {
+            n = strtoll(value, NULL, 10);
+        }
+        if (o->type == OPT_INT)
+            *(long long *)base = n;
+        else
+            *(size_t *)base = (size_t)n;
+        return 0;
+    case OPT_LOGLEVEL:
+        if (na_log_level_parse(value, (enum na_log_level *)base) < 0) {
+            if (node)
+                return na_error_set(err, "%s:%d: %s: expected error, warning, info or debug, "
+                                         "got '%.40s'",
+                                    y->path, na_yaml_line(node), o->key, value);
+            return na_error_set(err, "bad default for %s", o->key);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static int set_list(struct na_config *cfg, const struct option_def *o, struct na_yaml *y,
+                    yaml_node_t *v, struct na_error *err)
+{
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    char **items = calloc(n ? n : 1, sizeof(char *));
+    int rc = 0;
+    if (items == NULL)
+        return na_error_set(err, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = na_yaml_to_string(y, na_yaml_node(y, v->data.sequence.items.start[i]), o->key,
+                               (const char **)&items[i], err);
+    if (rc == 0 && na_config_set_list((struct na_strlist *)((char *)cfg + o->offset), items, n) < 0)
+        rc = na_error_set(err, "out of memory");
+    free(items);
+    return rc;
+}
+
+static bool is_section(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!strncmp(options[i].key, prefix, n) && options[i].key[n] == '.')
+            return true;
+    return false;
+}
+
+static int walk(struct na_config *cfg, struct na_yaml *y, yaml_node_t *map, const char *prefix,
+                struct na_error *err)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = na_yaml_node(y, p->key), *v = na_yaml_node(y, p->value);
+        const char *key = na_yaml_scalar(k);
+        char full[128];
+        if (key == NULL)
+            return na_error_set(err, "%s:%d: keys must be strings", y->path, na_yaml_line(k));
+        snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "", key);
+        const struct option_def *o = NULL;
+        for (size_t i = 0; i < N_OPTIONS; i++)
+            if (!strcmp(options[i].key, full))
+                o = &options[i];
+        if (o == NULL) {
+            if (!is_section(full))
+                return na_error_set(err, "%s:%d: unknown key '%.60s'", y->path, na_yaml_line(k),
+                                    full);
+            if (na_yaml_expect(y, v, YAML_MAPPING_NODE, full, err) < 0 ||
+                walk(cfg, y, v, full, err) < 0)
+                return -1;
+            continue;
+        }
+        if (o->type == OPT_LIST && v->type == YAML_SEQUENCE_NODE) {
+            if (set_list(cfg, o, y, v, err) < 0)
+                return -1;
+            continue;
+        }
+        const char *s;
+        if (na_yaml_to_string(y, v, full, &s, err) < 0 || set_value(cfg, o, s, y, v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct na_config *na_config_load(const char *path, struct na_error *err)
+{
+    struct na_config *cfg = calloc(1, sizeof(*cfg));
+    struct na_yaml y;
+
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
+        na_error_set(err, "out of memory");
+        free(cfg);
+        return NULL;
+    }
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (options[i].type == OPT_LIST && options[i].def[0] == '\0') {
+            char *items[1] = {""};
+            if (na_config_set_list((struct na_strlist *)((char *)cfg + options[i].offset),
+                                   items, 1) < 0)
+                goto oom;
+        } else if (set_value(cfg, &options[i], options[i].def, NULL, NULL, err) < 0) {
+            goto fail;
+        }
+    }
+    if (na_yaml_load(&y, path, err) < 0)
+        goto fail;
+    yaml_node_t *root = na_yaml_root(&y);
+    /* A file of only comments loads as an empty scalar: all defaults. */
+    if (!(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        if (na_yaml_expect(&y, root, YAML_MAPPING_NODE, "config", err) < 0 ||
+            walk(cfg, &y, root, "", err) < 0) {
+            na_yaml_free(&y);
+            goto fail;
+        }
+    }
+    na_yaml_free(&y);
+    if (cfg->feed_endpoints.n == 0) {
+        na_error_set(err, "%s: feed.endpoints: at least one endpoint is needed", path);
+        goto fail;
+    }
+    return cfg;
+oom:
+    na_error_set(err, "out of memory");
+fail:
+    na_config_free(cfg);
+    return NULL;
+}
+
+void na_config_free(struct na_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    list_free(&cfg->feed_endpoints);
+    list_free(&cfg->feed_topics);
+    free(cfg->publish_endpoint);
+    free(cfg->rules_dir);
+    free(cfg->actors_file);
+    free(cfg->path);
+    free(cfg);
+}
+
+void na_config_print_reference(FILE *out)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fprintf(out, "  %-28s %-22s %s\n", options[i].key,
+                options[i].def[0] ? options[i].def : "\"\"", options[i].help);
+}

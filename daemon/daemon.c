@@ -1,0 +1,321 @@
+/* The daemon's core: setup, the per-message pipeline (decode, validate, tag,
+ * publish), signals and reload. Signals only set work for the loop: libevent
+ * delivers them as ordinary events, so the handlers here run between
+ * articles, never inside one. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "newsalertd.h"
+
+/* Reject logs: at most this many lines per reason per window; the rest are
+ * counted and summed up in the next line that gets through. */
+#define REJECT_LOG_BURST 5
+#define REJECT_LOG_WINDOW_MS 10000
+
+int64_t na_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reject(struct na_daemon *d, enum na_reject why, const char *msg)
+{
+    int64_t now = mono_ms();
+
+    d->stats.rejected[why]++;
+    if (now - d->reject_window_ms[why] >= REJECT_LOG_WINDOW_MS) {
+        d->reject_window_ms[why] = now;
+        d->reject_logged[why] = 0;
+    }
+    if (d->reject_logged[why] >= REJECT_LOG_BURST) {
+        d->reject_suppressed[why]++;
+        return;
+    }
+    d->reject_logged[why]++;
+    if (d->reject_suppressed[why]) {
+        na_warn("rejected (%s): %s (and %llu more not logged)", na_reject_name(why), msg,
+                (unsigned long long)d->reject_suppressed[why]);
+        d->reject_suppressed[why] = 0;
+    } else {
+        na_warn("rejected (%s): %s", na_reject_name(why), msg);
+    }
+}
+
+void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
+                      size_t n_total)
+{
+    char msg[256];
+    enum na_reject why;
+    const struct na_result *res;
+    struct na_error err;
+
+    d->stats.received++;
+    if (n_total > 2) {
+        snprintf(msg, sizeof(msg), "a message of %zu frames (expected [topic, Article] or "
+                                   "[Article])",
+                 n_total);
+        reject(d, NA_REJECT_FRAME_COUNT, msg);
+        return;
+    }
+    const uint8_t *payload = data[n_total - 1];
+    size_t payload_len = len[n_total - 1];
+    Newsalert__V1__Article *a =
+        na_article_decode(payload, payload_len, &d->cfg->limits, &why, msg, sizeof(msg));
+    if (a == NULL) {
+        reject(d, why, msg);
+        return;
+    }
+    d->stats.decoded++;
+    const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
+    if (na_tagger_tag(d->tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
+        na_err("tagging article %s failed: %s", a->id, err.msg);
+        na_article_free(a);
+        return;
+    }
+    if (res->truncated)
+        na_debug("article %s: match limit reached, the rest was not scanned", a->id);
+    if (res->n_fired == 0) {
+        d->stats.untagged++;
+        na_article_free(a);
+        return;
+    }
+    struct na_alert_meta meta = {.seq = ++d->seq, .epoch = d->epoch,
+                                 .received_at_ms = na_now_ms()};
+    Newsalert__V1__Alert *alert = na_alert_build(d->builder, a, res, d->rs, &meta);
+    if (alert == NULL) {
+        na_err("article %s: out of memory building its alert", a->id);
+        d->seq--;
+    } else {
+        d->stats.alerted++;
+        na_publish_alert(d, alert);
+        na_debug("alert %llu: article %s", (unsigned long long)meta.seq, a->id);
+    }
+    na_article_free(a);
+}
+
+/* Compiles a ruleset and its tagger, for start-up and reload alike. */
+static int build_rules(const struct na_config *cfg, struct na_ruleset **rs,
+                       struct na_tagger **tagger, struct na_error *err)
+{
+    struct na_tagger_limits tl = {.max_matches = (size_t)cfg->max_matches,
+                                  .max_evidence = (size_t)cfg->max_evidence};
+    *rs = na_ruleset_load(cfg->rules_dir, cfg->actors_file, err);
+    if (*rs == NULL)
+        return -1;
+    *tagger = na_tagger_new(*rs, &tl, err);
+    if (*tagger == NULL) {
+        na_ruleset_free(*rs);
+        *rs = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void log_status(struct na_daemon *d, const char *what)
+{
+    uint64_t rejected = 0;
+    for (int i = 0; i < NA_REJECT_COUNT; i++)
+        rejected += d->stats.rejected[i];
+    na_info("%s: %llu received, %llu decoded, %llu rejected, %llu alerts, %llu untagged", what,
+            (unsigned long long)d->stats.received, (unsigned long long)d->stats.decoded,
+            (unsigned long long)rejected, (unsigned long long)d->stats.alerted,
+            (unsigned long long)d->stats.untagged);
+    for (int i = 1; i < NA_REJECT_COUNT; i++)
+        if (d->stats.rejected[i])
+            na_info("%s: rejected %s: %llu", what, na_reject_name(i),
+                    (unsigned long long)d->stats.rejected[i]);
+}
+
+/* SIGHUP: the config file and the rules are read again and compiled aside;
+ * only a complete success replaces what is in service. Endpoints and socket
+ * options need a restart and are left as they are. */
+static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    struct na_error err;
+    struct na_ruleset *rs;
+    struct na_tagger *tagger;
+    (void)sig;
+    (void)what;
+
+    na_notify("RELOADING=1");
+    struct na_config *cfg = na_config_load(d->cfg->path, &err);
+    if (cfg == NULL || build_rules(cfg, &rs, &tagger, &err) < 0) {
+        na_err("reload failed, keeping the running config and rules: %s", err.msg);
+        na_config_free(cfg);
+        d->stats.reloads_failed++;
+        na_notify("READY=1");
+        return;
+    }
+    /* What the running sockets were built with stays; the rest is new. */
+    struct na_strlist keep_ep = d->cfg->feed_endpoints, keep_topics = d->cfg->feed_topics;
+    char *keep_pub = d->cfg->publish_endpoint;
+    d->cfg->feed_endpoints = cfg->feed_endpoints;
+    d->cfg->feed_topics = cfg->feed_topics;
+    d->cfg->publish_endpoint = cfg->publish_endpoint;
+    cfg->feed_endpoints = keep_ep;
+    cfg->feed_topics = keep_topics;
+    cfg->publish_endpoint = keep_pub;
+    cfg->limits.max_article_bytes = d->cfg->limits.max_article_bytes;
+    cfg->feed_rcvhwm = d->cfg->feed_rcvhwm;
+    cfg->publish_sndhwm = d->cfg->publish_sndhwm;
+    cfg->linger_ms = d->cfg->linger_ms;
+    na_config_free(d->cfg);
+    d->cfg = cfg;
+    na_tagger_free(d->tagger);
+    na_ruleset_free(d->rs);
+    d->rs = rs;
+    d->tagger = tagger;
+    na_log_set_level(cfg->log_level);
+    d->stats.reloads_ok++;
+    na_info("reloaded: %zu tags, %zu actors, %zu patterns", na_ruleset_tag_count(rs),
+            na_ruleset_actor_count(rs), na_ruleset_pattern_count(rs));
+    na_notify("READY=1");
+}
+
+/* SIGTERM/SIGINT: what is already queued in the feed socket was received, so
+ * it is processed and published before the loop ends; the PUB socket's
+ * linger then bounds how long unsent alerts may hold up the exit. */
+static void daemon_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)what;
+
+    na_notify("STOPPING=1");
+    na_info("signal %d: stopping", (int)sig);
+    d->stopping = true;
+    size_t n = na_feed_drain(d, (size_t)d->cfg->feed_rcvhwm + 1);
+    if (n)
+        na_info("processed %zu queued messages before stopping", n);
+    event_base_loopbreak(d->base);
+}
+
+static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn cb)
+{
+    struct event *ev = evsignal_new(d->base, sig, cb, d);
+    if (ev && event_add(ev, NULL) < 0) {
+        event_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static uint64_t make_epoch(void)
+{
+    /* Without a journal each start numbers alerts afresh, so each start is a
+     * new epoch: the start time in ms, which only moves forward. */
+    return (uint64_t)na_now_ms();
+}
+
+struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err, int *exit_code)
+{
+    struct na_daemon *d = calloc(1, sizeof(*d));
+
+    *exit_code = NA_EXIT_RUNTIME;
+    if (d == NULL) {
+        na_error_set(err, "out of memory");
+        return NULL;
+    }
+    d->cfg = cfg;
+    d->epoch = make_epoch();
+    if (build_rules(cfg, &d->rs, &d->tagger, err) < 0) {
+        *exit_code = NA_EXIT_CONFIG;
+        goto fail;
+    }
+    d->builder = na_alert_builder_new((size_t)cfg->max_evidence_bytes);
+    d->base = event_base_new();
+    d->zctx = zmq_ctx_new();
+    if (d->builder == NULL || d->base == NULL || d->zctx == NULL) {
+        na_error_set(err, "cannot set up the event loop or ZeroMQ");
+        goto fail;
+    }
+    /* Publish first, so that no alert is produced before its socket is up. */
+    if (na_publish_open(d, err) < 0 || na_feed_open(d, err) < 0)
+        goto fail;
+    signal(SIGPIPE, SIG_IGN);
+    d->sig_term = add_signal(d, SIGTERM, daemon_on_stop);
+    d->sig_int = add_signal(d, SIGINT, daemon_on_stop);
+    d->sig_hup = add_signal(d, SIGHUP, daemon_on_reload);
+    if (!d->sig_term || !d->sig_int || !d->sig_hup) {
+        na_error_set(err, "cannot install signal handlers");
+        goto fail;
+    }
+    na_info("ready: %zu tags, %zu actors, %zu patterns, epoch %llu",
+            na_ruleset_tag_count(d->rs), na_ruleset_actor_count(d->rs),
+            na_ruleset_pattern_count(d->rs), (unsigned long long)d->epoch);
+    return d;
+fail:
+    d->cfg = NULL; /* still the caller's */
+    na_daemon_free(d);
+    return NULL;
+}
+
+static void daemon_on_status(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    log_status(arg, "status");
+}
+
+int na_daemon_run(struct na_daemon *d)
+{
+    struct event *status = NULL;
+    char line[160];
+
+    if (d->cfg->status_interval_ms > 0) {
+        struct timeval tv = {d->cfg->status_interval_ms / 1000,
+                             (d->cfg->status_interval_ms % 1000) * 1000};
+        status = event_new(d->base, -1, EV_PERSIST, daemon_on_status, d);
+        if (status)
+            event_add(status, &tv);
+    }
+    snprintf(line, sizeof(line), "READY=1\nSTATUS=serving %s", d->cfg->publish_endpoint);
+    na_notify(line);
+    int rc = event_base_dispatch(d->base);
+    if (status)
+        event_free(status);
+    log_status(d, "stopped");
+    return rc < 0 ? NA_EXIT_RUNTIME : NA_EXIT_OK;
+}
+
+void na_daemon_free(struct na_daemon *d)
+{
+    if (d == NULL)
+        return;
+    if (d->feed_ev)
+        event_free(d->feed_ev);
+    if (d->sig_term)
+        event_free(d->sig_term);
+    if (d->sig_int)
+        event_free(d->sig_int);
+    if (d->sig_hup)
+        event_free(d->sig_hup);
+    if (d->sub)
+        zmq_close(d->sub);
+    if (d->pub)
+        zmq_close(d->pub);
+    if (d->zctx)
+        zmq_ctx_term(d->zctx);
+    if (d->base)
+        event_base_free(d->base);
+    na_alert_builder_free(d->builder);
+    na_tagger_free(d->tagger);
+    na_ruleset_free(d->rs);
+    free(d->pack_buf);
+    na_config_free(d->cfg);
+    free(d);
+}

@@ -1,0 +1,132 @@
+/* The feed: a SUB socket connected to the publishers, watched through
+ * ZMQ_FD inside the libevent loop.
+ *
+ * ZMQ_FD is edge-triggered and means "events may have changed", not "a
+ * message is there". So every wakeup drains with ZMQ_DONTWAIT until EAGAIN,
+ * and when the per-wakeup batch runs out first, the event is re-activated by
+ * hand, because no new edge will come for messages already queued. */
+#include <errno.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "newsalertd.h"
+
+/* Parts beyond this many are counted, not kept: the message is rejected. */
+#define KEEP_PARTS 3
+
+static bool pollin(void *sock)
+{
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) < 0)
+        return false;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+/* Receives one whole multipart message; 1 when one was handled, 0 when
+ * nothing was waiting, -1 on an error. */
+static int receive_one(struct na_daemon *d)
+{
+    zmq_msg_t parts[KEEP_PARTS];
+    const uint8_t *data[KEEP_PARTS];
+    size_t len[KEEP_PARTS];
+    size_t n = 0, total = 0;
+    int more = 1, rc = 1;
+
+    while (more) {
+        zmq_msg_t *m = &parts[n < KEEP_PARTS ? n : KEEP_PARTS - 1];
+        if (n >= KEEP_PARTS)
+            zmq_msg_close(m); /* reuse the last slot for the overflow */
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, d->sub, total == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(m);
+            if (n >= KEEP_PARTS)
+                n = KEEP_PARTS - 1; /* the slot just closed is not ours any more */
+            if (total == 0 && e == EAGAIN)
+                return 0;
+            if (e != EAGAIN && e != EINTR)
+                na_warn("feed: receive failed: %s", zmq_strerror(e));
+            rc = total ? 1 : -1;
+            break;
+        }
+        more = zmq_msg_more(m);
+        if (n < KEEP_PARTS)
+            n++;
+        total++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        data[i] = zmq_msg_data(&parts[i]);
+        len[i] = zmq_msg_size(&parts[i]);
+    }
+    if (total > 0)
+        na_daemon_handle(d, data, len, total);
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return rc;
+}
+
+size_t na_feed_drain(struct na_daemon *d, size_t max)
+{
+    size_t handled = 0;
+    while (handled < max) {
+        int rc = receive_one(d);
+        if (rc <= 0)
+            break;
+        handled++;
+    }
+    return handled;
+}
+
+static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)fd;
+    (void)what;
+
+    size_t batch = (size_t)d->cfg->batch;
+    size_t handled = na_feed_drain(d, batch);
+    /* Either the batch ran out, or recv said EAGAIN; in both cases re-check
+     * ZMQ_EVENTS, since a send or receive may have consumed the edge. */
+    if (handled == batch || pollin(d->sub))
+        event_active(d->feed_ev, EV_READ, 0);
+}
+
+int na_feed_open(struct na_daemon *d, struct na_error *err)
+{
+    const struct na_config *cfg = d->cfg;
+    int hwm = (int)cfg->feed_rcvhwm;
+    /* The socket refuses (and disconnects) anything far beyond the article
+     * limit; the decoder checks the exact limit and counts the reject. */
+    int64_t maxmsg = (int64_t)cfg->limits.max_article_bytes + 65536;
+    int linger = 0;
+    int fd;
+    size_t fdlen = sizeof(fd);
+
+    d->sub = zmq_socket(d->zctx, ZMQ_SUB);
+    if (d->sub == NULL)
+        return na_error_set(err, "feed: cannot create socket: %s", zmq_strerror(errno));
+    if (zmq_setsockopt(d->sub, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
+        zmq_setsockopt(d->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+        zmq_setsockopt(d->sub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
+        return na_error_set(err, "feed: socket options: %s", zmq_strerror(errno));
+    for (size_t i = 0; i < cfg->feed_topics.n; i++) {
+        const char *t = cfg->feed_topics.items[i];
+        if (zmq_setsockopt(d->sub, ZMQ_SUBSCRIBE, t, strlen(t)) < 0)
+            return na_error_set(err, "feed: subscribe '%s': %s", t, zmq_strerror(errno));
+    }
+    for (size_t i = 0; i < cfg->feed_endpoints.n; i++) {
+        const char *ep = cfg->feed_endpoints.items[i];
+        if (zmq_connect(d->sub, ep) < 0)
+            return na_error_set(err, "feed: cannot connect to %s: %s", ep, zmq_strerror(errno));
+        na_info("feed: connecting to %s", ep);
+    }
+    if (zmq_getsockopt(d->sub, ZMQ_FD, &fd, &fdlen) < 0)
+        return na_error_set(err, "feed: ZMQ_FD: %s", zmq_strerror(errno));
+    d->feed_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_readable, d);
+    if (d->feed_ev == NULL || event_add(d->feed_ev, NULL) < 0)
+        return na_error_set(err, "feed: cannot watch the socket");
+    /* A message may already be queued, its edge gone before we watched. */
+    event_active(d->feed_ev, EV_READ, 0);
+    return 0;
+}

@@ -1,0 +1,154 @@
+/* newsalertd: command line, config loading and the exit codes. Only main()
+ * ends the process. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "newsalertd.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: newsalertd [OPTION]...\n"
+            "Subscribe to a ZeroMQ feed of newsalert.v1.Article messages, tag alliance, aid\n"
+            "and summit developments, and publish newsalert.v1.Alert messages on the topics\n"
+            "alert.<tag>. Runs in the foreground; SIGHUP reloads, SIGTERM stops.\n"
+            "\n"
+            "  -c, --config FILE       config file (default %s)\n"
+            "      --feed ENDPOINT     feed endpoint to connect to; repeat for several\n"
+            "                          (replaces feed.endpoints)\n"
+            "      --publish ENDPOINT  endpoint to publish alerts on (replaces\n"
+            "                          publish.endpoint)\n"
+            "      --check-config      load the config, compile the rules, and exit\n"
+            "      --log-level LEVEL   error, warning, info or debug (replaces log.level)\n"
+            "      --help-config       list the config file's keys and defaults\n"
+            "  -h, --help              show this help and exit\n"
+            "  -V, --version           show the version and exit\n"
+            "\n"
+            "Exit status: 0 on a clean stop, 1 on a runtime failure, 64 on a usage error,\n"
+            "78 when the config or the rules are invalid.\n",
+            NA_DEFAULT_CONFIG);
+}
+
+enum { OPT_FEED = 256, OPT_PUBLISH, OPT_CHECK, OPT_LOG_LEVEL, OPT_HELP_CONFIG };
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"feed", required_argument, NULL, OPT_FEED},
+        {"publish", required_argument, NULL, OPT_PUBLISH},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NA_DEFAULT_CONFIG, *publish = NULL, *level_arg = NULL;
+    char **feeds = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n_feeds = 0;
+    bool check = false;
+    enum na_log_level level = NA_LOG_INFO;
+    struct na_error err;
+    int c;
+
+    if (feeds == NULL)
+        return NA_EXIT_RUNTIME;
+    while ((c = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case OPT_FEED:
+            feeds[n_feeds++] = optarg;
+            break;
+        case OPT_PUBLISH:
+            publish = optarg;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_LOG_LEVEL:
+            level_arg = optarg;
+            if (na_log_level_parse(optarg, &level) < 0) {
+                fprintf(stderr, "newsalertd: --log-level: expected error, warning, info or "
+                                "debug, got '%s'\n",
+                        optarg);
+                free(feeds);
+                return NA_EXIT_USAGE;
+            }
+            break;
+        case OPT_HELP_CONFIG:
+            printf("Keys of newsalertd.yaml (key, default, meaning):\n");
+            na_config_print_reference(stdout);
+            free(feeds);
+            return NA_EXIT_OK;
+        case 'h':
+            usage(stdout);
+            free(feeds);
+            return NA_EXIT_OK;
+        case 'V':
+            printf("newsalertd %s\n", NA_VERSION);
+            free(feeds);
+            return NA_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'newsalertd --help'.\n");
+            free(feeds);
+            return NA_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "newsalertd: unexpected argument '%s'\nTry 'newsalertd --help'.\n",
+                argv[optind]);
+        free(feeds);
+        return NA_EXIT_USAGE;
+    }
+
+    na_log_init(level);
+    struct na_config *cfg = na_config_load(config, &err);
+    if (cfg == NULL) {
+        fprintf(stderr, "newsalertd: %s\n", err.msg);
+        free(feeds);
+        return NA_EXIT_CONFIG;
+    }
+    if ((n_feeds && na_config_set_list(&cfg->feed_endpoints, feeds, n_feeds) < 0) ||
+        (publish && na_config_set_string(&cfg->publish_endpoint, publish) < 0)) {
+        fprintf(stderr, "newsalertd: out of memory\n");
+        na_config_free(cfg);
+        free(feeds);
+        return NA_EXIT_RUNTIME;
+    }
+    free(feeds);
+    if (level_arg == NULL)
+        level = cfg->log_level;
+    cfg->log_level = level;
+    na_log_init(level);
+
+    if (check) {
+        struct na_ruleset *rs = na_ruleset_load(cfg->rules_dir, cfg->actors_file, &err);
+        if (rs == NULL) {
+            fprintf(stderr, "newsalertd: %s\n", err.msg);
+            na_config_free(cfg);
+            return NA_EXIT_CONFIG;
+        }
+        printf("%s: ok (%zu tags, %zu actors, %zu patterns)\n", config,
+               na_ruleset_tag_count(rs), na_ruleset_actor_count(rs),
+               na_ruleset_pattern_count(rs));
+        na_ruleset_free(rs);
+        na_config_free(cfg);
+        return NA_EXIT_OK;
+    }
+
+    int code;
+    struct na_daemon *d = na_daemon_new(cfg, &err, &code);
+    if (d == NULL) {
+        na_err("%s", err.msg);
+        na_config_free(cfg);
+        return code;
+    }
+    int rc = na_daemon_run(d);
+    na_daemon_free(d);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/* newsalertd's modules and the one context struct they share. The daemon
+ * wires libnewsalert (bytes in, alerts out) to ZeroMQ, libevent and systemd;
+ * there is no mutable global state outside this struct and the logger. */
+#ifndef NEWSALERTD_H
+#define NEWSALERTD_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "newsalert/alert.h"
+#include "newsalert/article.h"
+#include "newsalert/ruleset.h"
+#include "newsalert/tagger.h"
+
+/* sysexits.h values, spelled out where they are used. */
+#define NA_EXIT_OK 0
+#define NA_EXIT_RUNTIME 1
+#define NA_EXIT_USAGE 64
+#define NA_EXIT_CONFIG 78
+
+/* ---- log.c ---- */
+enum na_log_level { NA_LOG_ERROR = 3, NA_LOG_WARNING = 4, NA_LOG_INFO = 6, NA_LOG_DEBUG = 7 };
+
+void na_log_init(enum na_log_level level);
+void na_log_set_level(enum na_log_level level);
+int na_log_level_parse(const char *s, enum na_log_level *out);
+void na_log(enum na_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define na_err(...) na_log(NA_LOG_ERROR, __VA_ARGS__)
+#define na_warn(...) na_log(NA_LOG_WARNING, __VA_ARGS__)
+#define na_info(...) na_log(NA_LOG_INFO, __VA_ARGS__)
+#define na_debug(...) na_log(NA_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- config.c ---- */
+struct na_strlist {
+    char **items;
+    size_t n;
+};
+
+struct na_config {
+    char *path;
+    struct na_strlist feed_endpoints;
+    struct na_strlist feed_topics;
+    long long feed_rcvhwm;
+    char *publish_endpoint;
+    long long publish_sndhwm;
+    long long linger_ms;
+    char *rules_dir;   /* resolved against the config file's directory */
+    char *actors_file; /* likewise */
+    struct na_limits limits;
+    long long max_matches;
+    long long max_evidence;
+    long long max_evidence_bytes;
+    long long batch;
+    long long status_interval_ms;
+    enum na_log_level log_level;
+};
+
+/* Loads path over the defaults. Returns NULL with "file:line: what is wrong"
+ * in err. The caller owns the result. */
+struct na_config *na_config_load(const char *path, struct na_error *err);
+void na_config_free(struct na_config *cfg);
+/* Replaces a list with one given on the command line (copies the strings). */
+int na_config_set_list(struct na_strlist *list, char *const *items, size_t n);
+int na_config_set_string(char **field, const char *value);
+/* Prints the option table (key, default, help) for --help-config. */
+void na_config_print_reference(FILE *out);
+
+/* ---- notify.c: sd_notify when built with libsystemd, nothing otherwise ---- */
+void na_notify(const char *state);
+
+/* ---- daemon.c ---- */
+struct na_stats {
+    uint64_t received;
+    uint64_t decoded;
+    uint64_t rejected[NA_REJECT_COUNT];
+    uint64_t untagged;
+    uint64_t alerted; /* articles that produced an alert */
+    uint64_t published;   /* alert messages sent, all topics */
+    uint64_t publish_errors;
+    uint64_t reloads_ok, reloads_failed;
+};
+
+struct na_topic_seq {
+    char tag[40];
+    uint64_t seq;
+};
+
+struct na_daemon {
+    struct event_base *base;
+    void *zctx;
+    void *sub;
+    void *pub;
+    struct event *feed_ev;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct na_config *cfg;
+    struct na_ruleset *rs;
+    struct na_tagger *tagger;
+    struct na_alert_builder *builder;
+    uint64_t seq;
+    uint64_t epoch;
+    struct na_topic_seq topics[NA_MAX_TAGS * 2];
+    size_t n_topics;
+    uint8_t *pack_buf;
+    size_t pack_cap;
+    struct na_stats stats;
+    /* Rate limit for reject logs: per reason, a window start and counts. */
+    int64_t reject_window_ms[NA_REJECT_COUNT];
+    unsigned reject_logged[NA_REJECT_COUNT];
+    uint64_t reject_suppressed[NA_REJECT_COUNT];
+    bool stopping;
+};
+
+/* Builds the daemon from a loaded config, which it owns from then on (also
+ * freed by na_daemon_free; on failure it stays the caller's): rules compiled,
+ * sockets bound and connected, signals installed. On failure *exit_code says
+ * whether it was the rules (78) or the system (1). */
+struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err, int *exit_code);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
+int na_daemon_run(struct na_daemon *d);
+void na_daemon_free(struct na_daemon *d);
+/* One feed message: frames[0..n) are the received parts, with n_total the
+ * real part count (frames beyond the ones kept are counted, not stored). */
+void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
+                      size_t n_total);
+int64_t na_now_ms(void);
+
+/* ---- feed.c ---- */
+int na_feed_open(struct na_daemon *d, struct na_error *err);
+/* Receives up to max messages without blocking; returns how many. */
+size_t na_feed_drain(struct na_daemon *d, size_t max);
+
+/* ---- publish.c ---- */
+int na_publish_open(struct na_daemon *d, struct na_error *err);
+void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert);
+
+#endif

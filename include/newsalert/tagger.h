@@ -1,0 +1,101 @@
+/* The tagger: one Vectorscan pass over an article's headline and body, then
+ * exclusions, context checks, scoring, evidence and actors. A tagger owns
+ * its scratch space and result buffers, so tagging allocates nothing in the
+ * steady state; it is not thread-safe (one per thread). */
+#ifndef NEWSALERT_TAGGER_H
+#define NEWSALERT_TAGGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "newsalert/ruleset.h"
+
+enum na_field { NA_FIELD_HEADLINE = 1, NA_FIELD_BODY = 2 };
+enum na_priority { NA_PRIORITY_LOW = 1, NA_PRIORITY_NORMAL = 2, NA_PRIORITY_HIGH = 3 };
+
+/* What became of one term match; --explain prints these. */
+enum na_match_fate {
+    NA_FATE_COUNTED,    /* added weight to the score */
+    NA_FATE_VETOED,     /* overlaps an exclusion of the same tag */
+    NA_FATE_NO_CONTEXT, /* needed an actor that was not there */
+    NA_FATE_CONTAINED,  /* inside a longer match of the same tag */
+    NA_FATE_REPEAT,     /* the term already counted its maximum times */
+};
+
+struct na_match {
+    unsigned pattern; /* Vectorscan id: na_ruleset_pattern() */
+    unsigned tag;
+    bool exclusion;   /* an exclusion match rather than a term */
+    enum na_field field;
+    uint32_t start, end;
+    enum na_match_fate fate;
+    double contribution; /* to the tag's score, when counted */
+    unsigned veto;       /* the exclusion pattern, when vetoed */
+};
+
+struct na_evidence {
+    enum na_field field;
+    uint32_t start, end;           /* the sentence */
+    uint32_t term_start, term_end; /* its strongest match */
+    unsigned term_pattern;
+    double weight;
+};
+
+struct na_tag_result {
+    unsigned tag;
+    double score;
+    double confidence;
+    enum na_priority priority;
+    bool fired;
+    struct na_evidence *evidence; /* strongest first */
+    size_t n_evidence;
+};
+
+struct na_actor_hit {
+    unsigned actor;
+    unsigned mentions;
+};
+
+struct na_result {
+    struct na_tag_result tags[NA_MAX_TAGS]; /* indexed by tag */
+    size_t n_tags;
+    size_t n_fired;
+    struct na_actor_hit *actors; /* most mentioned first */
+    size_t n_actors;
+    struct na_match *matches; /* every term/exclusion match, for --explain */
+    size_t n_matches;
+    bool truncated; /* max_matches was reached: the rest was not scanned */
+};
+
+struct na_tagger_limits {
+    size_t max_matches;  /* per article, all patterns together */
+    size_t max_evidence; /* sentences per tag */
+};
+
+struct na_tagger;
+
+/* Borrows rs, which must outlive the tagger. Returns NULL with err set. */
+struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
+                                const struct na_tagger_limits *limits,
+                                struct na_error *err);
+void na_tagger_free(struct na_tagger *t);
+
+/* Tags one article. The result points into the tagger and is valid until the
+ * next call; the texts are borrowed only for the call. Returns 0, or -1 when
+ * Vectorscan failed (err says why). */
+int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len,
+                  const char *body, size_t body_len, const struct na_result **out,
+                  struct na_error *err);
+
+const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t);
+
+/* Calibration: confidence = 1 - 0.5^(score / threshold); the priority is
+ * high from 0.85, normal from 0.6, low below. */
+double na_confidence(double score, double threshold);
+enum na_priority na_priority_of(double confidence);
+const char *na_priority_name(enum na_priority p);
+const char *na_field_name(enum na_field f);
+const char *na_fate_name(enum na_match_fate f);
+
+#endif

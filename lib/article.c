@@ -1,0 +1,115 @@
+/* Decoding and validating feed articles; see article.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "newsalert/article.h"
+#include "newsalert/utf8.h"
+
+static const char *const reject_names[NA_REJECT_COUNT] = {
+    [NA_REJECT_NONE] = "none",
+    [NA_REJECT_MALFORMED] = "malformed_protobuf",
+    [NA_REJECT_MISSING_ID] = "missing_id",
+    [NA_REJECT_EMPTY_TEXT] = "empty_text",
+    [NA_REJECT_OVERSIZE] = "oversize",
+    [NA_REJECT_INVALID_UTF8] = "invalid_utf8",
+    [NA_REJECT_FRAME_COUNT] = "frame_count",
+    [NA_REJECT_TOO_MANY_AUTHORS] = "too_many_authors",
+};
+
+const char *na_reject_name(enum na_reject why)
+{
+    if ((unsigned)why >= NA_REJECT_COUNT)
+        return "unknown";
+    return reject_names[why];
+}
+
+void na_limits_default(struct na_limits *limits)
+{
+    limits->max_article_bytes = 1u << 20;
+    limits->max_headline_bytes = 4096;
+    limits->max_body_bytes = 512u << 10;
+    limits->max_authors = 64;
+}
+
+static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt, ...)
+{
+    if (msg_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_len, fmt, ap);
+        va_end(ap);
+    }
+    return why;
+}
+
+/* protobuf-c's decoder does not check UTF-8, so every string is checked
+ * here; the tagger and the JSON writers may then trust them. */
+static bool str_valid(const char *s)
+{
+    return s == NULL || na_utf8_valid(s, strlen(s));
+}
+
+enum na_reject na_article_check(const Newsalert__V1__Article *a,
+                                const struct na_limits *limits, char *msg, size_t msg_len)
+{
+    const char *fields[] = {a->id, a->source, a->url, a->headline, a->body, a->language};
+    const char *names[] = {"id", "source", "url", "headline", "body", "language"};
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!str_valid(fields[i]))
+            return fail(NA_REJECT_INVALID_UTF8, msg, msg_len, "%s is not valid UTF-8",
+                        names[i]);
+    for (size_t i = 0; i < a->n_authors; i++)
+        if (!str_valid(a->authors[i]))
+            return fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
+                        "author %zu is not valid UTF-8", i);
+    if (a->id == NULL || a->id[0] == '\0')
+        return fail(NA_REJECT_MISSING_ID, msg, msg_len, "article has no id");
+    size_t hl = a->headline ? strlen(a->headline) : 0;
+    size_t bl = a->body ? strlen(a->body) : 0;
+    if (hl == 0 && bl == 0)
+        return fail(NA_REJECT_EMPTY_TEXT, msg, msg_len,
+                    "article %s has an empty headline and body", a->id);
+    if (hl > limits->max_headline_bytes)
+        return fail(NA_REJECT_OVERSIZE, msg, msg_len,
+                    "article %s: headline of %zu bytes is over the limit", a->id, hl);
+    if (bl > limits->max_body_bytes)
+        return fail(NA_REJECT_OVERSIZE, msg, msg_len,
+                    "article %s: body of %zu bytes is over the limit", a->id, bl);
+    if (a->n_authors > limits->max_authors)
+        return fail(NA_REJECT_TOO_MANY_AUTHORS, msg, msg_len,
+                    "article %s has %zu authors, over the limit", a->id, a->n_authors);
+    return NA_REJECT_NONE;
+}
+
+Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
+                                          const struct na_limits *limits,
+                                          enum na_reject *why, char *msg, size_t msg_len)
+{
+    if (len > limits->max_article_bytes) {
+        *why = fail(NA_REJECT_OVERSIZE, msg, msg_len, "message of %zu bytes is over the limit", len);
+        return NULL;
+    }
+    Newsalert__V1__Article *a = newsalert__v1__article__unpack(NULL, len, buf);
+    if (a == NULL) {
+        *why = fail(NA_REJECT_MALFORMED, msg, msg_len,
+                    "%zu bytes are not a newsalert.v1.Article", len);
+        return NULL;
+    }
+    *why = na_article_check(a, limits, msg, msg_len);
+    if (*why != NA_REJECT_NONE) {
+        na_article_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void na_article_free(Newsalert__V1__Article *a)
+{
+    if (a)
+        newsalert__v1__article__free_unpacked(a, NULL);
+}

@@ -1,0 +1,535 @@
+/* The tagger: one Vectorscan pass per text, then exclusions, context rules,
+ * scoring, evidence and actors. Everything it needs per article lives in
+ * buffers that grow to the largest article seen and are then reused, so the
+ * steady state allocates nothing. */
+#include <hs.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "newsalert/sentence.h"
+#include "newsalert/tagger.h"
+
+/* A term counts fully the first time, half the second, a quarter the third,
+ * and not after that: repetition is weak evidence, and a text that repeats a
+ * trigger word a million times must not score a million. */
+#define NA_MAX_REPEATS 3
+
+struct raw_match {
+    unsigned id;
+    uint32_t start, end;
+    enum na_field field;
+};
+
+/* Progress of one "near" term within the current sentence. */
+struct near_state {
+    uint32_t gen;
+    enum na_field field;
+    size_t sentence;
+    unsigned mask;
+    uint32_t start, end;
+    bool emitted;
+};
+
+struct field_state {
+    struct na_span *spans;
+    size_t n_spans, cap_spans;
+    unsigned char *has_actor; /* per sentence */
+    size_t cap_has_actor;
+};
+
+struct na_tagger {
+    const struct na_ruleset *rs;
+    struct na_tagger_limits limits;
+    hs_scratch_t *scratch;
+
+    struct raw_match *raw;
+    size_t n_raw, cap_raw;
+    enum na_field scanning;
+    const unsigned char *text; /* the text being scanned */
+    size_t text_len;
+    bool truncated;
+    /* Per pattern: where its last match sits in raw, stamped by generation,
+     * so that the several end offsets Vectorscan reports for one match
+     * ("pledg\w*" at "pledged") collapse into the longest. */
+    uint32_t *last_gen, *last_idx;
+    uint32_t *repeats; /* per term id: times counted in this article */
+    uint32_t gen;
+
+    struct field_state fields[2];
+    struct near_state *near; /* per term id */
+    unsigned *mentions; /* per actor */
+    struct na_actor_hit *actor_hits;
+    struct na_match *matches;
+    size_t cap_matches;
+    struct na_evidence *evidence; /* n_tags * max_evidence */
+    struct na_evidence *sentence_acc;
+    size_t cap_sentence_acc;
+    struct na_result res;
+};
+
+double na_confidence(double score, double threshold)
+{
+    if (score <= 0 || threshold <= 0)
+        return 0;
+    return 1.0 - pow(0.5, score / threshold);
+}
+
+enum na_priority na_priority_of(double confidence)
+{
+    if (confidence >= 0.85)
+        return NA_PRIORITY_HIGH;
+    if (confidence >= 0.6)
+        return NA_PRIORITY_NORMAL;
+    return NA_PRIORITY_LOW;
+}
+
+const char *na_priority_name(enum na_priority p)
+{
+    switch (p) {
+    case NA_PRIORITY_HIGH:
+        return "high";
+    case NA_PRIORITY_NORMAL:
+        return "normal";
+    case NA_PRIORITY_LOW:
+        return "low";
+    }
+    return "unspecified";
+}
+
+const char *na_field_name(enum na_field f)
+{
+    return f == NA_FIELD_HEADLINE ? "headline" : "body";
+}
+
+const char *na_fate_name(enum na_match_fate f)
+{
+    static const char *const names[] = {"counted", "vetoed", "no-context", "contained",
+                                        "repeat"};
+    return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
+}
+
+struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
+                                const struct na_tagger_limits *limits, struct na_error *err)
+{
+    struct na_tagger *t = calloc(1, sizeof(*t));
+    size_t np = na_ruleset_pattern_count(rs), na = na_ruleset_actor_count(rs);
+    size_t nt = na_ruleset_tag_count(rs);
+
+    if (t == NULL)
+        goto oom;
+    t->rs = rs;
+    t->limits = *limits;
+    if (t->limits.max_matches == 0)
+        t->limits.max_matches = 1;
+    if (hs_alloc_scratch((const hs_database_t *)na_ruleset_database(rs), &t->scratch) !=
+        HS_SUCCESS) {
+        na_error_set(err, "cannot allocate Vectorscan scratch space");
+        goto fail;
+    }
+    t->last_gen = calloc(np ? np : 1, sizeof(*t->last_gen));
+    t->last_idx = calloc(np ? np : 1, sizeof(*t->last_idx));
+    t->repeats = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->repeats));
+    t->mentions = calloc(na ? na : 1, sizeof(*t->mentions));
+    t->near = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->near));
+    t->actor_hits = calloc(na ? na : 1, sizeof(*t->actor_hits));
+    t->evidence = calloc(nt * (t->limits.max_evidence ? t->limits.max_evidence : 1),
+                         sizeof(*t->evidence));
+    if (!t->last_gen || !t->last_idx || !t->repeats || !t->mentions || !t->near ||
+        !t->actor_hits ||
+        !t->evidence)
+        goto oom;
+    return t;
+oom:
+    na_error_set(err, "out of memory");
+fail:
+    na_tagger_free(t);
+    return NULL;
+}
+
+void na_tagger_free(struct na_tagger *t)
+{
+    if (t == NULL)
+        return;
+    hs_free_scratch(t->scratch);
+    free(t->raw);
+    free(t->last_gen);
+    free(t->last_idx);
+    free(t->repeats);
+    for (int i = 0; i < 2; i++) {
+        free(t->fields[i].spans);
+        free(t->fields[i].has_actor);
+    }
+    free(t->mentions);
+    free(t->near);
+    free(t->actor_hits);
+    free(t->matches);
+    free(t->evidence);
+    free(t->sentence_acc);
+    free(t);
+}
+
+const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
+{
+    return t->rs;
+}
+
+static bool is_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_';
+}
+
+/* The \b assertion at offset i of the text being scanned. */
+static bool boundary_at(const struct na_tagger *t, size_t i)
+{
+    bool before = i > 0 && is_word(t->text[i - 1]);
+    bool after = i < t->text_len && is_word(t->text[i]);
+    return before != after;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to,
+                    unsigned flags, void *ctx)
+{
+    struct na_tagger *t = ctx;
+    const struct na_pattern *p = na_ruleset_pattern(t->rs, id);
+    (void)flags;
+
+    if (p->literal_len)
+        from = to - p->literal_len;
+    if ((p->bound_start && !boundary_at(t, from)) || (p->bound_end && !boundary_at(t, to)))
+        return 0;
+
+    if (t->last_gen[id] == t->gen) {
+        struct raw_match *prev = &t->raw[t->last_idx[id]];
+        if (prev->start == from && prev->field == t->scanning) {
+            prev->end = (uint32_t)to;
+            return 0;
+        }
+    }
+    if (t->n_raw == t->limits.max_matches) {
+        t->truncated = true;
+        return 1; /* stop the scan: the limit holds whatever the input */
+    }
+    if (t->n_raw == t->cap_raw) {
+        size_t ncap = t->cap_raw ? t->cap_raw * 2 : 256;
+        struct raw_match *grown = realloc(t->raw, ncap * sizeof(*grown));
+        if (grown == NULL) {
+            t->truncated = true;
+            return 1;
+        }
+        t->raw = grown;
+        t->cap_raw = ncap;
+    }
+    t->last_gen[id] = t->gen;
+    t->last_idx[id] = (uint32_t)t->n_raw;
+    t->raw[t->n_raw++] = (struct raw_match){id, (uint32_t)from, (uint32_t)to, t->scanning};
+    return 0;
+}
+
+static int scan(struct na_tagger *t, enum na_field field, const char *text, size_t len,
+                struct na_error *err)
+{
+    if (len == 0 || t->truncated)
+        return 0;
+    t->scanning = field;
+    t->text = (const unsigned char *)text;
+    t->text_len = len;
+    hs_error_t rc = hs_scan((const hs_database_t *)na_ruleset_database(t->rs), text,
+                            (unsigned)len, 0, t->scratch, on_match, t);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED)
+        return na_error_set(err, "Vectorscan scan failed (%d)", rc);
+    return 0;
+}
+
+static int split(struct field_state *f, const char *text, size_t len)
+{
+    long n = na_sentence_split(text, len, &f->spans, &f->cap_spans);
+    if (n < 0)
+        return -1;
+    f->n_spans = (size_t)n;
+    if (f->cap_has_actor < f->n_spans + 1) {
+        unsigned char *p = realloc(f->has_actor, f->n_spans + 1);
+        if (p == NULL)
+            return -1;
+        f->has_actor = p;
+        f->cap_has_actor = f->n_spans + 1;
+    }
+    memset(f->has_actor, 0, f->n_spans + 1);
+    return 0;
+}
+
+static size_t sentence_of(const struct na_tagger *t, enum na_field field, uint32_t offset)
+{
+    const struct field_state *f = &t->fields[field - 1];
+    return f->n_spans ? na_sentence_find(f->spans, f->n_spans, offset) : 0;
+}
+
+/* Order: by tag, exclusions before terms, then by position, longer first,
+ * so that each tag's matches form one run and containment is a sweep. */
+static int cmp_match(const void *a, const void *b)
+{
+    const struct na_match *x = a, *y = b;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    if (x->exclusion != y->exclusion)
+        return x->exclusion ? -1 : 1;
+    if (x->field != y->field)
+        return (int)x->field - (int)y->field;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end > y->end ? -1 : 1;
+    return x->pattern < y->pattern ? -1 : x->pattern > y->pattern;
+}
+
+static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl, size_t n_excl,
+                      struct na_match *terms, size_t n_terms, bool article_has_actor)
+{
+    const struct na_tag *def = na_ruleset_tag(t->rs, tag);
+    struct na_tag_result *r = &t->res.tags[tag];
+    uint32_t kept_end[3] = {0, 0, 0};
+    bool kept_any[3] = {false, false, false};
+
+    memset(r, 0, sizeof(*r));
+    r->tag = tag;
+    for (size_t i = 0; i < n_terms; i++) {
+        struct na_match *m = &terms[i];
+        const struct na_pattern *p = na_ruleset_pattern(t->rs, m->pattern);
+        const struct na_term *term = &def->terms[p->index];
+        m->contribution = 0;
+        m->fate = NA_FATE_COUNTED;
+        for (size_t e = 0; e < n_excl; e++)
+            if (excl[e].field == m->field && excl[e].start < m->end && excl[e].end > m->start) {
+                m->fate = NA_FATE_VETOED;
+                m->veto = excl[e].pattern;
+                break;
+            }
+        if (m->fate == NA_FATE_VETOED)
+            continue;
+        if (kept_any[m->field] && m->end <= kept_end[m->field]) {
+            m->fate = NA_FATE_CONTAINED;
+            continue;
+        }
+        kept_any[m->field] = true;
+        kept_end[m->field] = m->end;
+        if (term->context == NA_CONTEXT_ARTICLE && !article_has_actor) {
+            m->fate = NA_FATE_NO_CONTEXT;
+            continue;
+        }
+        if (term->context == NA_CONTEXT_SENTENCE &&
+            !t->fields[m->field - 1].has_actor[sentence_of(t, m->field, m->start)]) {
+            m->fate = NA_FATE_NO_CONTEXT;
+            continue;
+        }
+        uint32_t k = t->repeats[p->term_id]++;
+        if (k >= NA_MAX_REPEATS) {
+            m->fate = NA_FATE_REPEAT;
+            continue;
+        }
+        m->contribution = term->weight * ldexp(1.0, -(int)k) *
+                          (m->field == NA_FIELD_HEADLINE ? def->headline_weight : 1.0);
+        r->score += m->contribution;
+    }
+    r->fired = r->score >= def->threshold;
+    r->confidence = na_confidence(r->score, def->threshold);
+    r->priority = na_priority_of(r->confidence);
+}
+
+/* Evidence: the sentences whose counted matches add the most to the score,
+ * each with its strongest match. Matches are sorted by position, so the
+ * matches of one sentence are adjacent. */
+static int collect_evidence(struct na_tagger *t, unsigned tag, const struct na_match *terms,
+                            size_t n_terms)
+{
+    struct na_tag_result *r = &t->res.tags[tag];
+    size_t n_acc = 0, max_ev = t->limits.max_evidence;
+
+    if (t->cap_sentence_acc < n_terms) {
+        struct na_evidence *p = realloc(t->sentence_acc, n_terms * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        t->sentence_acc = p;
+        t->cap_sentence_acc = n_terms;
+    }
+    size_t last_sentence = (size_t)-1;
+    enum na_field last_field = 0;
+    double best = 0;
+    for (size_t i = 0; i < n_terms; i++) {
+        const struct na_match *m = &terms[i];
+        if (m->fate != NA_FATE_COUNTED || m->contribution <= 0)
+            continue;
+        size_t s = sentence_of(t, m->field, m->start);
+        struct na_evidence *ev;
+        if (s != last_sentence || m->field != last_field) {
+            const struct na_span *sp = &t->fields[m->field - 1].spans[s];
+            ev = &t->sentence_acc[n_acc++];
+            *ev = (struct na_evidence){m->field, sp->start, sp->end, m->start, m->end,
+                                       m->pattern, 0};
+            best = 0;
+            last_sentence = s;
+            last_field = m->field;
+        } else {
+            ev = &t->sentence_acc[n_acc - 1];
+        }
+        ev->weight += m->contribution;
+        if (m->contribution > best) {
+            best = m->contribution;
+            ev->term_start = m->start;
+            ev->term_end = m->end;
+            ev->term_pattern = m->pattern;
+        }
+    }
+    /* Partial selection sort: max_evidence is small. */
+    r->evidence = &t->evidence[tag * max_ev];
+    for (size_t k = 0; k < max_ev && k < n_acc; k++) {
+        size_t top = k;
+        for (size_t j = k + 1; j < n_acc; j++)
+            if (t->sentence_acc[j].weight > t->sentence_acc[top].weight)
+                top = j;
+        struct na_evidence tmp = t->sentence_acc[k];
+        t->sentence_acc[k] = t->sentence_acc[top];
+        t->sentence_acc[top] = tmp;
+        r->evidence[k] = t->sentence_acc[k];
+        r->n_evidence++;
+    }
+    return 0;
+}
+
+/* A part of a near term matched: the term matches once all its parts have
+ * matched in one sentence. Returns true when m now completes it, with the
+ * span of the whole in *out. */
+static bool near_feed(struct na_tagger *t, const struct na_pattern *p, size_t n_parts,
+                      const struct raw_match *m, struct na_match *out)
+{
+    struct near_state *st = &t->near[p->term_id];
+    size_t s = sentence_of(t, m->field, m->start);
+
+    if (st->gen != t->gen || st->field != m->field || st->sentence != s)
+        *st = (struct near_state){t->gen, m->field, s, 0, m->start, m->end, false};
+    if (st->emitted)
+        return false;
+    st->mask |= 1u << p->part;
+    if (m->start < st->start)
+        st->start = m->start;
+    if (m->end > st->end)
+        st->end = m->end;
+    if (st->mask != (1u << n_parts) - 1)
+        return false;
+    st->emitted = true;
+    *out = (struct na_match){.pattern = m->id, .tag = p->tag,
+                             .exclusion = p->kind == NA_PAT_EXCLUDE, .field = m->field,
+                             .start = st->start, .end = st->end};
+    return true;
+}
+
+static int cmp_actor_hit(const void *a, const void *b)
+{
+    const struct na_actor_hit *x = a, *y = b;
+    if (x->mentions != y->mentions)
+        return x->mentions > y->mentions ? -1 : 1;
+    return x->actor < y->actor ? -1 : x->actor > y->actor;
+}
+
+int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len,
+                  const char *body, size_t body_len, const struct na_result **out,
+                  struct na_error *err)
+{
+    const struct na_ruleset *rs = t->rs;
+    size_t n_tags = na_ruleset_tag_count(rs);
+    bool article_has_actor = false;
+
+    t->gen++;
+    if (t->gen == 0) { /* wrapped: stale stamps could alias */
+        memset(t->last_gen, 0, na_ruleset_pattern_count(rs) * sizeof(*t->last_gen));
+        t->gen = 1;
+    }
+    t->n_raw = 0;
+    t->truncated = false;
+    memset(&t->res, 0, sizeof(t->res));
+    t->res.n_tags = n_tags;
+    if (scan(t, NA_FIELD_HEADLINE, headline, headline_len, err) < 0 ||
+        scan(t, NA_FIELD_BODY, body, body_len, err) < 0)
+        return -1;
+    if (split(&t->fields[0], headline, headline_len) < 0 ||
+        split(&t->fields[1], body, body_len) < 0)
+        return na_error_set(err, "out of memory");
+
+    /* Actors first: context rules depend on where they are. */
+    size_t n_terms_total = 0;
+    for (size_t i = 0; i < t->n_raw; i++) {
+        const struct raw_match *m = &t->raw[i];
+        const struct na_pattern *p = na_ruleset_pattern(rs, m->id);
+        if (p->kind != NA_PAT_ACTOR) {
+            n_terms_total++;
+            continue;
+        }
+        t->mentions[p->index]++;
+        t->fields[m->field - 1].has_actor[sentence_of(t, m->field, m->start)] = 1;
+        article_has_actor = true;
+    }
+    if (t->cap_matches < n_terms_total) {
+        struct na_match *p = realloc(t->matches, n_terms_total * sizeof(*p));
+        if (p == NULL)
+            return na_error_set(err, "out of memory");
+        t->matches = p;
+        t->cap_matches = n_terms_total;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_raw; i++) {
+        const struct raw_match *m = &t->raw[i];
+        const struct na_pattern *p = na_ruleset_pattern(rs, m->id);
+        if (p->kind == NA_PAT_ACTOR)
+            continue;
+        t->repeats[p->term_id] = 0;
+        {
+            const struct na_tag *def = na_ruleset_tag(rs, p->tag);
+            size_t n_parts = p->kind == NA_PAT_TERM ? def->terms[p->index].n_parts
+                                                    : def->excludes[p->index].n_parts;
+            if (n_parts) {
+                if (near_feed(t, p, n_parts, m, &t->matches[n]))
+                    n++;
+                continue;
+            }
+        }
+        t->matches[n++] = (struct na_match){.pattern = m->id, .tag = p->tag,
+                                            .exclusion = p->kind == NA_PAT_EXCLUDE,
+                                            .field = m->field, .start = m->start,
+                                            .end = m->end};
+    }
+    qsort(t->matches, n, sizeof(*t->matches), cmp_match);
+
+    size_t i = 0;
+    for (unsigned tag = 0; tag < n_tags; tag++) {
+        size_t ex_start = i;
+        while (i < n && t->matches[i].tag == tag && t->matches[i].exclusion) {
+            t->matches[i].fate = NA_FATE_VETOED; /* an exclusion is itself a veto */
+            i++;
+        }
+        size_t term_start = i;
+        while (i < n && t->matches[i].tag == tag)
+            i++;
+        score_tag(t, tag, &t->matches[ex_start], term_start - ex_start,
+                  &t->matches[term_start], i - term_start, article_has_actor);
+        if (collect_evidence(t, tag, &t->matches[term_start], i - term_start) < 0)
+            return na_error_set(err, "out of memory");
+        if (t->res.tags[tag].fired)
+            t->res.n_fired++;
+    }
+
+    size_t n_hits = 0, n_actors = na_ruleset_actor_count(rs);
+    for (unsigned a = 0; a < n_actors; a++)
+        if (t->mentions[a]) {
+            t->actor_hits[n_hits++] = (struct na_actor_hit){a, t->mentions[a]};
+            t->mentions[a] = 0;
+        }
+    qsort(t->actor_hits, n_hits, sizeof(*t->actor_hits), cmp_actor_hit);
+
+    t->res.actors = t->actor_hits;
+    t->res.n_actors = n_hits;
+    t->res.matches = t->matches;
+    t->res.n_matches = n;
+    t->res.truncated = t->truncated;
+    *out = &t->res;
+    return 0;
+}

@@ -1,0 +1,229 @@
+/* newsalert replay: plays a recorded feed on a PUB (XPUB) socket, at the
+ * recorded pace, faster, or as fast as possible. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "newsalert.h"
+
+static void replay_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: newsalert replay FILE --bind ENDPOINT [OPTION]...\n"
+            "Publish the recorded feed FILE as a feed publisher would.\n"
+            "  -b, --bind ENDPOINT         endpoint to bind the PUB socket to (required)\n"
+            "  -s, --speed X               play X times faster than recorded (default 1)\n"
+            "  -m, --max-rate              play as fast as possible\n"
+            "  -r, --rate N                play at N messages per second\n"
+            "  -l, --loop N                play the file N times (default 1)\n"
+            "  -w, --wait-subscribers N    wait for N subscriptions before starting\n"
+            "  -d, --delay MS              wait MS milliseconds before starting\n"
+            "  -t, --timeout S             give up waiting for subscribers after S seconds\n"
+            "                              (default 30)\n"
+            "  -h, --help                  show this help\n"
+            "Progress is shown on a terminal; nothing is printed when stderr is piped.\n");
+}
+
+static void sleep_until(double t)
+{
+    double now = tool_now();
+    if (t <= now)
+        return;
+    double d = t - now;
+    struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* XPUB hands us each subscription as a message: count the subscribes. */
+static int wait_subscribers(void *pub, int want, double timeout)
+{
+    int have = 0;
+    double deadline = tool_now() + timeout;
+    while (have < want && !tool_interrupted) {
+        zmq_pollitem_t item = {pub, 0, ZMQ_POLLIN, 0};
+        double left = deadline - tool_now();
+        if (left <= 0)
+            return -1;
+        if (zmq_poll(&item, 1, (long)(left * 1000) + 1) > 0) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, pub, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&m) > 0 &&
+                ((const uint8_t *)zmq_msg_data(&m))[0] == 1)
+                have++;
+            zmq_msg_close(&m);
+        }
+    }
+    return have >= want ? 0 : -1;
+}
+
+static void progress(uint64_t sent, double started, uint64_t offset, uint64_t size,
+                     int loop, int loops)
+{
+    double el = tool_now() - started, rate = el > 0 ? (double)sent / el : 0;
+    double pct = size ? 100.0 * (double)offset / (double)size : 0;
+    double frac = (loop + pct / 100.0) / loops;
+    double eta = frac > 0 ? el / frac - el : 0;
+    fprintf(stderr, "\r%llu messages  %.0f/s  %5.1f%%  loop %d/%d  ETA %.0fs   ",
+            (unsigned long long)sent, rate, pct, loop + 1, loops, eta);
+}
+
+int cmd_replay(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"bind", required_argument, NULL, 'b'},  {"speed", required_argument, NULL, 's'},
+        {"max-rate", no_argument, NULL, 'm'},    {"rate", required_argument, NULL, 'r'},
+        {"loop", required_argument, NULL, 'l'},  {"wait-subscribers", required_argument, NULL, 'w'},
+        {"delay", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    const char *bind = NULL;
+    double speed = 1, rate = 0, timeout = 30;
+    bool max_rate = false;
+    int loops = 1, wait_subs = 0, delay_ms = 0, c;
+    char *end;
+
+    while ((c = getopt_long(argc, argv, "b:s:mr:l:w:d:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            bind = optarg;
+            break;
+        case 's':
+            speed = strtod(optarg, &end);
+            if (*end || speed <= 0) {
+                tool_error("replay", "--speed: expected a positive number, got '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            max_rate = true;
+            break;
+        case 'r':
+            rate = strtod(optarg, &end);
+            if (*end || rate <= 0) {
+                tool_error("replay", "--rate: expected a positive number, got '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'l':
+        case 'w':
+        case 'd': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 1000000000) {
+                tool_error("replay", "-%c: expected a whole number, got '%s'", c, optarg);
+                return EXIT_USAGE;
+            }
+            if (c == 'l')
+                loops = (int)v;
+            else if (c == 'w')
+                wait_subs = (int)v;
+            else
+                delay_ms = (int)v;
+            break;
+        }
+        case 't':
+            timeout = strtod(optarg, &end);
+            if (*end || timeout <= 0) {
+                tool_error("replay", "--timeout: expected a positive number, got '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            replay_usage(stdout);
+            return EXIT_OK;
+        default:
+            replay_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (bind == NULL || optind != argc - 1) {
+        replay_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    struct na_error err;
+    struct na_feed_reader *r = na_feed_reader_open(path, &err);
+    if (r == NULL) {
+        tool_error("replay", "%s", err.msg);
+        return EXIT_FAIL;
+    }
+    na_feed_reader_close(r);
+
+    tool_catch_signals();
+    void *ctx = zmq_ctx_new();
+    void *pub = zmq_socket(ctx, ZMQ_XPUB);
+    int hwm = 0, linger = 5000, verbose = 1;
+    zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &verbose, sizeof(verbose));
+    if (zmq_bind(pub, bind) < 0) {
+        tool_error("replay", "cannot bind %s: %s", bind, zmq_strerror(errno));
+        zmq_close(pub);
+        zmq_ctx_term(ctx);
+        return EXIT_FAIL;
+    }
+    int status = EXIT_OK;
+    if (wait_subs && wait_subscribers(pub, wait_subs, timeout) < 0) {
+        tool_error("replay", "%d subscriber(s) did not arrive within %.0f s", wait_subs,
+                   timeout);
+        status = EXIT_FAIL;
+        loops = 0;
+    }
+    if (delay_ms)
+        sleep_until(tool_now() + delay_ms / 1000.0);
+
+    bool show = tool_is_tty(2);
+    uint64_t sent = 0, bad = 0;
+    double started = tool_now(), last_shown = 0;
+    for (int loop = 0; loop < loops && !tool_interrupted; loop++) {
+        struct na_record rec;
+        r = na_feed_reader_open(path, &err);
+        if (r == NULL) {
+            tool_error("replay", "%s", err.msg);
+            status = EXIT_FAIL;
+            break;
+        }
+        uint64_t first_ns = 0;
+        double loop_start = tool_now();
+        int rc = 0;
+        while (!tool_interrupted && (rc = na_feed_reader_next(r, &rec, &err)) > 0) {
+            if (first_ns == 0)
+                first_ns = rec.time_ns;
+            if (rate > 0)
+                sleep_until(started + (double)sent / rate);
+            else if (!max_rate)
+                sleep_until(loop_start + (double)(rec.time_ns - first_ns) / 1e9 / speed);
+            for (size_t i = 0; i < rec.n_frames; i++) {
+                int flags = i + 1 < rec.n_frames ? ZMQ_SNDMORE : 0;
+                while (zmq_send(pub, rec.frames[i].data, rec.frames[i].len, flags) < 0) {
+                    if (errno != EINTR || tool_interrupted) {
+                        bad++;
+                        break;
+                    }
+                }
+            }
+            sent++;
+            if (show && tool_now() - last_shown > 0.2) {
+                last_shown = tool_now();
+                progress(sent, started, na_feed_reader_offset(r), na_feed_reader_size(r), loop,
+                         loops);
+            }
+        }
+        if (rc < 0) {
+            tool_error("replay", "%s: %s; the records before it were sent", path, err.msg);
+            status = EXIT_FAIL;
+        }
+        na_feed_reader_close(r);
+    }
+    if (show) {
+        progress(sent, started, 1, 1, loops ? loops - 1 : 0, loops ? loops : 1);
+        fputc('\n', stderr);
+    }
+    if (bad)
+        tool_error("replay", "%llu messages could not be sent", (unsigned long long)bad);
+    zmq_close(pub);
+    zmq_ctx_term(ctx);
+    return tool_interrupted ? EXIT_FAIL : status;
+}

@@ -1,0 +1,231 @@
+/* newsalert tag: the daemon's tagger, offline, over a recorded feed or JSON
+ * lines; --explain shows why each tag fired or did not. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "newsalert/alert.h"
+#include "newsalert/article.h"
+#include "newsalert/tagger.h"
+#include "newsalert.h"
+
+static void tag_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: newsalert tag FILE|- [OPTION]...\n"
+            "Tag the articles of a recorded feed or a JSON-lines file (- for JSON lines on\n"
+            "stdin) with the daemon's rules, and print the alerts as JSON lines.\n"
+            "  -e, --explain       for every article, show each tag's matches, weights,\n"
+            "                      vetoes, score and verdict\n"
+            "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
+            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+            "  -q, --quiet         print only the summary\n"
+            "  -h, --help          show this help\n");
+}
+
+static const char *text_of(enum na_field f, const char *headline, const char *body)
+{
+    return f == NA_FIELD_HEADLINE ? headline : body;
+}
+
+void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
+                  const char *headline, const char *body)
+{
+    for (unsigned t = 0; t < res->n_tags; t++) {
+        const struct na_tag *def = na_ruleset_tag(rs, t);
+        const struct na_tag_result *r = &res->tags[t];
+        fprintf(out, "  %s: score %.2f, threshold %.2f -> %s", def->name, r->score,
+                def->threshold, r->fired ? "FIRES" : "does not fire");
+        if (r->fired)
+            fprintf(out, " (confidence %.2f, %s)", r->confidence, na_priority_name(r->priority));
+        fputc('\n', out);
+        for (size_t i = 0; i < res->n_matches; i++) {
+            const struct na_match *m = &res->matches[i];
+            if (m->tag != t)
+                continue;
+            const struct na_pattern *p = na_ruleset_pattern(rs, m->pattern);
+            const struct na_term *term =
+                m->exclusion ? &def->excludes[p->index] : &def->terms[p->index];
+            const char *text = text_of(m->field, headline, body);
+            int len = (int)(m->end - m->start);
+            if (len > 60)
+                len = 60;
+            if (m->exclusion) {
+                fprintf(out, "    exclusion  %-8s \"%.*s\"  (%s:%d)\n", na_field_name(m->field),
+                        len, text + m->start, term->file, term->line);
+                continue;
+            }
+            fprintf(out, "    %-10s %-8s \"%.*s\"  weight %.2f", na_fate_name(m->fate),
+                    na_field_name(m->field), len, text + m->start, term->weight);
+            if (m->fate == NA_FATE_COUNTED)
+                fprintf(out, " -> +%.2f", m->contribution);
+            else if (m->fate == NA_FATE_NO_CONTEXT)
+                fprintf(out, " (needs an actor in the %s)",
+                        term->context == NA_CONTEXT_SENTENCE ? "sentence" : "article");
+            else if (m->fate == NA_FATE_VETOED) {
+                const struct na_pattern *vp = na_ruleset_pattern(rs, m->veto);
+                fprintf(out, " (vetoed by %s:%d)", def->excludes[vp->index].file,
+                        def->excludes[vp->index].line);
+            }
+            fprintf(out, "  (%s:%d)\n", term->file, term->line);
+        }
+    }
+    if (res->n_actors) {
+        fprintf(out, "  actors:");
+        for (size_t i = 0; i < res->n_actors; i++)
+            fprintf(out, " %s(%u)", na_ruleset_actor(rs, res->actors[i].actor)->code,
+                    res->actors[i].mentions);
+        fputc('\n', out);
+    }
+    if (res->truncated)
+        fprintf(out, "  (match limit reached: the rest of the text was not scanned)\n");
+}
+
+void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
+                 const struct na_result *res, unsigned tag, const char *headline,
+                 const char *body)
+{
+    const struct na_tag *def = na_ruleset_tag(rs, tag);
+    const struct na_tag_result *r = &res->tags[tag];
+    int n = snprintf(buf, len, "score %.2f vs %.2f", r->score, def->threshold);
+    size_t used = n > 0 ? (size_t)n : 0;
+    for (size_t i = 0; i < res->n_matches && used + 40 < len; i++) {
+        const struct na_match *m = &res->matches[i];
+        if (m->tag != tag || m->exclusion)
+            continue;
+        const char *text = text_of(m->field, headline, body);
+        int l = (int)(m->end - m->start) > 30 ? 30 : (int)(m->end - m->start);
+        n = snprintf(buf + used, len - used, "; \"%.*s\" %s", l, text + m->start,
+                     m->fate == NA_FATE_COUNTED ? "counted" : na_fate_name(m->fate));
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int cmd_tag(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"explain", no_argument, NULL, 'e'},     {"rules", required_argument, NULL, 'r'},
+        {"actors", required_argument, NULL, 'a'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    const char *rules = NULL, *actors = NULL;
+    bool explain = false, quiet = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "er:a:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            explain = true;
+            break;
+        case 'r':
+            rules = optarg;
+            break;
+        case 'a':
+            actors = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            tag_usage(stdout);
+            return EXIT_OK;
+        default:
+            tag_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        tag_usage(stderr);
+        return EXIT_USAGE;
+    }
+    struct na_ruleset *rs = tool_load_rules("tag", rules, actors);
+    if (rs == NULL)
+        return EXIT_FAIL;
+    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
+    struct na_error err;
+    struct na_tagger *tagger = na_tagger_new(rs, &tl, &err);
+    struct na_alert_builder *builder = na_alert_builder_new(512);
+    struct article_source *src = article_source_open(argv[optind], "tag");
+    if (tagger == NULL || builder == NULL || src == NULL) {
+        if (tagger == NULL)
+            tool_error("tag", "%s", err.msg);
+        article_source_close(src);
+        na_alert_builder_free(builder);
+        na_tagger_free(tagger);
+        na_ruleset_free(rs);
+        return EXIT_FAIL;
+    }
+    struct na_limits limits;
+    na_limits_default(&limits);
+    struct article_item item;
+    uint64_t n = 0, alerts = 0, rejected = 0, bytes = 0;
+    int rc, status = EXIT_OK;
+    double t0 = tool_now(), tag_time = 0;
+    while ((rc = article_source_next(src, &item)) != 0) {
+        if (rc < 0) {
+            rejected++;
+            continue;
+        }
+        n++;
+        if (item.record && item.record->n_frames > 2) {
+            rejected++;
+            if (explain)
+                printf("message %llu: rejected (%s)\n", (unsigned long long)n,
+                       na_reject_name(NA_REJECT_FRAME_COUNT));
+            continue;
+        }
+        enum na_reject why;
+        char msg[256];
+        Newsalert__V1__Article *a =
+            na_article_decode(item.payload, item.len, &limits, &why, msg, sizeof(msg));
+        if (a == NULL) {
+            rejected++;
+            if (explain)
+                printf("message %llu: rejected (%s): %s\n", (unsigned long long)n,
+                       na_reject_name(why), msg);
+            continue;
+        }
+        const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
+        const struct na_result *res;
+        double ts = tool_now();
+        if (na_tagger_tag(tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
+            tool_error("tag", "%s: %s", a->id, err.msg);
+            status = EXIT_FAIL;
+            na_article_free(a);
+            break;
+        }
+        tag_time += tool_now() - ts;
+        bytes += strlen(h) + strlen(b);
+        if (explain) {
+            printf("article %s: %s\n", a->id, h);
+            tool_explain(stdout, rs, res, h, b);
+        }
+        if (res->n_fired) {
+            struct na_alert_meta meta = {.seq = ++alerts};
+            Newsalert__V1__Alert *al = na_alert_build(builder, a, res, rs, &meta);
+            if (al && !quiet && !explain) {
+                json_t *o = na_alert_to_json(al);
+                char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+                if (s)
+                    puts(s);
+                free(s);
+                json_decref(o);
+            }
+        }
+        na_article_free(a);
+    }
+    double el = tool_now() - t0;
+    fprintf(stderr,
+            "newsalert tag: %llu articles, %llu alerts, %llu rejected; %.1f MB of text, "
+            "tagger %.0f MB/s (%.2f s in all)\n",
+            (unsigned long long)n, (unsigned long long)alerts, (unsigned long long)rejected,
+            (double)bytes / 1e6, tag_time > 0 ? (double)bytes / 1e6 / tag_time : 0, el);
+    article_source_close(src);
+    na_alert_builder_free(builder);
+    na_tagger_free(tagger);
+    na_ruleset_free(rs);
+    return status;
+}

@@ -1,0 +1,54 @@
+/* newsalert: the command-line companion of newsalertd. One binary, one
+ * subcommand per job; each has --help, and exits 0 (ok), 1 (runtime
+ * failure) or 64 (usage). */
+#include <stdio.h>
+#include <string.h>
+
+#include "newsalert.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"tail", cmd_tail, "print the alerts a newsalertd publishes"},
+    {"replay", cmd_replay, "publish a recorded feed, as a feed publisher would"},
+    {"record", cmd_record, "write what a feed publishes to a recorded-feed file"},
+    {"pack", cmd_pack, "turn JSON-lines articles into a recorded-feed file"},
+    {"unpack", cmd_unpack, "print a recorded feed as JSON lines"},
+    {"tag", cmd_tag, "tag articles offline with the daemon's rules (--explain: why)"},
+    {"eval", cmd_eval, "precision, recall and F1 of the rules on labelled articles"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: newsalert COMMAND [OPTION]...\n\nCommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'newsalert COMMAND --help' describes each one.\n"
+                 "Exit status: 0 ok, 1 runtime failure, 64 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("newsalert %s\n", NA_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "newsalert: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

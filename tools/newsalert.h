@@ -1,0 +1,66 @@
+/* The newsalert tool's subcommands and the helpers they share. */
+#ifndef NEWSALERT_TOOL_H
+#define NEWSALERT_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "newsalert/feedfile.h"
+#include "newsalert/ruleset.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 64
+
+int cmd_pack(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_tail(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* Prints "newsalert CMD: message" to stderr. */
+void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Articles from a recorded feed or a JSON-lines file (told apart by the
+ * feed magic), as payload bytes, with their JSON object when there is one. */
+struct article_source;
+struct article_item {
+    const uint8_t *payload; /* the Article frame: borrowed until the next call */
+    size_t len;
+    struct na_record *record; /* feeds: the whole record; NULL for JSON lines */
+    void *json;               /* JSON lines: the json_t object (borrowed) */
+    size_t line;              /* JSON lines: 1-based line number */
+};
+struct article_source *article_source_open(const char *path, const char *cmd);
+/* 1: an item; 0: end; -1: a bad line or record (already reported; the
+ * caller may go on for JSON lines). */
+int article_source_next(struct article_source *s, struct article_item *item);
+void article_source_close(struct article_source *s);
+
+/* The rules to use: --rules DIR (actors.yaml is looked for beside it, or
+ * --actors FILE), else config/rules under the current directory, else the
+ * installed defaults. */
+struct na_ruleset *tool_load_rules(const char *cmd, const char *rules_dir,
+                                   const char *actors_file);
+
+struct na_result;
+/* Prints, per tag, every match with its weight and fate, the score against
+ * the threshold and the verdict: the analyst's view of a tagging. */
+void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
+                  const char *headline, const char *body);
+/* A one-line reason for a verdict on one tag, for eval's error lists. */
+void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
+                 const struct na_result *res, unsigned tag, const char *headline,
+                 const char *body);
+
+bool tool_is_tty(int fd);
+double tool_now(void);
+uint64_t tool_now_ns(void);
+/* Set by SIGINT/SIGTERM in the long-running subcommands. */
+extern volatile int tool_interrupted;
+void tool_catch_signals(void);
+
+#endif
