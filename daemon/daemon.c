@@ -187,21 +187,42 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     na_notify("READY=1");
 }
 
-/* SIGTERM/SIGINT: what is already queued in the feed socket was received, so
- * it is processed and published before the loop ends; the PUB socket's
- * linger then bounds how long unsent alerts may hold up the exit. */
+/* Stopping: articles already on their way to the feed socket count as
+ * received, so the loop keeps serving until the feed has been quiet for one
+ * interval (bounded by linger_ms); then it ends, and the PUB socket's linger
+ * bounds how long unsent alerts may hold up the exit. */
+#define STOP_QUIET_MS 100
+
+static void daemon_on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)fd;
+    (void)what;
+
+    na_feed_drain(d, (size_t)d->cfg->batch);
+    bool quiet = d->stats.received == d->stop_received;
+    d->stop_received = d->stats.received;
+    if (quiet || mono_ms() >= d->stop_deadline_ms)
+        event_base_loopbreak(d->base);
+}
+
 static void daemon_on_stop(evutil_socket_t sig, short what, void *arg)
 {
     struct na_daemon *d = arg;
+    struct timeval tv = {0, STOP_QUIET_MS * 1000};
     (void)what;
 
+    if (d->stopping)
+        return;
     na_notify("STOPPING=1");
-    na_info("signal %d: stopping", (int)sig);
+    na_info("signal %d: stopping once the feed is quiet", (int)sig);
     d->stopping = true;
-    size_t n = na_feed_drain(d, (size_t)d->cfg->feed_rcvhwm + 1);
-    if (n)
-        na_info("processed %zu queued messages before stopping", n);
-    event_base_loopbreak(d->base);
+    d->stop_received = d->stats.received;
+    d->stop_deadline_ms = mono_ms() + (d->cfg->linger_ms > STOP_QUIET_MS ? d->cfg->linger_ms
+                                                                         : STOP_QUIET_MS);
+    d->stop_timer = event_new(d->base, -1, EV_PERSIST, daemon_on_stop_tick, d);
+    if (d->stop_timer == NULL || event_add(d->stop_timer, &tv) < 0)
+        event_base_loopbreak(d->base);
 }
 
 static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn cb)
@@ -304,6 +325,8 @@ void na_daemon_free(struct na_daemon *d)
         event_free(d->sig_int);
     if (d->sig_hup)
         event_free(d->sig_hup);
+    if (d->stop_timer)
+        event_free(d->stop_timer);
     if (d->sub)
         zmq_close(d->sub);
     if (d->pub)

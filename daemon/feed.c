@@ -96,9 +96,11 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
 {
     const struct na_config *cfg = d->cfg;
     int hwm = (int)cfg->feed_rcvhwm;
-    /* The socket refuses (and disconnects) anything far beyond the article
-     * limit; the decoder checks the exact limit and counts the reject. */
-    int64_t maxmsg = (int64_t)cfg->limits.max_article_bytes + 65536;
+    /* ZeroMQ drops a message over ZMQ_MAXMSGSIZE by disconnecting the peer,
+     * losing what follows it until the reconnect. So the socket's cap sits at
+     * twice the article limit, as a guard against absurd frames only, and
+     * the decoder enforces the real limit with a counted reject. */
+    int64_t maxmsg = 2 * (int64_t)cfg->limits.max_article_bytes + 65536;
     int linger = 0;
     int fd;
     size_t fdlen = sizeof(fd);

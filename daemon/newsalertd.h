@@ -110,6 +110,9 @@ struct na_daemon {
     unsigned reject_logged[NA_REJECT_COUNT];
     uint64_t reject_suppressed[NA_REJECT_COUNT];
     bool stopping;
+    struct event *stop_timer;
+    uint64_t stop_received;
+    int64_t stop_deadline_ms;
 };
 
 /* Builds the daemon from a loaded config, which it owns from then on (also

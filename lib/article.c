@@ -86,6 +86,62 @@ enum na_reject na_article_check(const Newsalert__V1__Article *a,
     return NA_REJECT_NONE;
 }
 
+/* protobuf-c refuses a proto3 string that is not UTF-8 as if the whole
+ * message were malformed. To name the real reason, a failed message is
+ * walked once at the wire level: if it is well formed except for a string
+ * field's bytes, the reject is invalid_utf8. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+static bool only_utf8_is_wrong(const uint8_t *buf, size_t len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    bool bad_utf8 = false;
+    while (p < end) {
+        uint64_t key, n;
+        if (!read_varint(&p, end, &key))
+            return false;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &n))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        case 2: {
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            uint64_t field = key >> 3;
+            bool is_string = (field >= 1 && field <= 5) || field == 7 || field == 8;
+            if (is_string && !na_utf8_valid((const char *)p, (size_t)n))
+                bad_utf8 = true;
+            p += n;
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+    return bad_utf8;
+}
+
 Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
                                           const struct na_limits *limits,
                                           enum na_reject *why, char *msg, size_t msg_len)
@@ -95,6 +151,11 @@ Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
         return NULL;
     }
     Newsalert__V1__Article *a = newsalert__v1__article__unpack(NULL, len, buf);
+    if (a == NULL && only_utf8_is_wrong(buf, len)) {
+        *why = fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
+                    "a string field of the article is not valid UTF-8");
+        return NULL;
+    }
     if (a == NULL) {
         *why = fail(NA_REJECT_MALFORMED, msg, msg_len,
                     "%zu bytes are not a newsalert.v1.Article", len);

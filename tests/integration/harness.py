@@ -1,0 +1,235 @@
+"""Test harness for newsalertd integration tests: the real binaries, real
+ZeroMQ sockets on loopback, and Article/Alert messages encoded by an
+independent protobuf implementation (Python's, from the project's .proto
+files compiled with protoc at test time)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import zmq
+
+BIN = os.environ["NA_BIN"]
+SRC = os.environ["NA_SOURCE_DIR"]
+SEED = os.path.join(SRC, "tests", "corpus", "seed-article.txt")
+
+_proto_dir = tempfile.mkdtemp(prefix="na-proto-")
+subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "proto"),
+                "--python_out=" + _proto_dir,
+                "newsalert/v1/article.proto", "newsalert/v1/alert.proto"], check=True)
+sys.path.insert(0, _proto_dir)
+from newsalert.v1 import alert_pb2, article_pb2  # noqa: E402
+
+# Generous bounds for waiting on events; a test that needs them has failed.
+WAIT = 20.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed_article(article_id="seed-1"):
+    with open(SEED, encoding="utf-8") as f:
+        headline, body = f.read().split("\n", 1)
+    return article(article_id, headline, body.strip("\n"))
+
+
+def article(article_id, headline, body, **kw):
+    a = article_pb2.Article(id=article_id, source=kw.pop("source", "test"),
+                            url="https://example.org/" + article_id,
+                            headline=headline, body=body, language="en",
+                            published_at_ms=1720180000000, **kw)
+    return a.SerializeToString()
+
+
+POSITIVE = ("NATO allies pledge military aid package at Washington summit",
+            "NATO leaders meeting at their annual summit in Washington pledged a new military "
+            "aid package for Ukraine, including air defence systems. Allies also reaffirmed "
+            "that Ukraine's path to NATO membership is irreversible.")
+
+NEGATIVES = [
+    ("Hearing aid makers report strong sales",
+     "Demand for hearing aids rose again this quarter, the company said. First aid kits sold well too."),
+    ("Climbers reach the summit of Everest",
+     "A team of climbers reached the summit of Everest on Tuesday after a long summit push."),
+    ("Star Alliance adds a new member airline",
+     "The Star Alliance airline alliance said a regional carrier would join next spring."),
+    ("Tech summit draws record crowd",
+     "The web summit opened with keynotes on software packages and cloud tools."),
+]
+
+
+class Daemon:
+    """A newsalertd process on fresh loopback ports, with its stderr kept."""
+
+    def __init__(self, config_dir=None, extra_config=""):
+        self.dir = tempfile.mkdtemp(prefix="na-test-")
+        self.feed_port = free_port()
+        self.pub_port = free_port()
+        rules = os.path.join(config_dir or os.path.join(SRC, "config"), "rules")
+        actors = os.path.join(config_dir or os.path.join(SRC, "config"), "actors.yaml")
+        self.config = os.path.join(self.dir, "newsalertd.yaml")
+        with open(self.config, "w") as f:
+            f.write("rules:\n  dir: %s\n  actors: %s\n" % (rules, actors))
+            f.write("log:\n  status_interval_ms: 0\n")
+            f.write(extra_config)
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.proc = None
+
+    @property
+    def feed(self):
+        return "tcp://127.0.0.1:%d" % self.feed_port
+
+    @property
+    def publish(self):
+        return "tcp://127.0.0.1:%d" % self.pub_port
+
+    def start(self, *args):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "newsalertd"), "-c", self.config, "--feed", self.feed,
+             "--publish", self.publish] + list(args),
+            stderr=self.log)
+        return self
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("newsalertd did not stop on SIGTERM")
+        return self.proc.returncode
+
+    def text(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, needle, count=1, timeout=WAIT):
+        """Waits until needle has appeared count times in the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.text().count(needle) >= count:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError("%r not in the daemon's log:\n%s" % (needle, self.text()))
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Feed:
+    """The upstream publisher: an XPUB, so we can see the daemon subscribe."""
+
+    def __init__(self, ctx, endpoint):
+        self.sock = ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.SNDHWM, 0)
+        self.sock.bind(endpoint)
+
+    def wait_subscriber(self):
+        if not self.sock.poll(int(WAIT * 1000)):
+            raise AssertionError("the daemon never subscribed to the feed")
+        self.sock.recv()
+
+    def send(self, payload, topic=b"news"):
+        self.sock.send_multipart([topic, payload])
+
+    def send_frames(self, frames):
+        self.sock.send_multipart(frames)
+
+
+class Subscriber:
+    def __init__(self, ctx, endpoint, prefix):
+        self.sock = ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+        self.sock.connect(endpoint)
+
+    def recv(self, timeout=WAIT):
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        frames = self.sock.recv_multipart()
+        assert len(frames) == 2, frames
+        a = alert_pb2.Alert()
+        a.ParseFromString(frames[1])
+        return frames[0].decode(), a
+
+    def recv_until(self, article_id, timeout=WAIT):
+        """Every alert up to and including the one for article_id."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.recv(max(0.0, deadline - time.monotonic()))
+            if m is None:
+                raise AssertionError("no alert for %s; got %s" % (
+                    article_id, [a.article_id for _, a in got]))
+            got.append(m)
+            if m[1].article_id == article_id:
+                return got
+
+
+class DaemonTest(unittest.TestCase):
+    """Starts a daemon, a feed and subscribers to the three tags, and makes
+    sure every subscription is live before a test begins (by sending probe
+    articles until each subscriber has seen one), so nothing waits on sleep."""
+
+    tags = ("aid", "alliance", "summit")
+    extra_config = ""
+    config_dir = None
+
+    def setUp(self):
+        self.ctx = zmq.Context()
+        self.daemon = Daemon(self.config_dir, self.extra_config)
+        self.feed = Feed(self.ctx, self.daemon.feed)
+        self.daemon.start()
+        self.feed.wait_subscriber()
+        self.subs = {t: Subscriber(self.ctx, self.daemon.publish, "alert." + t) for t in self.tags}
+        self.probes = 0
+        self.sync()
+
+    def sync(self):
+        """Sends probes until every subscriber has received one, then drains."""
+        pending = set(self.tags)
+        deadline = time.monotonic() + WAIT
+        while pending:
+            self.assertLess(time.monotonic(), deadline, "subscribers never synced")
+            self.probes += 1
+            pid = "probe-%d" % self.probes
+            self.feed.send(article(pid, *POSITIVE))
+            for t in list(pending):
+                m = self.subs[t].recv(0.2)
+                if m is not None:
+                    pending.discard(t)
+        marker = "sync-%d" % self.probes
+        self.feed.send(article(marker, *POSITIVE))
+        for t in self.tags:
+            self.subs[t].recv_until(marker)
+
+    def tearDown(self):
+        for s in self.subs.values():
+            s.sock.close(0)
+        self.feed.sock.close(0)
+        self.daemon.cleanup()
+        self.ctx.term()

@@ -1,0 +1,215 @@
+"""newsalertd end to end: real process, real sockets, real protobuf bytes."""
+
+import signal
+import subprocess
+import os
+import unittest
+
+from harness import (BIN, NEGATIVES, POSITIVE, WAIT, DaemonTest, Daemon, alert_pb2,  # noqa: F401
+                     article, seed_article)
+
+
+class TestTopics(DaemonTest):
+    def test_seed_article_reaches_each_tag_subscriber_with_evidence(self):
+        self.feed.send(seed_article("seed-1"))
+        seqs = set()
+        for tag in self.tags:
+            topic, a = self.subs[tag].recv_until("seed-1")[-1]
+            self.assertEqual(topic, "alert." + tag)
+            self.assertEqual(a.topic, topic)
+            self.assertEqual(sorted(t.tag for t in a.tags), ["aid", "alliance", "summit"])
+            for t in a.tags:
+                self.assertGreaterEqual(t.score, t.threshold)
+                self.assertTrue(0.5 <= t.confidence <= 1.0)
+                self.assertTrue(t.evidence, "no evidence for " + t.tag)
+                for e in t.evidence:
+                    text = a.headline if e.field == alert_pb2.FIELD_HEADLINE else None
+                    if text is not None:
+                        self.assertEqual(text.encode()[e.start:e.end].decode(), e.sentence)
+                    self.assertIn(e.term, e.sentence)
+            codes = {x.code for x in a.actors}
+            self.assertTrue({"NATO", "USA", "UKR", "RUS"} <= codes, codes)
+            seqs.add(a.seq)
+        self.assertEqual(len(seqs), 1, "one article, one global seq across its topics")
+
+    def test_negatives_produce_nothing(self):
+        for i, (h, b) in enumerate(NEGATIVES):
+            self.feed.send(article("neg-%d" % i, h, b))
+        self.feed.send(article("after-negatives", *POSITIVE))
+        for tag in self.tags:
+            got = self.subs[tag].recv_until("after-negatives")
+            self.assertEqual([a.article_id for _, a in got], ["after-negatives"])
+
+    def test_each_topic_numbers_its_messages_without_gaps(self):
+        ids = ["n-%d" % i for i in range(20)]
+        for i in ids:
+            self.feed.send(article(i, *POSITIVE))
+        for tag in self.tags:
+            got = self.subs[tag].recv_until(ids[-1])
+            topic_seqs = [a.topic_seq for _, a in got]
+            self.assertEqual(topic_seqs, list(range(topic_seqs[0], topic_seqs[0] + len(got))))
+            seqs = [a.seq for _, a in got]
+            self.assertEqual(seqs, sorted(seqs))
+
+    def test_single_frame_articles_are_accepted(self):
+        self.feed.send_frames([article("single", *POSITIVE)])
+        self.assertEqual(self.subs["aid"].recv_until("single")[-1][1].article_id, "single")
+
+
+MALFORMED = [
+    ("malformed_protobuf", [b"news", b"\xff\xff\xff\xff not a protobuf"]),
+    ("missing_id", [b"news", article("", *POSITIVE)]),
+    ("empty_text", [b"news", article("empty", "", "")]),
+    ("invalid_utf8", [b"news", article("bad-utf8", "headline", "body \x01\x01").replace(
+        b"body \x01\x01", b"body \xc3\x28")]),
+    ("frame_count", [b"news", b"extra", article("three-frames", *POSITIVE)]),
+    # Over max_body_bytes (512 KiB) but under the socket's hard cap.
+    ("oversize", [b"news", article("big", "big", "aid " * 140000)]),
+    ("too_many_authors", [b"news", article("authors", *POSITIVE, authors=["a"] * 100)]),
+]
+
+
+class TestBadInput(DaemonTest):
+    def test_each_malformed_message_is_rejected_counted_and_the_next_one_served(self):
+        for reason, frames in MALFORMED:
+            self.feed.send_frames(frames)
+            ok = "after-" + reason
+            self.feed.send(article(ok, *POSITIVE))
+            got = self.subs["aid"].recv_until(ok)
+            self.assertEqual([a.article_id for _, a in got], [ok], reason)
+        self.assertEqual(self.daemon.stop(), 0)
+        log = self.daemon.text()
+        for reason, _ in MALFORMED:
+            self.assertIn("stopped: rejected %s: 1\n" % reason, log)
+            self.assertIn("rejected (%s)" % reason, log)
+
+
+class TestBurst(DaemonTest):
+    tags = ("aid",)
+
+    def test_burst_while_the_loop_is_stopped_is_fully_processed(self):
+        # A stopped process is the busiest loop there is: 10,000 articles
+        # queue up in the socket and must all come out once it runs again.
+        self.daemon.signal(signal.SIGSTOP)
+        n = 10000
+        for i in range(n):
+            self.feed.send(article("b-%d" % i, *POSITIVE))
+        self.daemon.signal(signal.SIGCONT)
+        got = self.subs["aid"].recv_until("b-%d" % (n - 1), timeout=120)
+        burst = [a.article_id for _, a in got if a.article_id.startswith("b-")]
+        self.assertEqual(burst, ["b-%d" % i for i in range(n)])
+
+
+class TestGracefulStop(DaemonTest):
+    tags = ("aid",)
+
+    def test_articles_received_before_sigterm_are_published(self):
+        self.daemon.signal(signal.SIGSTOP)
+        n = 500
+        for i in range(n):
+            self.feed.send(article("s-%d" % i, *POSITIVE))
+        # The daemon gets SIGTERM while its socket holds all 500 articles.
+        self.daemon.signal(signal.SIGTERM)
+        self.daemon.signal(signal.SIGCONT)
+        got = self.subs["aid"].recv_until("s-%d" % (n - 1))
+        self.assertEqual(len([1 for _, a in got if a.article_id.startswith("s-")]), n)
+        self.assertEqual(self.daemon.proc.wait(WAIT), 0)
+
+
+class TestReload(DaemonTest):
+    tags = ("aid",)
+
+    def setUp(self):
+        import shutil
+        import tempfile
+        self.cfg = tempfile.mkdtemp(prefix="na-rules-")
+        shutil.copytree(os.path.join(os.environ["NA_SOURCE_DIR"], "config", "rules"),
+                        os.path.join(self.cfg, "rules"))
+        shutil.copy(os.path.join(os.environ["NA_SOURCE_DIR"], "config", "actors.yaml"), self.cfg)
+        self.config_dir = self.cfg
+        super().setUp()
+
+    def test_bad_rules_on_sighup_keep_the_old_ones_and_good_rules_apply(self):
+        import re
+        aid = os.path.join(self.cfg, "rules", "aid.yaml")
+        original = open(aid).read()
+
+        def with_threshold(value):
+            return re.sub(r"(?m)^threshold: .*$", "threshold: " + value, original)
+        with open(aid, "w") as f:
+            f.write(with_threshold("-1"))
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reload failed")
+        self.assertIn("aid.yaml", self.daemon.text())
+        self.feed.send(article("after-bad-reload", *POSITIVE))
+        self.subs["aid"].recv_until("after-bad-reload")
+        # A valid change: a very high threshold, so the positive stops firing.
+        with open(aid, "w") as f:
+            f.write(with_threshold("1000"))
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reloaded:", 1)
+        self.feed.send(article("not-aid-any-more", *POSITIVE))
+        with open(aid, "w") as f:
+            f.write(original)
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reloaded:", 2)
+        self.feed.send(article("aid-again", *POSITIVE))
+        got = self.subs["aid"].recv_until("aid-again")
+        self.assertEqual([a.article_id for _, a in got], ["aid-again"])
+
+
+class TestCommandLine(unittest.TestCase):
+    def run_daemon(self, *args):
+        return subprocess.run([os.path.join(BIN, "newsalertd")] + list(args),
+                              capture_output=True, text=True, timeout=WAIT)
+
+    def test_help_version_and_usage_errors(self):
+        r = self.run_daemon("--help")
+        self.assertEqual(r.returncode, 0)
+        for opt in ("--config", "--feed", "--publish", "--check-config", "--log-level",
+                    "--version", "--help"):
+            self.assertIn(opt, r.stdout)
+        r = self.run_daemon("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^newsalertd \d+\.\d+\.\d+")
+        self.assertEqual(self.run_daemon("--no-such-option").returncode, 64)
+        self.assertEqual(self.run_daemon("--log-level", "loud").returncode, 64)
+        self.assertEqual(self.run_daemon("stray").returncode, 64)
+
+    def test_check_config_accepts_the_shipped_config(self):
+        r = self.run_daemon("-c", os.path.join(os.environ["NA_SOURCE_DIR"], "config",
+                                               "newsalertd.yaml"), "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ok", r.stdout)
+
+    def config_error(self, text):
+        d = Daemon()
+        try:
+            with open(d.config, "w") as f:
+                f.write(text)
+            r = self.run_daemon("-c", d.config, "--check-config")
+            self.assertEqual(r.returncode, 78, r.stderr)
+            return r.stderr
+        finally:
+            d.cleanup()
+
+    def test_bad_config_names_file_line_and_key_and_exits_78(self):
+        err = self.config_error("feed:\n  endpoints: [tcp://127.0.0.1:1]\n  bogus: 1\n")
+        self.assertRegex(err, r"newsalertd\.yaml:3: unknown key 'feed\.bogus'")
+        err = self.config_error("feed:\n  rcvhwm: lots\n")
+        self.assertRegex(err, r"newsalertd\.yaml:2: feed\.rcvhwm: expected an integer")
+        err = self.config_error("feed: [unclosed\n")
+        self.assertRegex(err, r"newsalertd\.yaml:\d+: ")
+        err = self.config_error("rules:\n  dir: /nonexistent/rules\n")
+        self.assertIn("/nonexistent/rules", err)
+        err = self.config_error("log:\n  level: loud\n")
+        self.assertRegex(err, r"newsalertd\.yaml:2: log\.level")
+
+    def test_a_missing_config_file_exits_78(self):
+        r = self.run_daemon("-c", "/nonexistent/newsalertd.yaml")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("/nonexistent/newsalertd.yaml", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
