@@ -99,7 +99,8 @@ static int is_word(unsigned char c)
 static char *phrase_to_regex(const char *phrase, bool *bound_start, bool *bound_end)
 {
     size_t len = strlen(phrase);
-    char *out = malloc(len * 16 + 16), *o = out;
+    /* The longest expansion is the apostrophe's, 20 bytes. */
+    char *out = malloc(len * 20 + 16), *o = out;
     if (out == NULL)
         return NULL;
     while (*phrase == ' ')
