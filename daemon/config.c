@@ -128,8 +128,9 @@ static int set_value(struct na_config *cfg, const struct option_def *o, const ch
 
     switch (o->type) {
     case OPT_STRING:
-        return na_config_set_string((char **)base, value) < 0 ? na_error_set(err, "out of memory")
-                                                              : 0;
+        return na_config_set_string((char **)base, value) < 0
+                   ? na_error_set(err, "out of memory")
+                   : 0;
     case OPT_PATH: {
         char *p = resolve(cfg->path, value);
         if (p == NULL)
@@ -160,8 +161,9 @@ static int set_value(struct na_config *cfg, const struct option_def *o, const ch
     case OPT_LOGLEVEL:
         if (na_log_level_parse(value, (enum na_log_level *)base) < 0) {
             if (node)
-                return na_error_set(err, "%s:%d: %s: expected error, warning, info or debug, "
-                                         "got '%.40s'",
+                return na_error_set(err,
+                                    "%s:%d: %s: expected error, warning, info or debug, "
+                                    "got '%.40s'",
                                     y->path, na_yaml_line(node), o->key, value);
             return na_error_set(err, "bad default for %s", o->key);
         }
@@ -179,9 +181,10 @@ static int set_list(struct na_config *cfg, const struct option_def *o, struct na
     if (items == NULL)
         return na_error_set(err, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = na_yaml_to_string(y, na_yaml_node(y, v->data.sequence.items.start[i]), o->key,
-                               (const char **)&items[i], err);
-    if (rc == 0 && na_config_set_list((struct na_strlist *)((char *)cfg + o->offset), items, n) < 0)
+        rc = na_yaml_to_string(y, na_yaml_node(y, v->data.sequence.items.start[i]),
+                               o->key, (const char **)&items[i], err);
+    if (rc == 0 &&
+        na_config_set_list((struct na_strlist *)((char *)cfg + o->offset), items, n) < 0)
         rc = na_error_set(err, "out of memory");
     free(items);
     return rc;
@@ -196,16 +199,17 @@ static bool is_section(const char *prefix)
     return false;
 }
 
-static int walk(struct na_config *cfg, struct na_yaml *y, yaml_node_t *map, const char *prefix,
-                struct na_error *err)
+static int walk(struct na_config *cfg, struct na_yaml *y, yaml_node_t *map,
+                const char *prefix, struct na_error *err)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = na_yaml_node(y, p->key), *v = na_yaml_node(y, p->value);
         const char *key = na_yaml_scalar(k);
         char full[128];
         if (key == NULL)
-            return na_error_set(err, "%s:%d: keys must be strings", y->path, na_yaml_line(k));
+            return na_error_set(err, "%s:%d: keys must be strings", y->path,
+                                na_yaml_line(k));
         snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "", key);
         const struct option_def *o = NULL;
         for (size_t i = 0; i < N_OPTIONS; i++)
@@ -213,8 +217,8 @@ static int walk(struct na_config *cfg, struct na_yaml *y, yaml_node_t *map, cons
                 o = &options[i];
         if (o == NULL) {
             if (!is_section(full))
-                return na_error_set(err, "%s:%d: unknown key '%.60s'", y->path, na_yaml_line(k),
-                                    full);
+                return na_error_set(err, "%s:%d: unknown key '%.60s'", y->path,
+                                    na_yaml_line(k), full);
             if (na_yaml_expect(y, v, YAML_MAPPING_NODE, full, err) < 0 ||
                 walk(cfg, y, v, full, err) < 0)
                 return -1;
@@ -226,7 +230,8 @@ static int walk(struct na_config *cfg, struct na_yaml *y, yaml_node_t *map, cons
             continue;
         }
         const char *s;
-        if (na_yaml_to_string(y, v, full, &s, err) < 0 || set_value(cfg, o, s, y, v, err) < 0)
+        if (na_yaml_to_string(y, v, full, &s, err) < 0 ||
+            set_value(cfg, o, s, y, v, err) < 0)
             return -1;
     }
     return 0;

@@ -65,8 +65,9 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
 
     d->stats.received++;
     if (n_total > 2) {
-        snprintf(msg, sizeof(msg), "a message of %zu frames (expected [topic, Article] or "
-                                   "[Article])",
+        snprintf(msg, sizeof(msg),
+                 "a message of %zu frames (expected [topic, Article] or "
+                 "[Article])",
                  n_total);
         reject(d, NA_REJECT_FRAME_COUNT, msg);
         return;
@@ -93,8 +94,8 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
         na_article_free(a);
         return;
     }
-    struct na_alert_meta meta = {.seq = ++d->seq, .epoch = d->epoch,
-                                 .received_at_ms = na_now_ms()};
+    struct na_alert_meta meta = {
+        .seq = ++d->seq, .epoch = d->epoch, .received_at_ms = na_now_ms()};
     Newsalert__V1__Alert *alert = na_alert_build(d->builder, a, res, d->rs, &meta);
     if (alert == NULL) {
         na_err("article %s: out of memory building its alert", a->id);
@@ -130,10 +131,10 @@ static void log_status(struct na_daemon *d, const char *what)
     uint64_t rejected = 0;
     for (int i = 0; i < NA_REJECT_COUNT; i++)
         rejected += d->stats.rejected[i];
-    na_info("%s: %llu received, %llu decoded, %llu rejected, %llu alerts, %llu untagged", what,
-            (unsigned long long)d->stats.received, (unsigned long long)d->stats.decoded,
-            (unsigned long long)rejected, (unsigned long long)d->stats.alerted,
-            (unsigned long long)d->stats.untagged);
+    na_info("%s: %llu received, %llu decoded, %llu rejected, %llu alerts, %llu untagged",
+            what, (unsigned long long)d->stats.received,
+            (unsigned long long)d->stats.decoded, (unsigned long long)rejected,
+            (unsigned long long)d->stats.alerted, (unsigned long long)d->stats.untagged);
     for (int i = 1; i < NA_REJECT_COUNT; i++)
         if (d->stats.rejected[i])
             na_info("%s: rejected %s: %llu", what, na_reject_name(i),
@@ -218,8 +219,9 @@ static void daemon_on_stop(evutil_socket_t sig, short what, void *arg)
     na_info("signal %d: stopping once the feed is quiet", (int)sig);
     d->stopping = true;
     d->stop_received = d->stats.received;
-    d->stop_deadline_ms = mono_ms() + (d->cfg->linger_ms > STOP_QUIET_MS ? d->cfg->linger_ms
-                                                                         : STOP_QUIET_MS);
+    d->stop_deadline_ms =
+        mono_ms() +
+        (d->cfg->linger_ms > STOP_QUIET_MS ? d->cfg->linger_ms : STOP_QUIET_MS);
     d->stop_timer = event_new(d->base, -1, EV_PERSIST, daemon_on_stop_tick, d);
     if (d->stop_timer == NULL || event_add(d->stop_timer, &tv) < 0)
         event_base_loopbreak(d->base);
@@ -242,7 +244,8 @@ static uint64_t make_epoch(void)
     return (uint64_t)na_now_ms();
 }
 
-struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err, int *exit_code)
+struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
+                                int *exit_code)
 {
     struct na_daemon *d = calloc(1, sizeof(*d));
 

@@ -120,7 +120,8 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
     for (size_t i = 0; i < cfg->feed_endpoints.n; i++) {
         const char *ep = cfg->feed_endpoints.items[i];
         if (zmq_connect(d->sub, ep) < 0)
-            return na_error_set(err, "feed: cannot connect to %s: %s", ep, zmq_strerror(errno));
+            return na_error_set(err, "feed: cannot connect to %s: %s", ep,
+                                zmq_strerror(errno));
         na_info("feed: connecting to %s", ep);
     }
     if (zmq_getsockopt(d->sub, ZMQ_FD, &fd, &fdlen) < 0)

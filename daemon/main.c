@@ -9,26 +9,27 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalertd [OPTION]...\n"
-            "Subscribe to a ZeroMQ feed of newsalert.v1.Article messages, tag alliance, aid\n"
-            "and summit developments, and publish newsalert.v1.Alert messages on the topics\n"
-            "alert.<tag>. Runs in the foreground; SIGHUP reloads, SIGTERM stops.\n"
-            "\n"
-            "  -c, --config FILE       config file (default %s)\n"
-            "      --feed ENDPOINT     feed endpoint to connect to; repeat for several\n"
-            "                          (replaces feed.endpoints)\n"
-            "      --publish ENDPOINT  endpoint to publish alerts on (replaces\n"
-            "                          publish.endpoint)\n"
-            "      --check-config      load the config, compile the rules, and exit\n"
-            "      --log-level LEVEL   error, warning, info or debug (replaces log.level)\n"
-            "      --help-config       list the config file's keys and defaults\n"
-            "  -h, --help              show this help and exit\n"
-            "  -V, --version           show the version and exit\n"
-            "\n"
-            "Exit status: 0 on a clean stop, 1 on a runtime failure, 64 on a usage error,\n"
-            "78 when the config or the rules are invalid.\n",
-            NA_DEFAULT_CONFIG);
+    fprintf(
+        out,
+        "Usage: newsalertd [OPTION]...\n"
+        "Subscribe to a ZeroMQ feed of newsalert.v1.Article messages, tag alliance, aid\n"
+        "and summit developments, and publish newsalert.v1.Alert messages on the topics\n"
+        "alert.<tag>. Runs in the foreground; SIGHUP reloads, SIGTERM stops.\n"
+        "\n"
+        "  -c, --config FILE       config file (default %s)\n"
+        "      --feed ENDPOINT     feed endpoint to connect to; repeat for several\n"
+        "                          (replaces feed.endpoints)\n"
+        "      --publish ENDPOINT  endpoint to publish alerts on (replaces\n"
+        "                          publish.endpoint)\n"
+        "      --check-config      load the config, compile the rules, and exit\n"
+        "      --log-level LEVEL   error, warning, info or debug (replaces log.level)\n"
+        "      --help-config       list the config file's keys and defaults\n"
+        "  -h, --help              show this help and exit\n"
+        "  -V, --version           show the version and exit\n"
+        "\n"
+        "Exit status: 0 on a clean stop, 1 on a runtime failure, 64 on a usage error,\n"
+        "78 when the config or the rules are invalid.\n",
+        NA_DEFAULT_CONFIG);
 }
 
 enum { OPT_FEED = 256, OPT_PUBLISH, OPT_CHECK, OPT_LOG_LEVEL, OPT_HELP_CONFIG };
@@ -73,8 +74,9 @@ int main(int argc, char **argv)
         case OPT_LOG_LEVEL:
             level_arg = optarg;
             if (na_log_level_parse(optarg, &level) < 0) {
-                fprintf(stderr, "newsalertd: --log-level: expected error, warning, info or "
-                                "debug, got '%s'\n",
+                fprintf(stderr,
+                        "newsalertd: --log-level: expected error, warning, info or "
+                        "debug, got '%s'\n",
                         optarg);
                 free(feeds);
                 return NA_EXIT_USAGE;
@@ -100,7 +102,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "newsalertd: unexpected argument '%s'\nTry 'newsalertd --help'.\n",
+        fprintf(stderr,
+                "newsalertd: unexpected argument '%s'\nTry 'newsalertd --help'.\n",
                 argv[optind]);
         free(feeds);
         return NA_EXIT_USAGE;

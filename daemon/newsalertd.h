@@ -21,12 +21,18 @@
 #define NA_EXIT_CONFIG 78
 
 /* ---- log.c ---- */
-enum na_log_level { NA_LOG_ERROR = 3, NA_LOG_WARNING = 4, NA_LOG_INFO = 6, NA_LOG_DEBUG = 7 };
+enum na_log_level {
+    NA_LOG_ERROR = 3,
+    NA_LOG_WARNING = 4,
+    NA_LOG_INFO = 6,
+    NA_LOG_DEBUG = 7
+};
 
 void na_log_init(enum na_log_level level);
 void na_log_set_level(enum na_log_level level);
 int na_log_level_parse(const char *s, enum na_log_level *out);
-void na_log(enum na_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void na_log(enum na_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 #define na_err(...) na_log(NA_LOG_ERROR, __VA_ARGS__)
 #define na_warn(...) na_log(NA_LOG_WARNING, __VA_ARGS__)
 #define na_info(...) na_log(NA_LOG_INFO, __VA_ARGS__)
@@ -76,8 +82,8 @@ struct na_stats {
     uint64_t decoded;
     uint64_t rejected[NA_REJECT_COUNT];
     uint64_t untagged;
-    uint64_t alerted; /* articles that produced an alert */
-    uint64_t published;   /* alert messages sent, all topics */
+    uint64_t alerted;   /* articles that produced an alert */
+    uint64_t published; /* alert messages sent, all topics */
     uint64_t publish_errors;
     uint64_t reloads_ok, reloads_failed;
 };
@@ -119,7 +125,8 @@ struct na_daemon {
  * freed by na_daemon_free; on failure it stays the caller's): rules compiled,
  * sockets bound and connected, signals installed. On failure *exit_code says
  * whether it was the rules (78) or the system (1). */
-struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err, int *exit_code);
+struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
+                                int *exit_code);
 /* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
 int na_daemon_run(struct na_daemon *d);
 void na_daemon_free(struct na_daemon *d);

@@ -18,7 +18,8 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
 
     d->pub = zmq_socket(d->zctx, ZMQ_PUB);
     if (d->pub == NULL)
-        return na_error_set(err, "publish: cannot create socket: %s", zmq_strerror(errno));
+        return na_error_set(err, "publish: cannot create socket: %s",
+                            zmq_strerror(errno));
     if (zmq_setsockopt(d->pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
         zmq_setsockopt(d->pub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "publish: socket options: %s", zmq_strerror(errno));

@@ -222,9 +222,9 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
     json_object_set_new(o, "revision", json_integer(a->revision));
     json_object_set_new(o, "feed_seq", json_integer((json_int_t)a->feed_seq));
     json_object_set_new(o, "language", str_or_empty(a->language));
-    json_object_set_new(o, "priority",
-                        enum_word(&newsalert__v1__priority__descriptor,
-                                              a->priority, "PRIORITY_"));
+    json_object_set_new(
+        o, "priority",
+        enum_word(&newsalert__v1__priority__descriptor, a->priority, "PRIORITY_"));
     for (size_t i = 0; i < a->n_tags; i++) {
         const Newsalert__V1__TagResult *t = a->tags[i];
         json_t *to = json_object(), *evs = json_array();
@@ -232,15 +232,15 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
         json_object_set_new(to, "score", json_real(t->score));
         json_object_set_new(to, "threshold", json_real(t->threshold));
         json_object_set_new(to, "confidence", json_real(t->confidence));
-        json_object_set_new(to, "priority",
-                            enum_word(&newsalert__v1__priority__descriptor,
-                                                  t->priority, "PRIORITY_"));
+        json_object_set_new(
+            to, "priority",
+            enum_word(&newsalert__v1__priority__descriptor, t->priority, "PRIORITY_"));
         for (size_t k = 0; k < t->n_evidence; k++) {
             const Newsalert__V1__Evidence *e = t->evidence[k];
             json_t *eo = json_object();
-            json_object_set_new(eo, "field",
-                                enum_word(&newsalert__v1__field__descriptor,
-                                                      e->field, "FIELD_"));
+            json_object_set_new(
+                eo, "field",
+                enum_word(&newsalert__v1__field__descriptor, e->field, "FIELD_"));
             json_object_set_new(eo, "start", json_integer(e->start));
             json_object_set_new(eo, "end", json_integer(e->end));
             json_object_set_new(eo, "sentence", str_or_empty(e->sentence));
@@ -259,9 +259,9 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
         json_t *ao = json_object();
         json_object_set_new(ao, "code", str_or_empty(ac->code));
         json_object_set_new(ao, "name", str_or_empty(ac->name));
-        json_object_set_new(ao, "kind",
-                            enum_word(&newsalert__v1__actor_kind__descriptor,
-                                                  ac->kind, "ACTOR_KIND_"));
+        json_object_set_new(
+            ao, "kind",
+            enum_word(&newsalert__v1__actor_kind__descriptor, ac->kind, "ACTOR_KIND_"));
         json_object_set_new(ao, "mentions", json_integer(ac->mentions));
         json_array_append_new(actors, ao);
     }

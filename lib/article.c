@@ -32,10 +32,11 @@ void na_limits_default(struct na_limits *limits)
     limits->max_authors = 64;
 }
 
-static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
 
-static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt, ...)
+static enum na_reject fail(enum na_reject why, char *msg, size_t msg_len, const char *fmt,
+                           ...)
 {
     if (msg_len > 0) {
         va_list ap;
@@ -147,7 +148,8 @@ Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
                                           enum na_reject *why, char *msg, size_t msg_len)
 {
     if (len > limits->max_article_bytes) {
-        *why = fail(NA_REJECT_OVERSIZE, msg, msg_len, "message of %zu bytes is over the limit", len);
+        *why = fail(NA_REJECT_OVERSIZE, msg, msg_len,
+                    "message of %zu bytes is over the limit", len);
         return NULL;
     }
     Newsalert__V1__Article *a = newsalert__v1__article__unpack(NULL, len, buf);

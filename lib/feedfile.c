@@ -33,7 +33,8 @@ static uint16_t get16(const uint8_t *p)
 
 static uint32_t get32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 static uint64_t get64(const uint8_t *p)
@@ -81,8 +82,8 @@ int na_feed_writer_append(struct na_feed_writer *w, uint64_t time_ns,
     uint64_t len = 8 + 2;
 
     if (n_frames == 0 || n_frames > NA_FEED_MAX_FRAMES)
-        return na_error_set(err, "a record needs 1 to %d frames, not %zu", NA_FEED_MAX_FRAMES,
-                            n_frames);
+        return na_error_set(err, "a record needs 1 to %d frames, not %zu",
+                            NA_FEED_MAX_FRAMES, n_frames);
     for (size_t i = 0; i < n_frames; i++)
         len += 4 + frames[i].len;
     if (len > NA_FEED_MAX_RECORD)
@@ -97,7 +98,8 @@ int na_feed_writer_append(struct na_feed_writer *w, uint64_t time_ns,
         uint8_t fl[4];
         put32(fl, (uint32_t)frames[i].len);
         if (fwrite(fl, 1, 4, w->f) != 4 ||
-            (frames[i].len && fwrite(frames[i].data, 1, frames[i].len, w->f) != frames[i].len))
+            (frames[i].len &&
+             fwrite(frames[i].data, 1, frames[i].len, w->f) != frames[i].len))
             goto fail;
     }
     return 0;
@@ -122,13 +124,13 @@ int na_feed_writer_close(struct na_feed_writer *w, struct na_error *err)
 }
 
 struct na_feed_reader {
-    FILE *f;             /* NULL when reading from memory */
+    FILE *f; /* NULL when reading from memory */
     bool owns_f;
-    const uint8_t *mem;  /* the whole input, when reading from memory */
+    const uint8_t *mem; /* the whole input, when reading from memory */
     size_t mem_len;
     uint64_t offset;
     uint64_t size;
-    uint8_t *buf;        /* the current record, when reading from a file */
+    uint8_t *buf; /* the current record, when reading from a file */
     size_t cap;
     bool done;
 };
@@ -171,8 +173,9 @@ static int check_header(struct na_feed_reader *r, const char *name, struct na_er
         return na_error_set(err, "%s: not a recorded feed (bad magic)", name);
     uint16_t version = get16(h + 8);
     if (version != NA_FEED_VERSION)
-        return na_error_set(err, "%s: recorded feed version %u is not supported (this build "
-                                 "reads version %d)",
+        return na_error_set(err,
+                            "%s: recorded feed version %u is not supported (this build "
+                            "reads version %d)",
                             name, version, NA_FEED_VERSION);
     return 0;
 }
@@ -265,14 +268,16 @@ int na_feed_reader_next(struct na_feed_reader *r, struct na_record *rec,
     for (size_t i = 0; i < rec->n_frames; i++) {
         if (len - pos < 4) {
             r->done = true;
-            return na_error_set(err, "damaged record at offset %llu: frame %zu overruns it",
+            return na_error_set(err,
+                                "damaged record at offset %llu: frame %zu overruns it",
                                 (unsigned long long)at, i);
         }
         uint32_t fl = get32(p + pos);
         pos += 4;
         if (fl > len - pos) {
             r->done = true;
-            return na_error_set(err, "damaged record at offset %llu: frame %zu overruns it",
+            return na_error_set(err,
+                                "damaged record at offset %llu: frame %zu overruns it",
                                 (unsigned long long)at, i);
         }
         rec->frames[i].data = p + pos;

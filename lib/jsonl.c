@@ -9,7 +9,8 @@
 
 static bool ignored_key(const char *k)
 {
-    return k[0] == '_' || !strcmp(k, "labels") || !strcmp(k, "split") || !strcmp(k, "style");
+    return k[0] == '_' || !strcmp(k, "labels") || !strcmp(k, "split") ||
+           !strcmp(k, "style");
 }
 
 static int want_string(json_t *v, const char *key, char **out, struct na_error *err)
@@ -76,7 +77,8 @@ int na_jsonl_article_pack(json_t *obj, uint8_t **buf, size_t *len, struct na_err
             size_t i;
             json_t *item;
             if (!json_is_array(v) || json_array_size(v) > 256)
-                return na_error_set(err, "authors: expected a list of at most 256 strings");
+                return na_error_set(err,
+                                    "authors: expected a list of at most 256 strings");
             json_array_foreach(v, i, item)
             {
                 if (want_string(item, "authors", &authors[i], err) < 0)

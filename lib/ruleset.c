@@ -124,7 +124,8 @@ static char *phrase_to_regex(const char *phrase, bool *bound_start, bool *bound_
             o += sprintf(o, "\\x%02x", c);
         }
     }
-    *bound_end = len > 0 && (is_word((unsigned char)phrase[len - 1]) || phrase[len - 1] == '*');
+    *bound_end =
+        len > 0 && (is_word((unsigned char)phrase[len - 1]) || phrase[len - 1] == '*');
     *o = '\0';
     return out;
 }
@@ -188,8 +189,8 @@ static const char *intern_file(struct na_ruleset *rs, const char *path)
 /* near: a list of 2 to NA_MAX_PARTS regexes that must all match in one
  * sentence. Cheaper and clearer than one regex with a bounded gap, which
  * Vectorscan cannot compile with start-of-match reporting. */
-static int load_near(struct na_yaml *y, yaml_node_t *v, struct na_term *t, const char *file,
-                     struct na_error *err)
+static int load_near(struct na_yaml *y, yaml_node_t *v, struct na_term *t,
+                     const char *file, struct na_error *err)
 {
     size_t len = 0, n;
     if (na_yaml_expect(y, v, YAML_SEQUENCE_NODE, "near", err) < 0)
@@ -240,21 +241,24 @@ static int load_term(struct na_yaml *y, yaml_node_t *n, bool exclusion, struct n
     }
     if (na_yaml_expect(y, n, YAML_MAPPING_NODE, what, err) < 0)
         return -1;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = na_yaml_node(y, p->key), *v = na_yaml_node(y, p->value);
         const char *key = na_yaml_scalar(k), *s;
         if (key == NULL)
-            return na_error_set(err, "%s:%d: %s: keys must be strings", file, na_yaml_line(k),
-                                what);
+            return na_error_set(err, "%s:%d: %s: keys must be strings", file,
+                                na_yaml_line(k), what);
         if (!strcmp(key, "near")) {
             if (t->source)
-                return na_error_set(err, "%s:%d: %s: give one of 'phrase', 'regex' or 'near'",
+                return na_error_set(err,
+                                    "%s:%d: %s: give one of 'phrase', 'regex' or 'near'",
                                     file, na_yaml_line(k), what);
             if (load_near(y, v, t, file, err) < 0)
                 return -1;
         } else if (!strcmp(key, "phrase") || !strcmp(key, "regex")) {
             if (t->source)
-                return na_error_set(err, "%s:%d: %s: give one of 'phrase', 'regex' or 'near'",
+                return na_error_set(err,
+                                    "%s:%d: %s: give one of 'phrase', 'regex' or 'near'",
                                     file, na_yaml_line(k), what);
             if (na_yaml_to_string(y, v, key, &s, err) < 0)
                 return -1;
@@ -284,13 +288,13 @@ static int load_term(struct na_yaml *y, yaml_node_t *n, bool exclusion, struct n
                                     "got '%.40s'",
                                     file, na_yaml_line(v), s);
         } else {
-            return na_error_set(err, "%s:%d: %s: unknown key '%.40s'", file, na_yaml_line(k),
-                                what, key);
+            return na_error_set(err, "%s:%d: %s: unknown key '%.40s'", file,
+                                na_yaml_line(k), what, key);
         }
     }
     if (t->source == NULL)
-        return na_error_set(err, "%s:%d: %s: needs 'phrase', 'regex' or 'near'", file, t->line,
-                            what);
+        return na_error_set(err, "%s:%d: %s: needs 'phrase', 'regex' or 'near'", file,
+                            t->line, what);
     return 0;
 }
 
@@ -298,7 +302,8 @@ static int load_term_list(struct na_yaml *y, yaml_node_t *n, bool exclusion,
                           struct na_term **out, size_t *count, const char *file,
                           struct na_error *err)
 {
-    if (na_yaml_expect(y, n, YAML_SEQUENCE_NODE, exclusion ? "exclude" : "terms", err) < 0)
+    if (na_yaml_expect(y, n, YAML_SEQUENCE_NODE, exclusion ? "exclude" : "terms", err) <
+        0)
         return -1;
     size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     *out = calloc(len ? len : 1, sizeof(**out));
@@ -322,7 +327,8 @@ static bool valid_tag_name(const char *s)
     if (*s == '\0' || strlen(s) > 32)
         return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-'))
             return false;
     return true;
 }
@@ -345,8 +351,8 @@ static int load_tag(struct na_ruleset *rs, const char *path, struct na_error *er
     yaml_node_t *root = na_yaml_root(&y);
     if (na_yaml_expect(&y, root, YAML_MAPPING_NODE, "rules file", err) < 0)
         goto fail;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = na_yaml_node(&y, p->key), *v = na_yaml_node(&y, p->value);
         const char *key = na_yaml_scalar(k), *s;
         if (key == NULL) {
@@ -357,7 +363,8 @@ static int load_tag(struct na_ruleset *rs, const char *path, struct na_error *er
             if (na_yaml_to_string(&y, v, key, &s, err) < 0)
                 goto fail;
             if (!valid_tag_name(s)) {
-                na_error_set(err, "%s:%d: tag: '%.40s' is not a valid name (a-z, 0-9, _ or -)",
+                na_error_set(err,
+                             "%s:%d: tag: '%.40s' is not a valid name (a-z, 0-9, _ or -)",
                              file, na_yaml_line(v), s);
                 goto fail;
             }
@@ -377,14 +384,16 @@ static int load_tag(struct na_ruleset *rs, const char *path, struct na_error *er
             if (na_yaml_to_number(&y, v, key, &tag->headline_weight, err) < 0)
                 goto fail;
             if (tag->headline_weight <= 0) {
-                na_error_set(err, "%s:%d: headline_weight: must be > 0", file, na_yaml_line(v));
+                na_error_set(err, "%s:%d: headline_weight: must be > 0", file,
+                             na_yaml_line(v));
                 goto fail;
             }
         } else if (!strcmp(key, "terms")) {
             if (load_term_list(&y, v, false, &tag->terms, &tag->n_terms, file, err) < 0)
                 goto fail;
         } else if (!strcmp(key, "exclude")) {
-            if (load_term_list(&y, v, true, &tag->excludes, &tag->n_excludes, file, err) < 0)
+            if (load_term_list(&y, v, true, &tag->excludes, &tag->n_excludes, file, err) <
+                0)
                 goto fail;
         } else {
             na_error_set(err, "%s:%d: unknown key '%.40s'", file, na_yaml_line(k), key);
@@ -404,7 +413,8 @@ static int load_tag(struct na_ruleset *rs, const char *path, struct na_error *er
         goto fail;
     }
     if (tag->n_terms == 0) {
-        na_error_set(err, "%s:%d: tag '%s' has no terms", file, na_yaml_line(root), tag->name);
+        na_error_set(err, "%s:%d: tag '%s' has no terms", file, na_yaml_line(root),
+                     tag->name);
         goto fail;
     }
     for (size_t i = 0; i + 1 < rs->n_tags; i++)
@@ -478,17 +488,20 @@ static int add_aliases(struct na_yaml *y, yaml_node_t *seq, unsigned actor,
 {
     if (na_yaml_expect(y, seq, YAML_SEQUENCE_NODE, key, err) < 0)
         return -1;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
-         it++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start;
+         it < seq->data.sequence.items.top; it++) {
         yaml_node_t *n = na_yaml_node(y, *it);
         char *expr;
         const char *s;
         struct na_pattern pat = {.kind = NA_PAT_ACTOR, .index = actor};
         unsigned flags = 0;
-        if (n->type == YAML_MAPPING_NODE && n->data.mapping.pairs.top - n->data.mapping.pairs.start == 1 &&
-            !strcmp(na_yaml_scalar(na_yaml_node(y, n->data.mapping.pairs.start->key)) ?: "", "regex")) {
-            if (na_yaml_to_string(y, na_yaml_node(y, n->data.mapping.pairs.start->value), "regex",
-                                  &s, err) < 0)
+        if (n->type == YAML_MAPPING_NODE &&
+            n->data.mapping.pairs.top - n->data.mapping.pairs.start == 1 &&
+            !strcmp(na_yaml_scalar(na_yaml_node(y, n->data.mapping.pairs.start->key))
+                        ?: "",
+                    "regex")) {
+            if (na_yaml_to_string(y, na_yaml_node(y, n->data.mapping.pairs.start->value),
+                                  "regex", &s, err) < 0)
                 return -1;
             expr = regex_strip_bounds(s, &pat.bound_start, &pat.bound_end);
             flags = HS_FLAG_SOM_LEFTMOST;
@@ -539,8 +552,8 @@ static int load_actors(struct na_ruleset *rs, const char *path, struct compile_l
     yaml_node_t *root = na_yaml_root(&y), *list = NULL;
     if (na_yaml_expect(&y, root, YAML_MAPPING_NODE, "actors file", err) < 0)
         goto out;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         p < root->data.mapping.pairs.top; p++) {
         const char *key = na_yaml_scalar(na_yaml_node(&y, p->key));
         if (key && !strcmp(key, "actors")) {
             list = na_yaml_node(&y, p->value);
@@ -556,7 +569,8 @@ static int load_actors(struct na_ruleset *rs, const char *path, struct compile_l
     }
     if (na_yaml_expect(&y, list, YAML_SEQUENCE_NODE, "actors", err) < 0)
         goto out;
-    size_t count = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    size_t count =
+        (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     rs->actors = calloc(count ? count : 1, sizeof(*rs->actors));
     if (rs->actors == NULL) {
         na_error_set(err, "out of memory");
@@ -568,8 +582,8 @@ static int load_actors(struct na_ruleset *rs, const char *path, struct compile_l
         yaml_node_t *aliases[2] = {NULL, NULL};
         if (na_yaml_expect(&y, n, YAML_MAPPING_NODE, "actor", err) < 0)
             goto out;
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-             p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top; p++) {
             yaml_node_t *k = na_yaml_node(&y, p->key), *v = na_yaml_node(&y, p->value);
             const char *key = na_yaml_scalar(k), *s;
             if (key == NULL)
@@ -597,8 +611,9 @@ static int load_actors(struct na_ruleset *rs, const char *path, struct compile_l
                 } else if (!strcmp(s, "organisation") || !strcmp(s, "organization")) {
                     a->kind = NA_ACTOR_ORGANISATION;
                 } else {
-                    na_error_set(err, "%s:%d: kind: expected state or organisation, got '%.40s'",
-                                 file, na_yaml_line(v), s);
+                    na_error_set(
+                        err, "%s:%d: kind: expected state or organisation, got '%.40s'",
+                        file, na_yaml_line(v), s);
                     goto out;
                 }
             } else if (!strcmp(key, "aliases")) {
@@ -606,19 +621,20 @@ static int load_actors(struct na_ruleset *rs, const char *path, struct compile_l
             } else if (!strcmp(key, "leaders")) {
                 aliases[1] = v;
             } else {
-                na_error_set(err, "%s:%d: actor: unknown key '%.40s'", file, na_yaml_line(k),
-                             key);
+                na_error_set(err, "%s:%d: actor: unknown key '%.40s'", file,
+                             na_yaml_line(k), key);
                 goto out;
             }
         }
         if (a->code == NULL || a->name == NULL || a->kind == 0) {
-            na_error_set(err, "%s:%d: actor: needs code, name and kind", file, na_yaml_line(n));
+            na_error_set(err, "%s:%d: actor: needs code, name and kind", file,
+                         na_yaml_line(n));
             goto out;
         }
         for (size_t j = 0; j + 1 < rs->n_actors; j++)
             if (!strcmp(rs->actors[j].code, a->code)) {
-                na_error_set(err, "%s:%d: actor code '%s' is used twice", file, na_yaml_line(n),
-                             a->code);
+                na_error_set(err, "%s:%d: actor code '%s' is used twice", file,
+                             na_yaml_line(n), a->code);
                 goto out;
             }
         for (int j = 0; j < 2; j++) {
@@ -644,7 +660,8 @@ out:
 }
 
 static int add_pattern(struct na_ruleset *rs, struct compile_list *cl, char *expr,
-                       const struct na_term *term, struct na_pattern pat, struct na_error *err)
+                       const struct na_term *term, struct na_pattern pat,
+                       struct na_error *err)
 {
     unsigned flags = HS_FLAG_SOM_LEFTMOST;
     if (!term->case_sensitive)
@@ -660,7 +677,8 @@ static int add_tag_patterns(struct na_ruleset *rs, struct compile_list *cl,
 {
     for (unsigned t = 0; t < rs->n_tags; t++) {
         struct na_tag *tag = &rs->tags[t];
-        if (grow_patterns(rs, cl->n + (tag->n_terms + tag->n_excludes) * NA_MAX_PARTS) < 0)
+        if (grow_patterns(rs, cl->n + (tag->n_terms + tag->n_excludes) * NA_MAX_PARTS) <
+            0)
             return na_error_set(err, "out of memory");
         for (int pass = 0; pass < 2; pass++) {
             struct na_term *list = pass ? tag->excludes : tag->terms;
@@ -705,8 +723,8 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
         na_error_set(err, "out of memory");
         return NULL;
     }
-    if (load_rules_dir(rs, rules_dir, err) < 0 || load_actors(rs, actors_file, &cl, err) < 0 ||
-        add_tag_patterns(rs, &cl, err) < 0)
+    if (load_rules_dir(rs, rules_dir, err) < 0 ||
+        load_actors(rs, actors_file, &cl, err) < 0 || add_tag_patterns(rs, &cl, err) < 0)
         goto fail;
     if (hs_compile_multi((const char *const *)cl.exprs, cl.flags, cl.ids, (unsigned)cl.n,
                          HS_MODE_BLOCK, NULL, &rs->db, &cerr) != HS_SUCCESS) {
@@ -714,7 +732,8 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
             na_error_set(err, "%s:%d: invalid pattern: %s", cl.file[cerr->expression],
                          cl.line[cerr->expression], cerr->message);
         else
-            na_error_set(err, "%s: cannot compile the rules: %s", rules_dir, cerr->message);
+            na_error_set(err, "%s: cannot compile the rules: %s", rules_dir,
+                         cerr->message);
         hs_free_compile_error(cerr);
         goto fail;
     }

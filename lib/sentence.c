@@ -12,10 +12,11 @@
 /* Words after which a period does not end the sentence. Single letters
  * ("J. Smith") and dotted acronyms ("U.S.") are caught by the shape test. */
 static const char *const abbreviations[] = {
-    "Mr", "Mrs", "Ms", "Dr", "Prof", "Gen", "Lt", "Col", "Maj", "Capt", "Sgt", "Adm",
-    "Sen", "Rep", "Gov", "Pres", "St", "Jr", "Sr", "No", "vs", "etc", "approx", "Jan",
-    "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Inc",
-    "Ltd", "Corp", "Co", "Mt", "Ft", "Rt", "Hon", "Amb", "Cmdr", "Brig",
+    "Mr",  "Mrs",  "Ms",     "Dr",  "Prof", "Gen",  "Lt",  "Col",  "Maj", "Capt",
+    "Sgt", "Adm",  "Sen",    "Rep", "Gov",  "Pres", "St",  "Jr",   "Sr",  "No",
+    "vs",  "etc",  "approx", "Jan", "Feb",  "Mar",  "Apr", "Jun",  "Jul", "Aug",
+    "Sep", "Sept", "Oct",    "Nov", "Dec",  "Inc",  "Ltd", "Corp", "Co",  "Mt",
+    "Ft",  "Rt",   "Hon",    "Amb", "Cmdr", "Brig",
 };
 
 static bool is_space(unsigned char c)
@@ -27,8 +28,8 @@ static bool is_space(unsigned char c)
 static bool is_abbreviation(const char *text, size_t dot)
 {
     size_t start = dot;
-    while (start > 0 && !is_space((unsigned char)text[start - 1]) && text[start - 1] != '(' &&
-           text[start - 1] != '"')
+    while (start > 0 && !is_space((unsigned char)text[start - 1]) &&
+           text[start - 1] != '(' && text[start - 1] != '"')
         start--;
     size_t n = dot - start;
     if (n == 0)
@@ -38,7 +39,8 @@ static bool is_abbreviation(const char *text, size_t dot)
     if (memchr(text + start, '.', n) != NULL)
         return true; /* U.S., e.g., a.m. */
     for (size_t i = 0; i < sizeof(abbreviations) / sizeof(abbreviations[0]); i++)
-        if (strlen(abbreviations[i]) == n && memcmp(abbreviations[i], text + start, n) == 0)
+        if (strlen(abbreviations[i]) == n &&
+            memcmp(abbreviations[i], text + start, n) == 0)
             return true;
     return false;
 }
@@ -78,12 +80,14 @@ long na_sentence_split(const char *text, size_t len, struct na_span **spans, siz
         } else if (c == '.' || c == '!' || c == '?') {
             /* Closing quotes and brackets belong to the sentence they end. */
             end = i + 1;
-            while (end < len && (text[end] == '"' || text[end] == '\'' || text[end] == ')'))
+            while (end < len &&
+                   (text[end] == '"' || text[end] == '\'' || text[end] == ')'))
                 end++;
             /* A typographic closing quote is three bytes: E2 80 9D / E2 80 99. */
             while (end + 2 < len && (unsigned char)text[end] == 0xe2 &&
                    (unsigned char)text[end + 1] == 0x80 &&
-                   ((unsigned char)text[end + 2] == 0x9d || (unsigned char)text[end + 2] == 0x99))
+                   ((unsigned char)text[end + 2] == 0x9d ||
+                    (unsigned char)text[end + 2] == 0x99))
                 end += 3;
             if (end < len && !is_space((unsigned char)text[end]))
                 continue;

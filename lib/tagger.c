@@ -58,7 +58,7 @@ struct na_tagger {
 
     struct field_state fields[2];
     struct near_state *near; /* per term id */
-    unsigned *mentions; /* per actor */
+    unsigned *mentions;      /* per actor */
     struct na_actor_hit *actor_hits;
     struct na_match *matches;
     size_t cap_matches;
@@ -110,7 +110,8 @@ const char *na_fate_name(enum na_match_fate f)
 }
 
 struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
-                                const struct na_tagger_limits *limits, struct na_error *err)
+                                const struct na_tagger_limits *limits,
+                                struct na_error *err)
 {
     struct na_tagger *t = calloc(1, sizeof(*t));
     size_t np = na_ruleset_pattern_count(rs), na = na_ruleset_actor_count(rs);
@@ -136,8 +137,7 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->evidence = calloc(nt * (t->limits.max_evidence ? t->limits.max_evidence : 1),
                          sizeof(*t->evidence));
     if (!t->last_gen || !t->last_idx || !t->repeats || !t->mentions || !t->near ||
-        !t->actor_hits ||
-        !t->evidence)
+        !t->actor_hits || !t->evidence)
         goto oom;
     return t;
 oom:
@@ -197,7 +197,8 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
 
     if (p->literal_len)
         from = to - p->literal_len;
-    if ((p->bound_start && !boundary_at(t, from)) || (p->bound_end && !boundary_at(t, to)))
+    if ((p->bound_start && !boundary_at(t, from)) ||
+        (p->bound_end && !boundary_at(t, to)))
         return 0;
 
     if (t->last_gen[id] == t->gen) {
@@ -223,7 +224,8 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     }
     t->last_gen[id] = t->gen;
     t->last_idx[id] = (uint32_t)t->n_raw;
-    t->raw[t->n_raw++] = (struct raw_match){id, (uint32_t)from, (uint32_t)to, t->scanning};
+    t->raw[t->n_raw++] =
+        (struct raw_match){id, (uint32_t)from, (uint32_t)to, t->scanning};
     return 0;
 }
 
@@ -283,8 +285,9 @@ static int cmp_match(const void *a, const void *b)
     return x->pattern < y->pattern ? -1 : x->pattern > y->pattern;
 }
 
-static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl, size_t n_excl,
-                      struct na_match *terms, size_t n_terms, bool article_has_actor)
+static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl,
+                      size_t n_excl, struct na_match *terms, size_t n_terms,
+                      bool article_has_actor)
 {
     const struct na_tag *def = na_ruleset_tag(t->rs, tag);
     struct na_tag_result *r = &t->res.tags[tag];
@@ -300,7 +303,8 @@ static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl, 
         m->contribution = 0;
         m->fate = NA_FATE_COUNTED;
         for (size_t e = 0; e < n_excl; e++)
-            if (excl[e].field == m->field && excl[e].start < m->end && excl[e].end > m->start) {
+            if (excl[e].field == m->field && excl[e].start < m->end &&
+                excl[e].end > m->start) {
                 m->fate = NA_FATE_VETOED;
                 m->veto = excl[e].pattern;
                 break;
@@ -339,8 +343,8 @@ static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl, 
 /* Evidence: the sentences whose counted matches add the most to the score,
  * each with its strongest match. Matches are sorted by position, so the
  * matches of one sentence are adjacent. */
-static int collect_evidence(struct na_tagger *t, unsigned tag, const struct na_match *terms,
-                            size_t n_terms)
+static int collect_evidence(struct na_tagger *t, unsigned tag,
+                            const struct na_match *terms, size_t n_terms)
 {
     struct na_tag_result *r = &t->res.tags[tag];
     size_t n_acc = 0, max_ev = t->limits.max_evidence;
@@ -364,8 +368,8 @@ static int collect_evidence(struct na_tagger *t, unsigned tag, const struct na_m
         if (s != last_sentence || m->field != last_field) {
             const struct na_span *sp = &t->fields[m->field - 1].spans[s];
             ev = &t->sentence_acc[n_acc++];
-            *ev = (struct na_evidence){m->field, sp->start, sp->end, m->start, m->end,
-                                       m->pattern, 0};
+            *ev = (struct na_evidence){m->field, sp->start,  sp->end, m->start,
+                                       m->end,   m->pattern, 0};
             best = 0;
             last_sentence = s;
             last_field = m->field;
@@ -417,9 +421,12 @@ static bool near_feed(struct na_tagger *t, const struct na_pattern *p, size_t n_
     if (st->mask != (1u << n_parts) - 1)
         return false;
     st->emitted = true;
-    *out = (struct na_match){.pattern = m->id, .tag = p->tag,
-                             .exclusion = p->kind == NA_PAT_EXCLUDE, .field = m->field,
-                             .start = st->start, .end = st->end};
+    *out = (struct na_match){.pattern = m->id,
+                             .tag = p->tag,
+                             .exclusion = p->kind == NA_PAT_EXCLUDE,
+                             .field = m->field,
+                             .start = st->start,
+                             .end = st->end};
     return true;
 }
 
@@ -492,9 +499,11 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
                 continue;
             }
         }
-        t->matches[n++] = (struct na_match){.pattern = m->id, .tag = p->tag,
+        t->matches[n++] = (struct na_match){.pattern = m->id,
+                                            .tag = p->tag,
                                             .exclusion = p->kind == NA_PAT_EXCLUDE,
-                                            .field = m->field, .start = m->start,
+                                            .field = m->field,
+                                            .start = m->start,
                                             .end = m->end};
     }
     qsort(t->matches, n, sizeof(*t->matches), cmp_match);

@@ -70,8 +70,8 @@ const char *na_yaml_scalar(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
-static int type_error(struct na_yaml *y, yaml_node_t *n, const char *key, const char *want,
-                      struct na_error *err)
+static int type_error(struct na_yaml *y, yaml_node_t *n, const char *key,
+                      const char *want, struct na_error *err)
 {
     const char *v = na_yaml_scalar(n);
     if (v)
@@ -81,8 +81,8 @@ static int type_error(struct na_yaml *y, yaml_node_t *n, const char *key, const 
                         key, want, n->type == YAML_MAPPING_NODE ? "mapping" : "list");
 }
 
-int na_yaml_to_string(struct na_yaml *y, yaml_node_t *n, const char *key, const char **out,
-                      struct na_error *err)
+int na_yaml_to_string(struct na_yaml *y, yaml_node_t *n, const char *key,
+                      const char **out, struct na_error *err)
 {
     const char *v = na_yaml_scalar(n);
     if (v == NULL)
@@ -144,5 +144,6 @@ int na_yaml_expect(struct na_yaml *y, yaml_node_t *n, yaml_node_type_t type,
 {
     if (n->type == type)
         return 0;
-    return type_error(y, n, what, type == YAML_MAPPING_NODE ? "a mapping" : "a list", err);
+    return type_error(y, n, what, type == YAML_MAPPING_NODE ? "a mapping" : "a list",
+                      err);
 }

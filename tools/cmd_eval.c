@@ -12,17 +12,19 @@
 
 static void eval_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert eval FILE.jsonl [OPTION]...\n"
-            "Tag labelled articles (JSON lines with \"labels\": [...]) and report precision,\n"
-            "recall and F1 per tag, micro and macro averages, and every false positive and\n"
-            "false negative with the reason.\n"
-            "  -s, --split NAME    only lines whose \"split\" is NAME (e.g. tune, holdout)\n"
-            "  -m, --min-f1 X      exit 1 when any tag's F1 is below X\n"
-            "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
-            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
-            "  -q, --quiet         print only the table\n"
-            "  -h, --help          show this help\n");
+    fprintf(
+        out,
+        "Usage: newsalert eval FILE.jsonl [OPTION]...\n"
+        "Tag labelled articles (JSON lines with \"labels\": [...]) and report "
+        "precision,\n"
+        "recall and F1 per tag, micro and macro averages, and every false positive and\n"
+        "false negative with the reason.\n"
+        "  -s, --split NAME    only lines whose \"split\" is NAME (e.g. tune, holdout)\n"
+        "  -m, --min-f1 X      exit 1 when any tag's F1 is below X\n"
+        "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
+        "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+        "  -q, --quiet         print only the table\n"
+        "  -h, --help          show this help\n");
 }
 
 struct counts {
@@ -53,11 +55,13 @@ static bool has_label(json_t *labels, const char *tag)
 
 int cmd_eval(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"split", required_argument, NULL, 's'},  {"min-f1", required_argument, NULL, 'm'},
-        {"rules", required_argument, NULL, 'r'},  {"actors", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"split", required_argument, NULL, 's'},
+                                         {"min-f1", required_argument, NULL, 'm'},
+                                         {"rules", required_argument, NULL, 'r'},
+                                         {"actors", required_argument, NULL, 'a'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *split = NULL, *rules = NULL, *actors = NULL;
     double min_f1 = -1;
     bool quiet = false;
@@ -72,7 +76,8 @@ int cmd_eval(int argc, char **argv)
         case 'm':
             min_f1 = strtod(optarg, &end);
             if (*end || min_f1 < 0 || min_f1 > 1) {
-                tool_error("eval", "--min-f1: expected a number from 0 to 1, got '%s'", optarg);
+                tool_error("eval", "--min-f1: expected a number from 0 to 1, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -136,8 +141,8 @@ int cmd_eval(int argc, char **argv)
         Newsalert__V1__Article *a =
             na_article_decode(item.payload, item.len, &limits, &why, msg, sizeof(msg));
         if (a == NULL) {
-            tool_error("eval", "line %zu: rejected (%s): %s", item.line, na_reject_name(why),
-                       msg);
+            tool_error("eval", "line %zu: rejected (%s): %s", item.line,
+                       na_reject_name(why), msg);
             bad++;
             continue;
         }
@@ -162,23 +167,24 @@ int cmd_eval(int argc, char **argv)
             if (want != got && !quiet) {
                 char reason[512];
                 tool_reason(reason, sizeof(reason), rs, res, t, h, b);
-                printf("%s %-8s %s  \"%.70s\"\n   %s\n", want ? "FN" : "FP", name, a->id, h,
-                       reason);
+                printf("%s %-8s %s  \"%.70s\"\n   %s\n", want ? "FN" : "FP", name, a->id,
+                       h, reason);
             }
         }
         na_article_free(a);
     }
     printf("\n%u articles%s%s%s\n", n, split ? " (split " : "", split ? split : "",
            split ? ")" : "");
-    printf("%-10s %6s %6s %6s %9s %7s %7s\n", "tag", "tp", "fp", "fn", "precision", "recall",
-           "f1");
+    printf("%-10s %6s %6s %6s %9s %7s %7s\n", "tag", "tp", "fp", "fn", "precision",
+           "recall", "f1");
     struct counts all = {0, 0, 0};
     double macro_p = 0, macro_r = 0, macro_f = 0, worst = 1;
     for (unsigned t = 0; t < n_tags; t++) {
         struct counts *k = &counts[t];
-        double p = ratio(k->tp, k->tp + k->fp), r = ratio(k->tp, k->tp + k->fn), f = f1(p, r);
-        printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f\n", na_ruleset_tag(rs, t)->name, k->tp,
-               k->fp, k->fn, p, r, f);
+        double p = ratio(k->tp, k->tp + k->fp), r = ratio(k->tp, k->tp + k->fn),
+               f = f1(p, r);
+        printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f\n", na_ruleset_tag(rs, t)->name,
+               k->tp, k->fp, k->fn, p, r, f);
         all.tp += k->tp;
         all.fp += k->fp;
         all.fn += k->fn;
@@ -189,8 +195,8 @@ int cmd_eval(int argc, char **argv)
             worst = f;
     }
     double mp = ratio(all.tp, all.tp + all.fp), mr = ratio(all.tp, all.tp + all.fn);
-    printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f\n", "micro", all.tp, all.fp, all.fn, mp, mr,
-           f1(mp, mr));
+    printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f\n", "micro", all.tp, all.fp, all.fn, mp,
+           mr, f1(mp, mr));
     printf("%-10s %6s %6s %6s %9.3f %7.3f %7.3f\n", "macro", "", "", "", macro_p / n_tags,
            macro_r / n_tags, macro_f / n_tags);
     article_source_close(src);

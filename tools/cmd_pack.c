@@ -14,11 +14,13 @@
 
 static void pack_usage(FILE *out)
 {
-    fprintf(out, "Usage: newsalert pack IN.jsonl -o FILE\n"
-                 "Write the articles of IN.jsonl (one JSON object per line, Article fields by\n"
-                 "name) to the recorded feed FILE, one [topic, Article] message each.\n"
-                 "  -o, --output FILE  the feed to write (required; - for stdout)\n"
-                 "  -h, --help         show this help\n");
+    fprintf(
+        out,
+        "Usage: newsalert pack IN.jsonl -o FILE\n"
+        "Write the articles of IN.jsonl (one JSON object per line, Article fields by\n"
+        "name) to the recorded feed FILE, one [topic, Article] message each.\n"
+        "  -o, --output FILE  the feed to write (required; - for stdout)\n"
+        "  -h, --help         show this help\n");
 }
 
 static int pack_line(struct na_feed_writer *w, json_t *obj, uint64_t time_ns,
@@ -38,7 +40,8 @@ static int pack_line(struct na_feed_writer *w, json_t *obj, uint64_t time_ns,
             json_t *s = json_array_get(frames, i);
             if (!json_is_string(s))
                 return na_error_set(err, "_frames: expected strings");
-            f[i] = (struct na_frame){(const uint8_t *)json_string_value(s), json_string_length(s)};
+            f[i] = (struct na_frame){(const uint8_t *)json_string_value(s),
+                                     json_string_length(s)};
         }
         return na_feed_writer_append(w, time_ns, f, n, err);
     }
@@ -46,7 +49,8 @@ static int pack_line(struct na_feed_writer *w, json_t *obj, uint64_t time_ns,
     if (raw) {
         if (!json_is_string(raw))
             return na_error_set(err, "_raw: expected a string");
-        f[1] = (struct na_frame){(const uint8_t *)json_string_value(raw), json_string_length(raw)};
+        f[1] = (struct na_frame){(const uint8_t *)json_string_value(raw),
+                                 json_string_length(raw)};
         return na_feed_writer_append(w, time_ns, f, 2, err);
     }
     uint8_t *buf;
@@ -160,8 +164,10 @@ int cmd_unpack(int argc, char **argv)
 
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("Usage: newsalert unpack FILE\n"
-               "Print each message of the recorded feed FILE as one JSON line: the Article's\n"
-               "fields with \"_topic\" and \"_time_ns\", or \"_frames\" (and \"_reject\") for a\n"
+               "Print each message of the recorded feed FILE as one JSON line: the "
+               "Article's\n"
+               "fields with \"_topic\" and \"_time_ns\", or \"_frames\" (and "
+               "\"_reject\") for a\n"
                "message that is not a valid article.\n");
         return EXIT_OK;
     }
@@ -182,22 +188,23 @@ int cmd_unpack(int argc, char **argv)
         Newsalert__V1__Article *a = NULL;
         if (rec.n_frames <= 2)
             a = na_article_decode(rec.frames[rec.n_frames - 1].data,
-                                  rec.frames[rec.n_frames - 1].len, &limits, &why, NULL, 0);
+                                  rec.frames[rec.n_frames - 1].len, &limits, &why, NULL,
+                                  0);
         json_t *o;
         if (a) {
             o = article_json(a);
             if (rec.n_frames == 2)
-                json_object_set_new(o, "_topic", json_stringn_nocheck(
-                                                     (const char *)rec.frames[0].data,
-                                                     rec.frames[0].len));
+                json_object_set_new(o, "_topic",
+                                    json_stringn_nocheck((const char *)rec.frames[0].data,
+                                                         rec.frames[0].len));
             na_article_free(a);
         } else {
             json_t *frames = json_array();
             o = json_object();
             for (size_t i = 0; i < rec.n_frames; i++)
-                json_array_append_new(frames, json_stringn_nocheck(
-                                                  (const char *)rec.frames[i].data,
-                                                  rec.frames[i].len));
+                json_array_append_new(
+                    frames, json_stringn_nocheck((const char *)rec.frames[i].data,
+                                                 rec.frames[i].len));
             json_object_set_new(o, "_frames", frames);
             json_object_set_new(o, "_reject", json_string(na_reject_name(why)));
         }

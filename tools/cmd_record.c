@@ -11,24 +11,27 @@
 
 static void record_usage(FILE *out)
 {
-    fprintf(out, "Usage: newsalert record --feed ENDPOINT -o FILE [OPTION]...\n"
-                 "Record every message a feed publishes, with its receive time and topic.\n"
-                 "  -f, --feed ENDPOINT   feed to connect to (required)\n"
-                 "  -T, --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
-                 "  -o, --output FILE     recorded feed to write (required)\n"
-                 "  -n, --count N         stop after N messages\n"
-                 "  -D, --duration S      stop after S seconds\n"
-                 "  -h, --help            show this help\n"
-                 "SIGINT or SIGTERM stops it cleanly, leaving a valid file.\n");
+    fprintf(out,
+            "Usage: newsalert record --feed ENDPOINT -o FILE [OPTION]...\n"
+            "Record every message a feed publishes, with its receive time and topic.\n"
+            "  -f, --feed ENDPOINT   feed to connect to (required)\n"
+            "  -T, --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
+            "  -o, --output FILE     recorded feed to write (required)\n"
+            "  -n, --count N         stop after N messages\n"
+            "  -D, --duration S      stop after S seconds\n"
+            "  -h, --help            show this help\n"
+            "SIGINT or SIGTERM stops it cleanly, leaving a valid file.\n");
 }
 
 int cmd_record(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"feed", required_argument, NULL, 'f'},  {"topic", required_argument, NULL, 'T'},
-        {"output", required_argument, NULL, 'o'}, {"count", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"feed", required_argument, NULL, 'f'},
+                                         {"topic", required_argument, NULL, 'T'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"duration", required_argument, NULL, 'D'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *feed = NULL, *out = NULL, *topics[64];
     size_t n_topics = 0;
     long long count = 0;
@@ -54,14 +57,16 @@ int cmd_record(int argc, char **argv)
         case 'n':
             count = strtoll(optarg, &end, 10);
             if (*end || count <= 0) {
-                tool_error("record", "--count: expected a positive number, got '%s'", optarg);
+                tool_error("record", "--count: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'D':
             duration = strtod(optarg, &end);
             if (*end || duration <= 0) {
-                tool_error("record", "--duration: expected a positive number, got '%s'", optarg);
+                tool_error("record", "--duration: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -123,7 +128,8 @@ int cmd_record(int argc, char **argv)
                 k++;
         }
         for (size_t i = 0; i < k; i++)
-            frames[i] = (struct na_frame){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+            frames[i] =
+                (struct na_frame){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
         if (k && na_feed_writer_append(w, t, frames, k, &err) < 0) {
             tool_error("record", "%s: %s", out, err.msg);
             status = EXIT_FAIL;

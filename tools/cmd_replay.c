@@ -12,20 +12,21 @@
 
 static void replay_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert replay FILE --bind ENDPOINT [OPTION]...\n"
-            "Publish the recorded feed FILE as a feed publisher would.\n"
-            "  -b, --bind ENDPOINT         endpoint to bind the PUB socket to (required)\n"
-            "  -s, --speed X               play X times faster than recorded (default 1)\n"
-            "  -m, --max-rate              play as fast as possible\n"
-            "  -r, --rate N                play at N messages per second\n"
-            "  -l, --loop N                play the file N times (default 1)\n"
-            "  -w, --wait-subscribers N    wait for N subscriptions before starting\n"
-            "  -d, --delay MS              wait MS milliseconds before starting\n"
-            "  -t, --timeout S             give up waiting for subscribers after S seconds\n"
-            "                              (default 30)\n"
-            "  -h, --help                  show this help\n"
-            "Progress is shown on a terminal; nothing is printed when stderr is piped.\n");
+    fprintf(
+        out,
+        "Usage: newsalert replay FILE --bind ENDPOINT [OPTION]...\n"
+        "Publish the recorded feed FILE as a feed publisher would.\n"
+        "  -b, --bind ENDPOINT         endpoint to bind the PUB socket to (required)\n"
+        "  -s, --speed X               play X times faster than recorded (default 1)\n"
+        "  -m, --max-rate              play as fast as possible\n"
+        "  -r, --rate N                play at N messages per second\n"
+        "  -l, --loop N                play the file N times (default 1)\n"
+        "  -w, --wait-subscribers N    wait for N subscriptions before starting\n"
+        "  -d, --delay MS              wait MS milliseconds before starting\n"
+        "  -t, --timeout S             give up waiting for subscribers after S seconds\n"
+        "                              (default 30)\n"
+        "  -h, --help                  show this help\n"
+        "Progress is shown on a terminal; nothing is printed when stderr is piped.\n");
 }
 
 static void sleep_until(double t)
@@ -74,11 +75,16 @@ static void progress(uint64_t sent, double started, uint64_t offset, uint64_t si
 int cmd_replay(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"bind", required_argument, NULL, 'b'},  {"speed", required_argument, NULL, 's'},
-        {"max-rate", no_argument, NULL, 'm'},    {"rate", required_argument, NULL, 'r'},
-        {"loop", required_argument, NULL, 'l'},  {"wait-subscribers", required_argument, NULL, 'w'},
-        {"delay", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"bind", required_argument, NULL, 'b'},
+        {"speed", required_argument, NULL, 's'},
+        {"max-rate", no_argument, NULL, 'm'},
+        {"rate", required_argument, NULL, 'r'},
+        {"loop", required_argument, NULL, 'l'},
+        {"wait-subscribers", required_argument, NULL, 'w'},
+        {"delay", required_argument, NULL, 'd'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *bind = NULL;
     double speed = 1, rate = 0, timeout = 30;
     bool max_rate = false;
@@ -93,7 +99,8 @@ int cmd_replay(int argc, char **argv)
         case 's':
             speed = strtod(optarg, &end);
             if (*end || speed <= 0) {
-                tool_error("replay", "--speed: expected a positive number, got '%s'", optarg);
+                tool_error("replay", "--speed: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -103,7 +110,8 @@ int cmd_replay(int argc, char **argv)
         case 'r':
             rate = strtod(optarg, &end);
             if (*end || rate <= 0) {
-                tool_error("replay", "--rate: expected a positive number, got '%s'", optarg);
+                tool_error("replay", "--rate: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -126,7 +134,8 @@ int cmd_replay(int argc, char **argv)
         case 't':
             timeout = strtod(optarg, &end);
             if (*end || timeout <= 0) {
-                tool_error("replay", "--timeout: expected a positive number, got '%s'", optarg);
+                tool_error("replay", "--timeout: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -207,12 +216,13 @@ int cmd_replay(int argc, char **argv)
             sent++;
             if (show && tool_now() - last_shown > 0.2) {
                 last_shown = tool_now();
-                progress(sent, started, na_feed_reader_offset(r), na_feed_reader_size(r), loop,
-                         loops);
+                progress(sent, started, na_feed_reader_offset(r), na_feed_reader_size(r),
+                         loop, loops);
             }
         }
         if (rc < 0) {
-            tool_error("replay", "%s: %s; the records before it were sent", path, err.msg);
+            tool_error("replay", "%s: %s; the records before it were sent", path,
+                       err.msg);
             status = EXIT_FAIL;
         }
         na_feed_reader_close(r);

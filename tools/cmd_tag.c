@@ -13,16 +13,17 @@
 
 static void tag_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert tag FILE|- [OPTION]...\n"
-            "Tag the articles of a recorded feed or a JSON-lines file (- for JSON lines on\n"
-            "stdin) with the daemon's rules, and print the alerts as JSON lines.\n"
-            "  -e, --explain       for every article, show each tag's matches, weights,\n"
-            "                      vetoes, score and verdict\n"
-            "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
-            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
-            "  -q, --quiet         print only the summary\n"
-            "  -h, --help          show this help\n");
+    fprintf(
+        out,
+        "Usage: newsalert tag FILE|- [OPTION]...\n"
+        "Tag the articles of a recorded feed or a JSON-lines file (- for JSON lines on\n"
+        "stdin) with the daemon's rules, and print the alerts as JSON lines.\n"
+        "  -e, --explain       for every article, show each tag's matches, weights,\n"
+        "                      vetoes, score and verdict\n"
+        "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
+        "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+        "  -q, --quiet         print only the summary\n"
+        "  -h, --help          show this help\n");
 }
 
 static const char *text_of(enum na_field f, const char *headline, const char *body)
@@ -39,7 +40,8 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
         fprintf(out, "  %s: score %.2f, threshold %.2f -> %s", def->name, r->score,
                 def->threshold, r->fired ? "FIRES" : "does not fire");
         if (r->fired)
-            fprintf(out, " (confidence %.2f, %s)", r->confidence, na_priority_name(r->priority));
+            fprintf(out, " (confidence %.2f, %s)", r->confidence,
+                    na_priority_name(r->priority));
         fputc('\n', out);
         for (size_t i = 0; i < res->n_matches; i++) {
             const struct na_match *m = &res->matches[i];
@@ -53,8 +55,9 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
             if (len > 60)
                 len = 60;
             if (m->exclusion) {
-                fprintf(out, "    exclusion  %-8s \"%.*s\"  (%s:%d)\n", na_field_name(m->field),
-                        len, text + m->start, term->file, term->line);
+                fprintf(out, "    exclusion  %-8s \"%.*s\"  (%s:%d)\n",
+                        na_field_name(m->field), len, text + m->start, term->file,
+                        term->line);
                 continue;
             }
             fprintf(out, "    %-10s %-8s \"%.*s\"  weight %.2f", na_fate_name(m->fate),
@@ -108,9 +111,9 @@ void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
 int cmd_tag(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"explain", no_argument, NULL, 'e'},     {"rules", required_argument, NULL, 'r'},
+        {"explain", no_argument, NULL, 'e'},      {"rules", required_argument, NULL, 'r'},
         {"actors", required_argument, NULL, 'a'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *rules = NULL, *actors = NULL;
     bool explain = false, quiet = false;
     int c;
@@ -221,8 +224,9 @@ int cmd_tag(int argc, char **argv)
     fprintf(stderr,
             "newsalert tag: %llu articles, %llu alerts, %llu rejected; %.1f MB of text, "
             "tagger %.0f MB/s (%.2f s in all)\n",
-            (unsigned long long)n, (unsigned long long)alerts, (unsigned long long)rejected,
-            (double)bytes / 1e6, tag_time > 0 ? (double)bytes / 1e6 / tag_time : 0, el);
+            (unsigned long long)n, (unsigned long long)alerts,
+            (unsigned long long)rejected, (double)bytes / 1e6,
+            tag_time > 0 ? (double)bytes / 1e6 / tag_time : 0, el);
     article_source_close(src);
     na_alert_builder_free(builder);
     na_tagger_free(tagger);

@@ -13,18 +13,19 @@
 
 static void tail_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert tail [OPTION]...\n"
-            "Print the alerts a newsalertd publishes.\n"
-            "  -c, --connect ENDPOINT  the daemon's alert endpoint\n"
-            "                          (default tcp://127.0.0.1:5556)\n"
-            "  -t, --tag TAG           subscribe to alert.TAG (repeatable; default: all)\n"
-            "  -j, --json              one JSON object per alert and line\n"
-            "  -n, --count N           exit after N alerts (exit 1 if they do not come)\n"
-            "  -T, --timeout S         exit after S seconds without an alert\n"
-            "  -h, --help              show this help\n"
-            "An article with several subscribed tags is printed once: its copies share the\n"
-            "alert's seq.\n");
+    fprintf(
+        out,
+        "Usage: newsalert tail [OPTION]...\n"
+        "Print the alerts a newsalertd publishes.\n"
+        "  -c, --connect ENDPOINT  the daemon's alert endpoint\n"
+        "                          (default tcp://127.0.0.1:5556)\n"
+        "  -t, --tag TAG           subscribe to alert.TAG (repeatable; default: all)\n"
+        "  -j, --json              one JSON object per alert and line\n"
+        "  -n, --count N           exit after N alerts (exit 1 if they do not come)\n"
+        "  -T, --timeout S         exit after S seconds without an alert\n"
+        "  -h, --help              show this help\n"
+        "An article with several subscribed tags is printed once: its copies share the\n"
+        "alert's seq.\n");
 }
 
 /* The copies of one alert (one per tag) are published back to back, so a
@@ -54,7 +55,8 @@ static void print_text(const Newsalert__V1__Alert *a)
         printf("%s%s(%.2f)", i ? " " : "", a->tags[i]->tag, a->tags[i]->confidence);
     printf("  %s\n", a->headline ? a->headline : "");
     if (a->n_tags && a->tags[0]->n_evidence)
-        printf("        %s: \"%s\"\n", a->tags[0]->tag, a->tags[0]->evidence[0]->sentence);
+        printf("        %s: \"%s\"\n", a->tags[0]->tag,
+               a->tags[0]->evidence[0]->sentence);
     if (a->n_actors) {
         printf("        actors:");
         for (size_t i = 0; i < a->n_actors && i < 8; i++)
@@ -65,11 +67,13 @@ static void print_text(const Newsalert__V1__Alert *a)
 
 int cmd_tail(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"connect", required_argument, NULL, 'c'}, {"tag", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},          {"count", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"connect", required_argument, NULL, 'c'},
+                                         {"tag", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *endpoint = "tcp://127.0.0.1:5556", *tags[64];
     size_t n_tags = 0;
     bool json = false;
@@ -96,14 +100,16 @@ int cmd_tail(int argc, char **argv)
         case 'n':
             count = strtoll(optarg, &end, 10);
             if (*end || count <= 0) {
-                tool_error("tail", "--count: expected a positive number, got '%s'", optarg);
+                tool_error("tail", "--count: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'T':
             timeout = strtod(optarg, &end);
             if (*end || timeout <= 0) {
-                tool_error("tail", "--timeout: expected a positive number, got '%s'", optarg);
+                tool_error("tail", "--timeout: expected a positive number, got '%s'",
+                           optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -168,13 +174,16 @@ int cmd_tail(int argc, char **argv)
         }
         bool wanted = n_tags == 0;
         for (size_t i = 0; i < n_tags && !wanted; i++)
-            wanted = zmq_msg_size(&topic) == 6 + strlen(tags[i]) &&
-                     memcmp((char *)zmq_msg_data(&topic) + 6, tags[i], strlen(tags[i])) == 0;
+            wanted =
+                zmq_msg_size(&topic) == 6 + strlen(tags[i]) &&
+                memcmp((char *)zmq_msg_data(&topic) + 6, tags[i], strlen(tags[i])) == 0;
         Newsalert__V1__Alert *a = NULL;
         if (wanted)
-            a = newsalert__v1__alert__unpack(NULL, zmq_msg_size(&body), zmq_msg_data(&body));
+            a = newsalert__v1__alert__unpack(NULL, zmq_msg_size(&body),
+                                             zmq_msg_data(&body));
         if (wanted && a == NULL)
-            tool_error("tail", "an alert that is not a valid newsalert.v1.Alert was skipped");
+            tool_error("tail",
+                       "an alert that is not a valid newsalert.v1.Alert was skipped");
         if (a && !seen_before(seen, a->epoch, a->seq)) {
             if (json) {
                 json_t *o = na_alert_to_json(a);

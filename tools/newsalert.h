@@ -22,7 +22,8 @@ int cmd_tag(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
-void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tool_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Articles from a recorded feed or a JSON-lines file (told apart by the
  * feed magic), as payload bytes, with their JSON object when there is one. */

@@ -72,7 +72,8 @@ struct article_source *article_source_open(const char *path, const char *cmd)
             return NULL;
         }
     } else if (n && head[0] == 'N') {
-        tool_error(cmd, "reading a recorded feed from stdin is not supported; give its path");
+        tool_error(cmd,
+                   "reading a recorded feed from stdin is not supported; give its path");
         free(s);
         return NULL;
     }
@@ -86,7 +87,8 @@ int article_source_next(struct article_source *s, struct article_item *item)
     if (s->feed) {
         int rc = na_feed_reader_next(s->feed, &s->rec, &err);
         if (rc < 0) {
-            tool_error(s->cmd, "%s: %s; the records before it were read", s->path, err.msg);
+            tool_error(s->cmd, "%s: %s; the records before it were read", s->path,
+                       err.msg);
             return 0;
         }
         if (rc == 0)

@@ -13,12 +13,12 @@
  * log keys and metric labels. */
 enum na_reject {
     NA_REJECT_NONE = 0,
-    NA_REJECT_MALFORMED,       /* not a valid protobuf Article */
-    NA_REJECT_MISSING_ID,      /* id absent or empty */
-    NA_REJECT_EMPTY_TEXT,      /* headline and body both empty */
-    NA_REJECT_OVERSIZE,        /* message or a field over its limit */
-    NA_REJECT_INVALID_UTF8,    /* a string field is not UTF-8 */
-    NA_REJECT_FRAME_COUNT,     /* not [Article] or [topic, Article] */
+    NA_REJECT_MALFORMED,    /* not a valid protobuf Article */
+    NA_REJECT_MISSING_ID,   /* id absent or empty */
+    NA_REJECT_EMPTY_TEXT,   /* headline and body both empty */
+    NA_REJECT_OVERSIZE,     /* message or a field over its limit */
+    NA_REJECT_INVALID_UTF8, /* a string field is not UTF-8 */
+    NA_REJECT_FRAME_COUNT,  /* not [Article] or [topic, Article] */
     NA_REJECT_TOO_MANY_AUTHORS,
     NA_REJECT_COUNT
 };
@@ -26,7 +26,7 @@ enum na_reject {
 const char *na_reject_name(enum na_reject why);
 
 struct na_limits {
-    size_t max_article_bytes;  /* encoded size */
+    size_t max_article_bytes; /* encoded size */
     size_t max_headline_bytes;
     size_t max_body_bytes;
     size_t max_authors;

@@ -25,8 +25,8 @@ enum na_actor_kind {
 #define NA_MAX_PARTS 4
 
 struct na_term {
-    char *source;   /* the phrase or regex as written; for near: the parts
-                       joined with " ~ " */
+    char *source; /* the phrase or regex as written; for near: the parts
+                     joined with " ~ " */
     bool is_regex;
     /* A "near" term: every part (a regex) must match within one sentence;
      * the match spans from the first part to the last. */
@@ -61,9 +61,9 @@ enum na_pattern_kind { NA_PAT_TERM, NA_PAT_EXCLUDE, NA_PAT_ACTOR };
 
 struct na_pattern {
     enum na_pattern_kind kind;
-    unsigned tag;   /* for terms and exclusions */
-    unsigned index; /* into the tag's terms/excludes, or the actor table */
-    unsigned part;  /* which part of a near term (0 otherwise) */
+    unsigned tag;     /* for terms and exclusions */
+    unsigned index;   /* into the tag's terms/excludes, or the actor table */
+    unsigned part;    /* which part of a near term (0 otherwise) */
     unsigned term_id; /* terms and exclusions: a number unique across all tags */
     /* Word boundaries asserted at the ends of the match. They are checked by
      * the tagger rather than compiled as \b, because Vectorscan compiles

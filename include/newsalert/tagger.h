@@ -26,7 +26,7 @@ enum na_match_fate {
 struct na_match {
     unsigned pattern; /* Vectorscan id: na_ruleset_pattern() */
     unsigned tag;
-    bool exclusion;   /* an exclusion match rather than a term */
+    bool exclusion; /* an exclusion match rather than a term */
     enum na_field field;
     uint32_t start, end;
     enum na_match_fate fate;

@@ -27,8 +27,8 @@ int na_yaml_line(const yaml_node_t *n);
 const char *na_yaml_scalar(const yaml_node_t *n);
 
 /* Converters: each returns -1 with "path:line: key: expected ..." in err. */
-int na_yaml_to_string(struct na_yaml *y, yaml_node_t *n, const char *key, const char **out,
-                      struct na_error *err);
+int na_yaml_to_string(struct na_yaml *y, yaml_node_t *n, const char *key,
+                      const char **out, struct na_error *err);
 int na_yaml_to_number(struct na_yaml *y, yaml_node_t *n, const char *key, double *out,
                       struct na_error *err);
 int na_yaml_to_int(struct na_yaml *y, yaml_node_t *n, const char *key, long long min,
