@@ -6,7 +6,6 @@ files compiled with protoc at test time)."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,6 @@ from newsalert.v1 import alert_pb2, article_pb2  # noqa: E402
 
 # Generous bounds for waiting on events; a test that needs them has failed.
 WAIT = 20.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed_article(article_id="seed-1"):
@@ -72,8 +65,6 @@ class Daemon:
 
     def __init__(self, config_dir=None, extra_config=""):
         self.dir = tempfile.mkdtemp(prefix="na-test-")
-        self.feed_port = free_port()
-        self.pub_port = free_port()
         rules = os.path.join(config_dir or os.path.join(SRC, "config"), "rules")
         actors = os.path.join(config_dir or os.path.join(SRC, "config"), "actors.yaml")
         self.config = os.path.join(self.dir, "newsalertd.yaml")
@@ -84,13 +75,15 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.proc = None
 
+    # ipc endpoints in the test's own directory: unlike a "free" TCP port,
+    # they cannot be taken by a test running in parallel.
     @property
     def feed(self):
-        return "tcp://127.0.0.1:%d" % self.feed_port
+        return "ipc://%s/feed" % self.dir
 
     @property
     def publish(self):
-        return "tcp://127.0.0.1:%d" % self.pub_port
+        return "ipc://%s/alerts" % self.dir
 
     def start(self, *args):
         self.log = open(self.log_path, "w")
