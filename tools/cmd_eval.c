@@ -102,14 +102,13 @@ int cmd_eval(int argc, char **argv)
         eval_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_ruleset *rs = tool_load_rules("eval", rules, actors);
-    if (rs == NULL)
+    struct na_ruleset *rs;
+    struct na_tagger *tagger = tool_load_tagger("eval", rules, actors, &rs);
+    if (tagger == NULL)
         return EXIT_FAIL;
-    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
     struct na_error err;
-    struct na_tagger *tagger = na_tagger_new(rs, &tl, &err);
     struct article_source *src = article_source_open(argv[optind], "eval");
-    if (tagger == NULL || src == NULL) {
+    if (src == NULL) {
         article_source_close(src);
         na_tagger_free(tagger);
         na_ruleset_free(rs);

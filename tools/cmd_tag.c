@@ -144,17 +144,14 @@ int cmd_tag(int argc, char **argv)
         tag_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_ruleset *rs = tool_load_rules("tag", rules, actors);
-    if (rs == NULL)
+    struct na_ruleset *rs;
+    struct na_tagger *tagger = tool_load_tagger("tag", rules, actors, &rs);
+    if (tagger == NULL)
         return EXIT_FAIL;
-    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
     struct na_error err;
-    struct na_tagger *tagger = na_tagger_new(rs, &tl, &err);
     struct na_alert_builder *builder = na_alert_builder_new(512);
     struct article_source *src = article_source_open(argv[optind], "tag");
-    if (tagger == NULL || builder == NULL || src == NULL) {
-        if (tagger == NULL)
-            tool_error("tag", "%s", err.msg);
+    if (builder == NULL || src == NULL) {
         article_source_close(src);
         na_alert_builder_free(builder);
         na_tagger_free(tagger);

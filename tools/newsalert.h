@@ -47,6 +47,12 @@ void article_source_close(struct article_source *s);
 struct na_ruleset *tool_load_rules(const char *cmd, const char *rules_dir,
                                    const char *actors_file);
 
+/* tool_load_rules, then a tagger with the daemon's default limits. Returns
+ * NULL (reported) on failure; on success *rs is the caller's to free after
+ * the tagger. */
+struct na_tagger *tool_load_tagger(const char *cmd, const char *rules_dir,
+                                   const char *actors_file, struct na_ruleset **rs);
+
 struct na_result;
 /* Prints, per tag, every match with its weight and fate, the score against
  * the threshold and the verdict: the analyst's view of a tagging. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "newsalert/jsonl.h"
+#include "newsalert/tagger.h"
 #include "newsalert.h"
 
 volatile int tool_interrupted;
@@ -160,6 +161,25 @@ struct na_ruleset *tool_load_rules(const char *cmd, const char *rules_dir,
     if (rs == NULL)
         tool_error(cmd, "%s", err.msg);
     return rs;
+}
+
+struct na_tagger *tool_load_tagger(const char *cmd, const char *rules_dir,
+                                   const char *actors_file, struct na_ruleset **rs)
+{
+    /* The defaults of limits.max_matches and limits.max_evidence. */
+    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
+    struct na_error err;
+
+    *rs = tool_load_rules(cmd, rules_dir, actors_file);
+    if (*rs == NULL)
+        return NULL;
+    struct na_tagger *t = na_tagger_new(*rs, &tl, &err);
+    if (t == NULL) {
+        tool_error(cmd, "%s", err.msg);
+        na_ruleset_free(*rs);
+        *rs = NULL;
+    }
+    return t;
 }
 
 bool tool_is_tty(int fd)
