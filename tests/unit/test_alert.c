@@ -16,6 +16,7 @@
 #include "newsalert/ruleset.h"
 #include "newsalert/tagger.h"
 #include "newsalert/utf8.h"
+#include "testutil.h"
 
 #ifndef NA_SOURCE_DIR
 #error "NA_SOURCE_DIR must be defined (see tests/unit/CMakeLists.txt)"
@@ -47,17 +48,9 @@ static char *read_all(const char *path)
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
-    struct na_error err = {{0}};
     if (fx == NULL)
         return -1;
-    fx->rs = na_ruleset_load(NA_SOURCE_DIR "/config/rules", NA_SOURCE_DIR "/config/actors.yaml",
-                             &err);
-    if (fx->rs == NULL) {
-        print_error("shipped rules: %s\n", err.msg);
-        return -1;
-    }
-    struct na_tagger_limits lim = {.max_matches = 100000, .max_evidence = 3};
-    fx->tagger = na_tagger_new(fx->rs, &lim, &err);
+    fx->tagger = tu_shipped_tagger(&fx->rs);
     if (fx->tagger == NULL)
         return -1;
 

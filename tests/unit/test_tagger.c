@@ -102,21 +102,11 @@ static int setup_small(void **state)
 static int setup_shipped(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
-    struct na_error err = {{0}};
     if (fx == NULL)
         return -1;
-    fx->rs = na_ruleset_load(NA_SOURCE_DIR "/config/rules", NA_SOURCE_DIR "/config/actors.yaml",
-                             &err);
-    if (fx->rs == NULL) {
-        print_error("shipped rules: %s\n", err.msg);
+    fx->tagger = tu_shipped_tagger(&fx->rs);
+    if (fx->tagger == NULL)
         return -1;
-    }
-    struct na_tagger_limits lim = {.max_matches = 100000, .max_evidence = 3};
-    fx->tagger = na_tagger_new(fx->rs, &lim, &err);
-    if (fx->tagger == NULL) {
-        print_error("tagger: %s\n", err.msg);
-        return -1;
-    }
     *state = fx;
     return 0;
 }

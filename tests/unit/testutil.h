@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "newsalert/ruleset.h"
+#include "newsalert/tagger.h"
+
 #ifndef PATH_MAX
 #define PATH_MAX 4096
 #endif
@@ -103,5 +106,24 @@ static inline void tu_rules_cleanup(struct tmp_rules *t)
     "    name: North Atlantic Treaty Organization\n"                                        \
     "    kind: organisation\n"                                                              \
     "    aliases: [NATO]\n"
+
+/* The shipped rules and actors, and a tagger over them with a match limit
+ * high enough never to truncate a test article. Returns the tagger (the
+ * caller frees it, then *rs), or NULL with the reason printed. */
+static inline struct na_tagger *tu_shipped_tagger(struct na_ruleset **rs)
+{
+    struct na_error err = {{0}};
+    *rs = na_ruleset_load(NA_SOURCE_DIR "/config/rules", NA_SOURCE_DIR "/config/actors.yaml",
+                          &err);
+    if (*rs == NULL) {
+        fprintf(stderr, "shipped rules: %s\n", err.msg);
+        return NULL;
+    }
+    struct na_tagger_limits lim = {.max_matches = 100000, .max_evidence = 3};
+    struct na_tagger *t = na_tagger_new(*rs, &lim, &err);
+    if (t == NULL)
+        fprintf(stderr, "tagger: %s\n", err.msg);
+    return t;
+}
 
 #endif
