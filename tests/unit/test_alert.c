@@ -94,8 +94,8 @@ static const struct na_result *tag_seed(struct fixture *fx)
 {
     const struct na_result *res = NULL;
     struct na_error err = {{0}};
-    assert_int_equal(na_tagger_tag(fx->tagger, fx->headline, strlen(fx->headline), fx->body,
-                                   strlen(fx->body), &res, &err),
+    assert_int_equal(na_tagger_tag(fx->tagger, fx->headline, strlen(fx->headline),
+                                   fx->body, strlen(fx->body), &res, &err),
                      0);
     assert_non_null(res);
     return res;
@@ -114,7 +114,8 @@ static Newsalert__V1__Alert *roundtrip(const Newsalert__V1__Alert *alert)
     return out;
 }
 
-static void assert_substring(const char *text, uint32_t start, uint32_t end, const char *got)
+static void assert_substring(const char *text, uint32_t start, uint32_t end,
+                             const char *got)
 {
     assert_true(start <= end);
     assert_true(end <= strlen(text));
@@ -178,8 +179,9 @@ static void test_build_seed(void **state)
         assert_true(t->n_evidence >= 1);
         for (size_t k = 0; k < t->n_evidence; k++) {
             const Newsalert__V1__Evidence *e = t->evidence[k];
-            const char *text = e->field == NEWSALERT__V1__FIELD__FIELD_HEADLINE ? fx->headline
-                                                                                : fx->body;
+            const char *text = e->field == NEWSALERT__V1__FIELD__FIELD_HEADLINE
+                                   ? fx->headline
+                                   : fx->body;
             assert_true(e->field == NEWSALERT__V1__FIELD__FIELD_HEADLINE ||
                         e->field == NEWSALERT__V1__FIELD__FIELD_BODY);
             assert_int_equal(e->field, r->evidence[k].field);
@@ -193,8 +195,8 @@ static void test_build_seed(void **state)
         }
     }
     assert_int_equal(a->priority, best);
-    for (const char *const *w = (const char *const[]){"aid", "alliance", "summit", NULL}; *w;
-         w++) {
+    for (const char *const *w = (const char *const[]){"aid", "alliance", "summit", NULL};
+         *w; w++) {
         bool found = false;
         for (size_t i = 0; i < a->n_tags; i++)
             if (!strcmp(a->tags[i]->tag, *w))
@@ -255,7 +257,10 @@ static void test_max_evidence_bytes(void **state)
                     assert_true(max - got <= 3);
                     /* ... and the character that starts there does not fit. */
                     unsigned char lead = (unsigned char)full[got];
-                    size_t clen = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+                    size_t clen = lead < 0x80    ? 1
+                                  : lead >= 0xf0 ? 4
+                                  : lead >= 0xe0 ? 3
+                                                 : 2;
                     assert_true(got + clen > max);
                     if (got < max)
                         cut_inside_char = true;
@@ -275,7 +280,8 @@ static void test_max_evidence_multibyte(void **state)
 {
     struct fixture *fx = *state;
     /* 1, 2, 3 and 4-byte characters. */
-    const char *body = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 aid \xe2\x80\x99\xc3\xbc\xf0\x9f\x8c\x8d.";
+    const char *body =
+        "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 aid \xe2\x80\x99\xc3\xbc\xf0\x9f\x8c\x8d.";
     Newsalert__V1__Article art;
     newsalert__v1__article__init(&art);
     art.id = "mb";
@@ -352,7 +358,8 @@ static void test_builder_reuse(void **state)
     small.headline = (char *)h;
     small.body = (char *)bd;
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(na_tagger_tag(fx->tagger, h, strlen(h), bd, strlen(bd), &res, &err), 0);
+        assert_int_equal(
+            na_tagger_tag(fx->tagger, h, strlen(h), bd, strlen(bd), &res, &err), 0);
         assert_true(res->n_fired >= 1);
         Newsalert__V1__Alert *a = na_alert_build(b, &small, res, fx->rs, &meta);
         assert_non_null(a);
@@ -400,10 +407,12 @@ static void test_to_json(void **state)
     assert_int_equal(json_array_size(tags), a->n_tags);
     for (size_t i = 0; i < json_array_size(tags); i++) {
         json_t *t = json_array_get(tags, i);
-        assert_string_equal(json_string_value(json_object_get(t, "tag")), a->tags[i]->tag);
+        assert_string_equal(json_string_value(json_object_get(t, "tag")),
+                            a->tags[i]->tag);
         const char *prio = json_string_value(json_object_get(t, "priority"));
         assert_non_null(prio);
-        assert_string_equal(prio, na_priority_name((enum na_priority)a->tags[i]->priority));
+        assert_string_equal(prio,
+                            na_priority_name((enum na_priority)a->tags[i]->priority));
         assert_true(fabs(json_real_value(json_object_get(t, "confidence")) -
                          a->tags[i]->confidence) < 1e-12);
         json_t *evs = json_object_get(t, "evidence");
@@ -425,7 +434,8 @@ static void test_to_json(void **state)
     assert_int_equal(json_array_size(actors), a->n_actors);
     for (size_t i = 0; i < json_array_size(actors); i++) {
         json_t *ac = json_array_get(actors, i);
-        assert_string_equal(json_string_value(json_object_get(ac, "code")), a->actors[i]->code);
+        assert_string_equal(json_string_value(json_object_get(ac, "code")),
+                            a->actors[i]->code);
         const char *kind = json_string_value(json_object_get(ac, "kind"));
         assert_non_null(kind);
         assert_true(!strcmp(kind, "state") || !strcmp(kind, "organisation"));

@@ -149,7 +149,8 @@ static void test_garbage(void **state)
     base_article(&a);
     uint8_t *buf = pack(&a, &len);
     char msg[128] = "";
-    assert_int_equal(decode(buf, len - 3, &lim, NULL, msg, sizeof(msg)), NA_REJECT_MALFORMED);
+    assert_int_equal(decode(buf, len - 3, &lim, NULL, msg, sizeof(msg)),
+                     NA_REJECT_MALFORMED);
     assert_true(strlen(msg) > 0);
     free(buf);
 }
@@ -280,7 +281,8 @@ static void test_too_many_authors(void **state)
 
 /* Packs a (one of whose strings contains "@@@@"), replaces those four bytes
  * with bad[0..4) and decodes the result. */
-static enum na_reject decode_patched(const Newsalert__V1__Article *a, const uint8_t bad[4])
+static enum na_reject decode_patched(const Newsalert__V1__Article *a,
+                                     const uint8_t bad[4])
 {
     struct na_limits lim;
     size_t len;
@@ -361,7 +363,8 @@ static void test_check_built(void **state)
     base_article(&a);
     assert_int_equal(na_article_check(&a, &lim, msg, sizeof(msg)), NA_REJECT_NONE);
     a.body = "bad \xff byte";
-    assert_int_equal(na_article_check(&a, &lim, msg, sizeof(msg)), NA_REJECT_INVALID_UTF8);
+    assert_int_equal(na_article_check(&a, &lim, msg, sizeof(msg)),
+                     NA_REJECT_INVALID_UTF8);
     base_article(&a);
     a.id = NULL;
     assert_int_equal(na_article_check(&a, &lim, msg, sizeof(msg)), NA_REJECT_MISSING_ID);
@@ -389,16 +392,11 @@ static void test_reject_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limits_default),
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_missing_id),
-        cmocka_unit_test(test_empty_text),
-        cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_too_many_authors),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_check_built),
-        cmocka_unit_test(test_reject_names),
+        cmocka_unit_test(test_limits_default),   cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_missing_id),
+        cmocka_unit_test(test_empty_text),       cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_too_many_authors), cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_check_built),      cmocka_unit_test(test_reject_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,11 @@ struct rec_def {
 /* Three records of 2, 1 and 3 frames; one frame is empty and one holds
  * binary bytes (NUL and 0xff). */
 static const struct rec_def recs[3] = {
-    {1720000000123456789ull, 2, {"alert.aid", "\x0a\x03" "a-1\x22\x05Hello"}, {9, 12}},
+    {1720000000123456789ull,
+     2,
+     {"alert.aid", "\x0a\x03"
+                   "a-1\x22\x05Hello"},
+     {9, 12}},
     {1720000000999000000ull, 1, {"just one frame"}, {14}},
     {UINT64_MAX - 7, 3, {"", "x\0y\xff", "third frame"}, {0, 4, 11}},
 };
@@ -50,9 +54,8 @@ static void write_feed(struct fixture *fx)
             frames[f].data = (const uint8_t *)recs[i].frames[f];
             frames[f].len = recs[i].lens[f];
         }
-        assert_int_equal(na_feed_writer_append(w, recs[i].time_ns, frames, recs[i].n_frames,
-                                               &err),
-                         0);
+        assert_int_equal(
+            na_feed_writer_append(w, recs[i].time_ns, frames, recs[i].n_frames, &err), 0);
     }
     assert_int_equal(na_feed_writer_close(w, &err), 0);
 
@@ -237,7 +240,8 @@ static void test_writer_frame_count(void **state)
     for (size_t i = 0; i <= NA_FEED_MAX_FRAMES; i++)
         frames[i] = (struct na_frame){(const uint8_t *)"f", 1};
     assert_int_equal(na_feed_writer_append(w, 1, frames, 0, &err), -1);
-    assert_int_equal(na_feed_writer_append(w, 1, frames, NA_FEED_MAX_FRAMES + 1, &err), -1);
+    assert_int_equal(na_feed_writer_append(w, 1, frames, NA_FEED_MAX_FRAMES + 1, &err),
+                     -1);
     assert_int_equal(na_feed_writer_append(w, 7, frames, NA_FEED_MAX_FRAMES, &err), 0);
     assert_int_equal(na_feed_writer_close(w, &err), 0);
     assert_int_equal(na_feed_writer_close(NULL, &err), 0);
@@ -259,7 +263,8 @@ static void test_header_only(void **state)
     struct fixture *fx = *state;
     struct na_error err = {{0}};
     struct na_record rec;
-    struct na_feed_reader *r = na_feed_reader_open_mem(fx->data, NA_FEED_HEADER_SIZE, &err);
+    struct na_feed_reader *r =
+        na_feed_reader_open_mem(fx->data, NA_FEED_HEADER_SIZE, &err);
     assert_non_null(r);
     assert_int_equal(na_feed_reader_next(r, &rec, &err), 0);
     na_feed_reader_close(r);

@@ -73,9 +73,11 @@ static void test_roundtrip(void **state)
     (void)state;
     Newsalert__V1__Article *a = pack_decode(
         "{\"id\": \"r-1\", \"source\": \"reuters\", \"url\": \"https://example.org/r-1\","
-        " \"headline\": \"NATO leaders meet\", \"body\": \"Leaders met.\\nKyiv \\u2019s turn.\","
+        " \"headline\": \"NATO leaders meet\", \"body\": \"Leaders met.\\nKyiv \\u2019s "
+        "turn.\","
         " \"published_at_ms\": 1720000000000, \"language\": \"en\","
-        " \"authors\": [\"Jane Doe\", \"J\\u00f6rg\"], \"feed_seq\": 12345, \"revision\": 4}");
+        " \"authors\": [\"Jane Doe\", \"J\\u00f6rg\"], \"feed_seq\": 12345, "
+        "\"revision\": 4}");
     assert_string_equal(a->id, "r-1");
     assert_string_equal(a->source, "reuters");
     assert_string_equal(a->url, "https://example.org/r-1");
@@ -147,10 +149,12 @@ static void test_wrong_type(void **state)
     expect_error("{\"id\": \"x\", \"body\": \"b\", \"published_at_ms\": 1.5}",
                  "published_at_ms");
     expect_error("{\"id\": \"x\", \"body\": \"b\", \"feed_seq\": -1}", "feed_seq");
-    expect_error("{\"id\": \"x\", \"body\": \"b\", \"revision\": 4294967296}", "revision");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"revision\": 4294967296}",
+                 "revision");
     expect_error("{\"id\": \"x\", \"body\": \"b\", \"revision\": -1}", "revision");
     expect_error("{\"id\": \"x\", \"body\": \"b\", \"authors\": \"Jane\"}", "authors");
-    expect_error("{\"id\": \"x\", \"body\": \"b\", \"authors\": [\"Jane\", 7]}", "authors");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"authors\": [\"Jane\", 7]}",
+                 "authors");
     expect_error("{\"id\": \"x\", \"language\": true}", "language");
     expect_error("{\"id\": \"x\", \"source\": {}}", "source");
     expect_error("{\"id\": \"x\", \"url\": 1}", "url");
@@ -183,12 +187,9 @@ static void test_too_many_authors_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_ignored_keys),
-        cmocka_unit_test(test_unknown_key),
-        cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_not_object),
-        cmocka_unit_test(test_too_many_authors_json),
+        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_ignored_keys),
+        cmocka_unit_test(test_unknown_key), cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_not_object),  cmocka_unit_test(test_too_many_authors_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ static void check_error(const char *msg, const char *path, int line, const char 
     char prefix[PATH_MAX + 32];
     snprintf(prefix, sizeof(prefix), "%s:%d:", path, line);
     if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, want) == NULL)
-        print_error("error message: [%s]\nwanted prefix [%s] and [%s]\n", msg, prefix, want);
+        print_error("error message: [%s]\nwanted prefix [%s] and [%s]\n", msg, prefix,
+                    want);
     assert_true(strncmp(msg, prefix, strlen(prefix)) == 0);
     assert_non_null(strstr(msg, want));
 }
@@ -524,7 +525,10 @@ static int load_odd_phrases(const struct tmp_rules *t)
         return 1;
     }
     const struct na_tag *tag = na_ruleset_tag(rs, 0);
-    int rc = tag->n_terms == 5 && strcmp(tag->terms[0].source, "''''''''''''''''''''''''''''''''") == 0 ? 0 : 2;
+    int rc = tag->n_terms == 5 &&
+                     strcmp(tag->terms[0].source, "''''''''''''''''''''''''''''''''") == 0
+                 ? 0
+                 : 2;
     na_ruleset_free(rs);
     return rc;
 }
@@ -598,22 +602,14 @@ static void test_shipped_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_yaml_syntax_error),
-        cmocka_unit_test(test_empty_file),
-        cmocka_unit_test(test_unknown_key),
-        cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_threshold),
-        cmocka_unit_test(test_invalid_regex),
-        cmocka_unit_test(test_missing_tag),
-        cmocka_unit_test(test_phrase_and_regex),
-        cmocka_unit_test(test_near_parts),
-        cmocka_unit_test(test_duplicate_tag),
-        cmocka_unit_test(test_dir_errors),
-        cmocka_unit_test(test_actor_errors),
-        cmocka_unit_test(test_valid_small_set),
-        cmocka_unit_test(test_too_many_files),
-        cmocka_unit_test(test_phrase_expansion),
-        cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_yaml_syntax_error), cmocka_unit_test(test_empty_file),
+        cmocka_unit_test(test_unknown_key),       cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_threshold),         cmocka_unit_test(test_invalid_regex),
+        cmocka_unit_test(test_missing_tag),       cmocka_unit_test(test_phrase_and_regex),
+        cmocka_unit_test(test_near_parts),        cmocka_unit_test(test_duplicate_tag),
+        cmocka_unit_test(test_dir_errors),        cmocka_unit_test(test_actor_errors),
+        cmocka_unit_test(test_valid_small_set),   cmocka_unit_test(test_too_many_files),
+        cmocka_unit_test(test_phrase_expansion),  cmocka_unit_test(test_shipped_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,10 +41,10 @@ static void check_split(const char *text, const char *const *want, size_t n_want
     free(spans);
 }
 
-#define CHECK(text, ...)                                                                     \
-    do {                                                                                     \
-        static const char *const want_[] = {__VA_ARGS__};                                   \
-        check_split(text, want_, sizeof(want_) / sizeof(want_[0]));                          \
+#define CHECK(text, ...)                                                                 \
+    do {                                                                                 \
+        static const char *const want_[] = {__VA_ARGS__};                                \
+        check_split(text, want_, sizeof(want_) / sizeof(want_[0]));                      \
     } while (0)
 
 static void test_empty(void **state)
@@ -71,9 +71,11 @@ static void test_newlines(void **state)
 static void test_periods(void **state)
 {
     (void)state;
-    CHECK("Leaders met. They agreed. It ended.", "Leaders met.", "They agreed.", "It ended.");
+    CHECK("Leaders met. They agreed. It ended.", "Leaders met.", "They agreed.",
+          "It ended.");
     /* A period not followed by white space does not end a sentence. */
-    CHECK("Growth was 3.5 percent. Prices rose.", "Growth was 3.5 percent.", "Prices rose.");
+    CHECK("Growth was 3.5 percent. Prices rose.", "Growth was 3.5 percent.",
+          "Prices rose.");
     CHECK("See example.org for more. Then go.", "See example.org for more.", "Then go.");
     /* Trailing text without a period is a sentence. */
     CHECK("It ended. And then", "It ended.", "And then");
@@ -93,8 +95,8 @@ static void test_abbreviations(void **state)
     CHECK("The U.N. envoy spoke. Others listened.", "The U.N. envoy spoke.",
           "Others listened.");
     /* A word that is merely like an abbreviation still ends a sentence. */
-    CHECK("He met Mrs. Smith at the Mrsa lab. Next.", "He met Mrs. Smith at the Mrsa lab.",
-          "Next.");
+    CHECK("He met Mrs. Smith at the Mrsa lab. Next.",
+          "He met Mrs. Smith at the Mrsa lab.", "Next.");
 }
 
 static void test_question_exclamation(void **state)
@@ -113,7 +115,8 @@ static void test_closing_quotes(void **state)
     CHECK("He said \"we will go.\" Then he left.", "He said \"we will go.\"",
           "Then he left.");
     CHECK("She asked 'why?' Nobody answered.", "She asked 'why?'", "Nobody answered.");
-    CHECK("It was agreed (finally.) Next item.", "It was agreed (finally.)", "Next item.");
+    CHECK("It was agreed (finally.) Next item.", "It was agreed (finally.)",
+          "Next item.");
     /* Typographic closing quotes: U+201D and U+2019. */
     CHECK("He said \xe2\x80\x9cwe will go.\xe2\x80\x9d Then he left.",
           "He said \xe2\x80\x9cwe will go.\xe2\x80\x9d", "Then he left.");

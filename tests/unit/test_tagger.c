@@ -137,8 +137,8 @@ static const struct na_result *tag_text(struct na_tagger *t, const char *headlin
     return res;
 }
 
-static const struct na_tag_result *tag_result(const struct fixture *fx,
-                                              const struct na_result *res, const char *name)
+static const struct na_tag_result *
+tag_result(const struct fixture *fx, const struct na_result *res, const char *name)
 {
     int i = na_ruleset_tag_find(fx->rs, name);
     assert_true(i >= 0);
@@ -147,7 +147,8 @@ static const struct na_tag_result *tag_result(const struct fixture *fx,
     return &res->tags[i];
 }
 
-static double score_of(const struct fixture *fx, const struct na_result *res, const char *name)
+static double score_of(const struct fixture *fx, const struct na_result *res,
+                       const char *name)
 {
     return tag_result(fx, res, name)->score;
 }
@@ -170,8 +171,8 @@ static void assert_span(const char *text, uint32_t start, uint32_t end, const ch
 {
     size_t wl = strlen(want);
     if (end - start != wl || memcmp(text + start, want, wl) != 0)
-        print_error("span [%u,%u) is [%.*s], wanted [%s]\n", start, end, (int)(end - start),
-                    text + start, want);
+        print_error("span [%u,%u) is [%.*s], wanted [%s]\n", start, end,
+                    (int)(end - start), text + start, want);
     assert_int_equal(end - start, wl);
     assert_memory_equal(text + start, want, wl);
 }
@@ -203,13 +204,15 @@ static void test_phrase_case_and_words(void **state)
     assert_int_equal(term_matches(fx, res, "aid", m, 8), 2);
 
     /* Not inside other words. */
-    res = tag_text(fx->tagger, "He said so", "They aided the raid; Aida and said paid aide.");
+    res = tag_text(fx->tagger, "He said so",
+                   "They aided the raid; Aida and said paid aide.");
     assert_near(score_of(fx, res, "aid"), 0);
     assert_int_equal(term_matches(fx, res, "aid", m, 8), 0);
     assert_false(tag_result(fx, res, "aid")->fired);
 
     /* A multi-word phrase: any run of spaces or hyphens between the words. */
-    res = tag_text(fx->tagger, "", "A gamma-ray burst. Gamma   ray. GAMMA RAY. gammaray.");
+    res =
+        tag_text(fx->tagger, "", "A gamma-ray burst. Gamma   ray. GAMMA RAY. gammaray.");
     assert_int_equal(term_matches(fx, res, "fire", m, 8), 3);
 
     /* case: true matches only the exact case. */
@@ -704,8 +707,8 @@ static void test_shipped_seed(void **state)
     struct na_error err = {{0}};
 
     read_seed(&s);
-    assert_int_equal(na_tagger_tag(fx->tagger, s.headline, s.headline_len, s.body, s.body_len,
-                                   &res, &err),
+    assert_int_equal(na_tagger_tag(fx->tagger, s.headline, s.headline_len, s.body,
+                                   s.body_len, &res, &err),
                      0);
     const char *want[] = {"alliance", "aid", "summit"};
     for (size_t w = 0; w < 3; w++) {
@@ -753,8 +756,8 @@ static void test_shipped_seed(void **state)
     free(s.text);
 }
 
-static void check_not_fired(const struct fixture *fx, const char *headline, const char *body,
-                            const char *tag)
+static void check_not_fired(const struct fixture *fx, const char *headline,
+                            const char *body, const char *tag)
 {
     const struct na_result *res = tag_text(fx->tagger, headline, body);
     const struct na_tag_result *r = tag_result(fx, res, tag);
@@ -767,21 +770,24 @@ static void test_shipped_negatives(void **state)
 {
     struct fixture *fx = *state;
 
-    check_not_fired(fx, "Hearing aid sales rise",
-                    "Sales of hearing aids rose 12 percent last year as more people bought "
-                    "hearing aids over the counter. Retailers said demand for hearing aids "
-                    "was strongest among older customers.",
-                    "aid");
-    check_not_fired(fx, "Climbers reach the summit of Everest",
-                    "A team of climbers reached the summit of Mount Everest on Tuesday morning. "
-                    "The expedition spent six weeks acclimatising at base camp before the "
-                    "final push to the summit.",
-                    "summit");
-    check_not_fired(fx, "Star Alliance adds a new airline",
-                    "The Star Alliance network said a new carrier would join next year. "
-                    "Passengers will be able to earn and redeem miles across the Star Alliance "
-                    "network.",
-                    "alliance");
+    check_not_fired(
+        fx, "Hearing aid sales rise",
+        "Sales of hearing aids rose 12 percent last year as more people bought "
+        "hearing aids over the counter. Retailers said demand for hearing aids "
+        "was strongest among older customers.",
+        "aid");
+    check_not_fired(
+        fx, "Climbers reach the summit of Everest",
+        "A team of climbers reached the summit of Mount Everest on Tuesday morning. "
+        "The expedition spent six weeks acclimatising at base camp before the "
+        "final push to the summit.",
+        "summit");
+    check_not_fired(
+        fx, "Star Alliance adds a new airline",
+        "The Star Alliance network said a new carrier would join next year. "
+        "Passengers will be able to earn and redeem miles across the Star Alliance "
+        "network.",
+        "alliance");
 }
 
 int main(void)
@@ -808,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_shipped_negatives),
     };
     int failed = cmocka_run_group_tests_name("small rules", small, setup_small, teardown);
-    failed += cmocka_run_group_tests_name("shipped rules", shipped, setup_shipped, teardown);
+    failed +=
+        cmocka_run_group_tests_name("shipped rules", shipped, setup_shipped, teardown);
     return failed;
 }

@@ -32,28 +32,29 @@ static void test_valid_ascii(void **state)
 static void test_valid_multibyte(void **state)
 {
     (void)state;
-    assert_true(valid_str("\xc2\x80"));             /* U+0080, smallest 2-byte */
-    assert_true(valid_str("caf\xc3\xa9"));          /* é */
-    assert_true(valid_str("\xdf\xbf"));             /* U+07FF */
-    assert_true(valid_str("\xe0\xa0\x80"));         /* U+0800, smallest 3-byte */
-    assert_true(valid_str("\xe2\x82\xac"));         /* € */
-    assert_true(valid_str("\xed\x9f\xbf"));         /* U+D7FF, just below surrogates */
-    assert_true(valid_str("\xee\x80\x80"));         /* U+E000, just above */
-    assert_true(valid_str("\xef\xbf\xbf"));         /* U+FFFF */
-    assert_true(valid_str("\xf0\x90\x80\x80"));     /* U+10000, smallest 4-byte */
-    assert_true(valid_str("\xf0\x9f\x98\x80"));     /* 😀 */
-    assert_true(valid_str("\xf4\x8f\xbf\xbf"));     /* U+10FFFF, the largest */
-    assert_true(valid_str("Ukraine\xe2\x80\x99s \xd0\x9a\xd0\xb8\xd1\x97\xd0\xb2 \xe5\x8c\x97\xe4\xba\xac \xf0\x9f\x8c\x8d"));
+    assert_true(valid_str("\xc2\x80"));         /* U+0080, smallest 2-byte */
+    assert_true(valid_str("caf\xc3\xa9"));      /* é */
+    assert_true(valid_str("\xdf\xbf"));         /* U+07FF */
+    assert_true(valid_str("\xe0\xa0\x80"));     /* U+0800, smallest 3-byte */
+    assert_true(valid_str("\xe2\x82\xac"));     /* € */
+    assert_true(valid_str("\xed\x9f\xbf"));     /* U+D7FF, just below surrogates */
+    assert_true(valid_str("\xee\x80\x80"));     /* U+E000, just above */
+    assert_true(valid_str("\xef\xbf\xbf"));     /* U+FFFF */
+    assert_true(valid_str("\xf0\x90\x80\x80")); /* U+10000, smallest 4-byte */
+    assert_true(valid_str("\xf0\x9f\x98\x80")); /* 😀 */
+    assert_true(valid_str("\xf4\x8f\xbf\xbf")); /* U+10FFFF, the largest */
+    assert_true(valid_str("Ukraine\xe2\x80\x99s \xd0\x9a\xd0\xb8\xd1\x97\xd0\xb2 "
+                          "\xe5\x8c\x97\xe4\xba\xac \xf0\x9f\x8c\x8d"));
 }
 
 static void test_overlong(void **state)
 {
     (void)state;
-    static const unsigned char c0[] = {0xc0, 0x80};             /* NUL in 2 bytes */
-    static const unsigned char c1[] = {0xc1, 0xbf};             /* U+007F in 2 */
-    static const unsigned char e0[] = {0xe0, 0x80, 0x80};       /* NUL in 3 */
-    static const unsigned char e0b[] = {0xe0, 0x9f, 0xbf};      /* U+07FF in 3 */
-    static const unsigned char f0[] = {0xf0, 0x80, 0x80, 0x80}; /* NUL in 4 */
+    static const unsigned char c0[] = {0xc0, 0x80};              /* NUL in 2 bytes */
+    static const unsigned char c1[] = {0xc1, 0xbf};              /* U+007F in 2 */
+    static const unsigned char e0[] = {0xe0, 0x80, 0x80};        /* NUL in 3 */
+    static const unsigned char e0b[] = {0xe0, 0x9f, 0xbf};       /* U+07FF in 3 */
+    static const unsigned char f0[] = {0xf0, 0x80, 0x80, 0x80};  /* NUL in 4 */
     static const unsigned char f0b[] = {0xf0, 0x8f, 0xbf, 0xbf}; /* U+FFFF in 4 */
     static const unsigned char slash[] = {'a', 0xc0, 0xaf, 'b'}; /* '/' in 2 */
     assert_false(valid_bytes(c0, sizeof(c0)));
@@ -68,8 +69,8 @@ static void test_overlong(void **state)
 static void test_surrogates(void **state)
 {
     (void)state;
-    static const unsigned char lo[] = {0xed, 0xa0, 0x80};  /* U+D800 */
-    static const unsigned char hi[] = {0xed, 0xbf, 0xbf};  /* U+DFFF */
+    static const unsigned char lo[] = {0xed, 0xa0, 0x80};            /* U+D800 */
+    static const unsigned char hi[] = {0xed, 0xbf, 0xbf};            /* U+DFFF */
     static const unsigned char mid[] = {'x', 0xed, 0xb0, 0x80, 'y'}; /* U+DC00 */
     /* A CESU-8 style pair for U+1F600. */
     static const unsigned char pair[] = {0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80};

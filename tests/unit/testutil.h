@@ -91,20 +91,20 @@ static inline void tu_rules_cleanup(struct tmp_rules *t)
 }
 
 /* A small actors file: two states and an organisation. */
-#define TU_ACTORS                                                                           \
-    "actors:\n"                                                                             \
-    "  - code: USA\n"                                                                       \
-    "    name: United States\n"                                                             \
-    "    kind: state\n"                                                                     \
-    "    aliases: [United States, U.S., Washington]\n"                                      \
-    "    leaders: [Joe Biden]\n"                                                            \
-    "  - code: UKR\n"                                                                       \
-    "    name: Ukraine\n"                                                                   \
-    "    kind: state\n"                                                                     \
-    "    aliases: [Ukraine, Kyiv]\n"                                                        \
-    "  - code: NATO\n"                                                                      \
-    "    name: North Atlantic Treaty Organization\n"                                        \
-    "    kind: organisation\n"                                                              \
+#define TU_ACTORS                                                                        \
+    "actors:\n"                                                                          \
+    "  - code: USA\n"                                                                    \
+    "    name: United States\n"                                                          \
+    "    kind: state\n"                                                                  \
+    "    aliases: [United States, U.S., Washington]\n"                                   \
+    "    leaders: [Joe Biden]\n"                                                         \
+    "  - code: UKR\n"                                                                    \
+    "    name: Ukraine\n"                                                                \
+    "    kind: state\n"                                                                  \
+    "    aliases: [Ukraine, Kyiv]\n"                                                     \
+    "  - code: NATO\n"                                                                   \
+    "    name: North Atlantic Treaty Organization\n"                                     \
+    "    kind: organisation\n"                                                           \
     "    aliases: [NATO]\n"
 
 /* The shipped rules and actors, and a tagger over them with a match limit
@@ -113,8 +113,8 @@ static inline void tu_rules_cleanup(struct tmp_rules *t)
 static inline struct na_tagger *tu_shipped_tagger(struct na_ruleset **rs)
 {
     struct na_error err = {{0}};
-    *rs = na_ruleset_load(NA_SOURCE_DIR "/config/rules", NA_SOURCE_DIR "/config/actors.yaml",
-                          &err);
+    *rs = na_ruleset_load(NA_SOURCE_DIR "/config/rules",
+                          NA_SOURCE_DIR "/config/actors.yaml", &err);
     if (*rs == NULL) {
         fprintf(stderr, "shipped rules: %s\n", err.msg);
         return NULL;
