@@ -1,0 +1,177 @@
+"""Golden-feed tests: the real daemon on loopback, a packed feed replayed into
+it at full speed with `newsalert replay --max-rate`, every alert collected
+with `newsalert tail --json`, and the result compared with the expected
+alerts in tests/feeds/<name>.jsonl.
+
+Expected alerts are normalised so that neither time nor the warm-up matters:
+seq is counted from the feed's first alert, and receive times and the epoch
+are left out. Set NA_UPDATE_GOLDEN=1 to rewrite the expected files from the
+daemon's output (then review the diff before committing it)."""
+
+import difflib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import zmq
+
+from harness import BIN, POSITIVE, SRC, WAIT, Daemon, Feed, article
+
+FEEDS = os.environ["NA_FEEDS"]
+GOLDEN = os.path.join(SRC, "tests", "feeds")
+NEWSALERT = os.path.join(BIN, "newsalert")
+
+
+def normalise(alert, base_seq):
+    """The parts of an alert that depend only on the feed and the rules."""
+    return {
+        "seq": alert["seq"] - base_seq + 1,
+        "id": alert["article_id"],
+        "source": alert["source"],
+        "revision": alert["revision"],
+        "feed_seq": alert["feed_seq"],
+        "priority": alert["priority"],
+        "tags": [{
+            "tag": t["tag"],
+            "score": round(t["score"], 3),
+            "confidence": round(t["confidence"], 3),
+            "priority": t["priority"],
+            "evidence": [[e["field"], e["start"], e["end"], e["term"]] for e in t["evidence"]],
+        } for t in alert["tags"]],
+        "actors": [a["code"] for a in alert.get("actors", [])],
+    }
+
+
+def first_difference(want, got):
+    """Names the first differing alert and its differing fields."""
+    for i, (w, g) in enumerate(zip(want, got)):
+        if w != g:
+            w, g = json.loads(w), json.loads(g)
+            keys = sorted(k for k in set(w) | set(g) if w.get(k) != g.get(k))
+            return "first difference: alert %d (%s), fields %s" % (i + 1, w.get("id"), ", ".join(keys))
+    return "first difference: alert %d is %s" % (
+        min(len(want), len(got)) + 1, "missing" if len(want) > len(got) else "unexpected")
+
+
+class GoldenFeed(unittest.TestCase):
+    def setUp(self):
+        self.ctx = zmq.Context()
+        self.daemon = Daemon()
+        self.tail = None
+
+    def tearDown(self):
+        if self.tail and self.tail.poll() is None:
+            self.tail.kill()
+            self.tail.wait()
+        self.daemon.cleanup()
+        self.ctx.destroy(0)
+
+    def collect(self, feed_name):
+        """Replays FEEDS/<feed_name>.feed; returns (alerts as dicts, daemon log)."""
+        d = self.daemon
+        replay_ep = "ipc://%s/replay" % d.dir
+        probe = Feed(self.ctx, d.feed)
+        d.start("--feed", replay_ep)
+        probe.wait_subscriber()
+
+        out_path = os.path.join(d.dir, "alerts.jsonl")
+        with open(out_path, "w") as out:
+            self.tail = subprocess.Popen(
+                [NEWSALERT, "tail", "--connect", d.publish, "--json"], stdout=out)
+
+        # Warm up: probes until tail prints one, so its subscription is live;
+        # then a last probe, so no probe is still in flight when the replay
+        # starts on the other endpoint.
+        n = 0
+        deadline = time.monotonic() + WAIT
+        while '"probe-' not in self.read(out_path):
+            self.assertLess(time.monotonic(), deadline, "tail never received a probe")
+            n += 1
+            probe.send(article("probe-%d" % n, *POSITIVE))
+            time.sleep(0.1)
+        probe.send(article("probe-last", *POSITIVE))
+        while '"probe-last"' not in self.read(out_path):
+            self.assertLess(time.monotonic(), deadline, "tail never received the last probe")
+            time.sleep(0.02)
+
+        replay = subprocess.run(
+            [NEWSALERT, "replay", os.path.join(FEEDS, feed_name + ".feed"), "--bind", replay_ep,
+             "--max-rate", "--wait-subscribers", "1", "--timeout", str(int(WAIT))],
+            capture_output=True, text=True, timeout=120)
+        self.assertEqual(replay.returncode, 0, replay.stderr)
+        self.assertEqual(replay.stderr, "", "replay must be quiet when stderr is not a terminal")
+
+        # A graceful stop publishes everything received before it; tail has
+        # the rest once its output stops growing.
+        self.assertEqual(d.stop(), 0, d.text())
+        size, still = -1, time.monotonic()
+        deadline = time.monotonic() + 60
+        while time.monotonic() - still < 0.5 and time.monotonic() < deadline:
+            now = os.path.getsize(out_path)
+            if now != size:
+                size, still = now, time.monotonic()
+            time.sleep(0.05)
+        self.tail.send_signal(signal.SIGINT)
+        self.assertEqual(self.tail.wait(WAIT), 0)
+        probe.sock.close(0)
+
+        alerts = [json.loads(line) for line in self.read(out_path).splitlines()]
+        return [a for a in alerts if not a["article_id"].startswith("probe-")], d.text()
+
+    @staticmethod
+    def read(path):
+        with open(path) as f:
+            return f.read()
+
+    def check_golden(self, feed_name):
+        alerts, log = self.collect(feed_name)
+        base = alerts[0]["seq"] if alerts else 0
+        got = [json.dumps(normalise(a, base), ensure_ascii=False, sort_keys=True) for a in alerts]
+        path = os.path.join(GOLDEN, feed_name + ".jsonl")
+        if os.environ.get("NA_UPDATE_GOLDEN"):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in got))
+        with open(path, encoding="utf-8") as f:
+            want = f.read().splitlines()
+        if got != want:
+            diff = list(difflib.unified_diff(want, got, "expected " + path, "daemon", lineterm="", n=1))
+            self.fail("alerts differ from %s (%d expected, %d received):\n%s\n%s" % (
+                path, len(want), len(got), first_difference(want, got), "\n".join(diff[:80])))
+        return alerts, log
+
+    @staticmethod
+    def rejected(log):
+        """The reject counts by reason, from the daemon's final status lines."""
+        return {k: int(v) for k, v in re.findall(r"stopped: rejected ([a-z_]+): (\d+)", log)}
+
+    def test_seed_and_negatives(self):
+        alerts, _ = self.check_golden("seed")
+        self.assertEqual([a["article_id"] for a in alerts], ["seed-0001"])
+        self.assertEqual(sorted(t["tag"] for t in alerts[0]["tags"]), ["aid", "alliance", "summit"])
+
+    def test_mixed_thousand(self):
+        alerts, log = self.check_golden("mixed")
+        ids = [a["article_id"] for a in alerts]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual([a["seq"] - alerts[0]["seq"] for a in alerts], list(range(len(alerts))))
+        self.assertRegex(log, r"stopped: \d+ received")
+
+    def test_malformed_interleaved(self):
+        alerts, log = self.check_golden("malformed")
+        with open(os.path.join(SRC, "tests", "corpus", "malformed.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        valid = [r["id"] for r in rows if not any(k.startswith("_") for k in r)
+                 and r["id"].startswith("lab-")]
+        self.assertEqual([a["article_id"] for a in alerts], valid)
+        self.assertEqual(sum(self.rejected(log).values()), len(rows) - len(valid))
+
+    def test_duplicate_ids_and_revisions(self):
+        self.check_golden("revisions")
+
+
+if __name__ == "__main__":
+    unittest.main()
