@@ -133,6 +133,7 @@ struct na_feed_reader {
     uint8_t *buf; /* the current record, when reading from a file */
     size_t cap;
     bool done;
+    bool truncated; /* the file ended inside a record */
 };
 
 /* Reads exactly n bytes at the current offset; returns a pointer to them or
@@ -169,8 +170,16 @@ static int check_header(struct na_feed_reader *r, const char *name, struct na_er
 {
     size_t got;
     const uint8_t *h = take(r, NA_FEED_HEADER_SIZE, &got);
-    if (h == NULL || memcmp(h, magic, sizeof(magic)) != 0)
+    if (h == NULL && got < sizeof(magic))
+        return na_error_set(
+            err, "%s: not a recorded feed (%zu bytes, shorter than a header)", name, got);
+    /* A short file still says what it is by its first bytes. */
+    const uint8_t *head = h ? h : r->mem ? r->mem + r->offset : r->buf;
+    if (memcmp(head, magic, sizeof(magic)) != 0)
         return na_error_set(err, "%s: not a recorded feed (bad magic)", name);
+    if (h == NULL)
+        return na_error_set(err, "%s: truncated header: %zu of %d bytes", name, got,
+                            NA_FEED_HEADER_SIZE);
     uint16_t version = get16(h + 8);
     if (version != NA_FEED_VERSION)
         return na_error_set(err,
@@ -242,6 +251,7 @@ int na_feed_reader_next(struct na_feed_reader *r, struct na_record *rec,
         r->done = true;
         if (got == 0)
             return 0;
+        r->truncated = true;
         return na_error_set(err, "truncated record at offset %llu: %zu of 4 length bytes",
                             (unsigned long long)at, got);
     }
@@ -254,6 +264,7 @@ int na_feed_reader_next(struct na_feed_reader *r, struct na_record *rec,
     p = take(r, len, &got);
     if (p == NULL) {
         r->done = true;
+        r->truncated = true;
         return na_error_set(err, "truncated record at offset %llu: %zu of %u bytes",
                             (unsigned long long)at, got, len);
     }
@@ -290,6 +301,11 @@ int na_feed_reader_next(struct na_feed_reader *r, struct na_record *rec,
                             (unsigned long long)at, (size_t)(len - pos));
     }
     return 1;
+}
+
+bool na_feed_reader_truncated(const struct na_feed_reader *r)
+{
+    return r->truncated;
 }
 
 uint64_t na_feed_reader_offset(const struct na_feed_reader *r)

@@ -215,7 +215,9 @@ int cmd_unpack(int argc, char **argv)
         free(s);
         json_decref(o);
     }
-    if (rc < 0) {
+    if (rc < 0 && na_feed_reader_truncated(r)) {
+        tool_error("unpack", "warning: %s: %s; ignored", argv[1], err.msg);
+    } else if (rc < 0) {
         tool_error("unpack", "%s: %s", argv[1], err.msg);
         status = EXIT_FAIL;
     }

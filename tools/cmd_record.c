@@ -102,7 +102,7 @@ int cmd_record(int argc, char **argv)
         status = EXIT_FAIL;
     }
     double deadline = duration > 0 ? tool_now() + duration : 0;
-    long long n = 0;
+    long long n = 0, clipped = 0;
     bool show = tool_is_tty(2);
     while (status == EXIT_OK && !tool_interrupted && (count == 0 || n < count) &&
            (deadline == 0 || tool_now() < deadline)) {
@@ -113,20 +113,24 @@ int cmd_record(int argc, char **argv)
         struct na_frame frames[NA_FEED_MAX_FRAMES];
         size_t k = 0;
         int more = 1;
+        bool cut = false;
         uint64_t t = tool_now_ns();
         while (more) {
-            zmq_msg_t *m = &parts[k < NA_FEED_MAX_FRAMES ? k : NA_FEED_MAX_FRAMES - 1];
-            if (k >= NA_FEED_MAX_FRAMES)
-                zmq_msg_close(m); /* frames past the format's limit are dropped */
+            zmq_msg_t extra, *m = k < NA_FEED_MAX_FRAMES ? &parts[k] : &extra;
             zmq_msg_init(m);
             if (zmq_msg_recv(m, sub, 0) < 0) {
                 zmq_msg_close(m);
                 break;
             }
             more = zmq_msg_more(m);
-            if (k < NA_FEED_MAX_FRAMES)
+            if (m == &extra) {
+                zmq_msg_close(m); /* past the format's limit: dropped, counted */
+                cut = true;
+            } else {
                 k++;
+            }
         }
+        clipped += cut;
         for (size_t i = 0; i < k; i++)
             frames[i] =
                 (struct na_frame){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
@@ -142,6 +146,11 @@ int cmd_record(int argc, char **argv)
     }
     if (show)
         fputc('\n', stderr);
+    if (clipped)
+        tool_error("record",
+                   "warning: %lld messages had more than %d frames; only their first %d "
+                   "were recorded",
+                   clipped, NA_FEED_MAX_FRAMES, NA_FEED_MAX_FRAMES);
     if (na_feed_writer_close(w, &err) < 0) {
         tool_error("record", "%s: %s", out, err.msg);
         status = EXIT_FAIL;

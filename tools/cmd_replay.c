@@ -220,7 +220,11 @@ int cmd_replay(int argc, char **argv)
                          loop, loops);
             }
         }
-        if (rc < 0) {
+        if (rc < 0 && na_feed_reader_truncated(r)) {
+            tool_error("replay",
+                       "warning: %s: %s; ignored, the records before it were sent", path,
+                       err.msg);
+        } else if (rc < 0) {
             tool_error("replay", "%s: %s; the records before it were sent", path,
                        err.msg);
             status = EXIT_FAIL;

@@ -217,6 +217,8 @@ int cmd_tag(int argc, char **argv)
         }
         na_article_free(a);
     }
+    if (article_source_damaged(src))
+        status = EXIT_FAIL;
     double el = tool_now() - t0;
     fprintf(stderr,
             "newsalert tag: %llu articles, %llu alerts, %llu rejected; %.1f MB of text, "

@@ -39,6 +39,9 @@ struct article_source *article_source_open(const char *path, const char *cmd);
 /* 1: an item; 0: end; -1: a bad line or record (already reported; the
  * caller may go on for JSON lines). */
 int article_source_next(struct article_source *s, struct article_item *item);
+/* True when a recorded feed was damaged (not merely truncated at its end);
+ * the commands then exit 1 after using the records before the damage. */
+bool article_source_damaged(const struct article_source *s);
 void article_source_close(struct article_source *s);
 
 /* The rules to use: --rules DIR (actors.yaml is looked for beside it, or

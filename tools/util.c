@@ -38,6 +38,7 @@ struct article_source {
     size_t lineno;
     json_t *obj;
     uint8_t *buf;
+    bool damaged;
 };
 
 struct article_source *article_source_open(const char *path, const char *cmd)
@@ -87,9 +88,16 @@ int article_source_next(struct article_source *s, struct article_item *item)
     memset(item, 0, sizeof(*item));
     if (s->feed) {
         int rc = na_feed_reader_next(s->feed, &s->rec, &err);
+        if (rc < 0 && na_feed_reader_truncated(s->feed)) {
+            tool_error(s->cmd,
+                       "warning: %s: %s; ignored, the records before it were read",
+                       s->path, err.msg);
+            return 0;
+        }
         if (rc < 0) {
             tool_error(s->cmd, "%s: %s; the records before it were read", s->path,
                        err.msg);
+            s->damaged = true;
             return 0;
         }
         if (rc == 0)
@@ -124,6 +132,11 @@ int article_source_next(struct article_source *s, struct article_item *item)
         item->line = s->lineno;
         return 1;
     }
+}
+
+bool article_source_damaged(const struct article_source *s)
+{
+    return s->damaged;
 }
 
 void article_source_close(struct article_source *s)

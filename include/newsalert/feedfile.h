@@ -55,6 +55,10 @@ struct na_feed_reader *na_feed_reader_open_mem(const uint8_t *buf, size_t len,
  * truncated record, described in err, after which the reader stays at end. */
 int na_feed_reader_next(struct na_feed_reader *r, struct na_record *rec,
                         struct na_error *err);
+/* After a -1 from na_feed_reader_next: true when the file simply ended
+ * inside its last record (a recorder stopped mid-write), which callers report
+ * and ignore; false for damage, which is an error. */
+bool na_feed_reader_truncated(const struct na_feed_reader *r);
 /* Bytes consumed so far and the file's size (0 when unknown, e.g. a pipe). */
 uint64_t na_feed_reader_offset(const struct na_feed_reader *r);
 uint64_t na_feed_reader_size(const struct na_feed_reader *r);

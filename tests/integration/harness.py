@@ -226,3 +226,47 @@ class DaemonTest(unittest.TestCase):
         self.feed.sock.close(0)
         self.daemon.cleanup()
         self.ctx.term()
+
+
+def start_tail(daemon, feed, out_path, *args):
+    """Starts `newsalert tail --connect <daemon> ARGS` writing to out_path, and
+    returns it once its subscription is live: probe articles are sent on feed
+    until tail prints one, then a last probe ("probe-last") so that none is
+    still in flight afterwards. Callers drop alerts whose id starts with
+    "probe-"; args must let the probes through (no --count, no narrow --tag)."""
+    out = open(out_path, "w")
+    tail = subprocess.Popen([os.path.join(BIN, "newsalert"), "tail", "--connect",
+                             daemon.publish] + list(args), stdout=out)
+    out.close()
+
+    def printed(needle):
+        with open(out_path) as f:
+            return needle in f.read()
+
+    n = 0
+    deadline = time.monotonic() + WAIT
+    while not printed("probe-"):
+        if time.monotonic() > deadline or tail.poll() is not None:
+            tail.kill()
+            raise AssertionError("newsalert tail never received a probe")
+        n += 1
+        feed.send(article("probe-%d" % n, *POSITIVE))
+        time.sleep(0.1)
+    feed.send(article("probe-last", *POSITIVE))
+    while not printed("probe-last"):
+        if time.monotonic() > deadline:
+            tail.kill()
+            raise AssertionError("newsalert tail never received the last probe")
+        time.sleep(0.02)
+    return tail
+
+
+def wait_quiet(path, quiet=0.5, timeout=60):
+    """Waits until the file at path has not grown for `quiet` seconds."""
+    size, since = -1, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        now = os.path.getsize(path)
+        if now != size:
+            size, since = now, time.monotonic()
+        time.sleep(0.05)

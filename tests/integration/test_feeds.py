@@ -14,12 +14,11 @@ import os
 import re
 import signal
 import subprocess
-import time
 import unittest
 
 import zmq
 
-from harness import BIN, POSITIVE, SRC, WAIT, Daemon, Feed, article
+from harness import BIN, SRC, WAIT, Daemon, Feed, start_tail, wait_quiet
 
 FEEDS = os.environ["NA_FEEDS"]
 GOLDEN = os.path.join(SRC, "tests", "feeds")
@@ -79,24 +78,7 @@ class GoldenFeed(unittest.TestCase):
         probe.wait_subscriber()
 
         out_path = os.path.join(d.dir, "alerts.jsonl")
-        with open(out_path, "w") as out:
-            self.tail = subprocess.Popen(
-                [NEWSALERT, "tail", "--connect", d.publish, "--json"], stdout=out)
-
-        # Warm up: probes until tail prints one, so its subscription is live;
-        # then a last probe, so no probe is still in flight when the replay
-        # starts on the other endpoint.
-        n = 0
-        deadline = time.monotonic() + WAIT
-        while '"probe-' not in self.read(out_path):
-            self.assertLess(time.monotonic(), deadline, "tail never received a probe")
-            n += 1
-            probe.send(article("probe-%d" % n, *POSITIVE))
-            time.sleep(0.1)
-        probe.send(article("probe-last", *POSITIVE))
-        while '"probe-last"' not in self.read(out_path):
-            self.assertLess(time.monotonic(), deadline, "tail never received the last probe")
-            time.sleep(0.02)
+        self.tail = start_tail(d, probe, out_path, "--json")
 
         replay = subprocess.run(
             [NEWSALERT, "replay", os.path.join(FEEDS, feed_name + ".feed"), "--bind", replay_ep,
@@ -108,13 +90,7 @@ class GoldenFeed(unittest.TestCase):
         # A graceful stop publishes everything received before it; tail has
         # the rest once its output stops growing.
         self.assertEqual(d.stop(), 0, d.text())
-        size, still = -1, time.monotonic()
-        deadline = time.monotonic() + 60
-        while time.monotonic() - still < 0.5 and time.monotonic() < deadline:
-            now = os.path.getsize(out_path)
-            if now != size:
-                size, still = now, time.monotonic()
-            time.sleep(0.05)
+        wait_quiet(out_path)
         self.tail.send_signal(signal.SIGINT)
         self.assertEqual(self.tail.wait(WAIT), 0)
         probe.sock.close(0)

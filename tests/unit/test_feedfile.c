@@ -317,6 +317,7 @@ static void test_every_truncation(void **state)
                 print_error("cut %zu: expected -1, got %d\n", cut, rc);
             assert_int_equal(rc, -1);
             assert_non_null(strstr(err.msg, "truncated"));
+            assert_true(na_feed_reader_truncated(r));
         }
         /* The reader stays at the end. */
         assert_int_equal(na_feed_reader_next(r, &rec, &err), 0);
@@ -386,6 +387,7 @@ static void test_damaged_records(void **state)
     assert_non_null(r);
     assert_int_equal(na_feed_reader_next(r, &rec, &err), -1);
     assert_non_null(strstr(err.msg, "damaged"));
+    assert_false(na_feed_reader_truncated(r));
     assert_int_equal(na_feed_reader_next(r, &rec, &err), 0);
     na_feed_reader_close(r);
 
