@@ -156,26 +156,41 @@ static json_t *article_json(const Newsalert__V1__Article *a)
     return o;
 }
 
+static void unpack_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "Usage: newsalert unpack FILE\n"
+        "Print each message of the recorded feed FILE as one JSON line: the Article's\n"
+        "fields with \"_topic\" and \"_time_ns\", or \"_frames\" (and \"_reject\") for\n"
+        "a message that is not a valid article. A truncated last record is reported\n"
+        "and ignored; a damaged one is an error (exit 1).\n"
+        "  -h, --help  show this help\n");
+}
+
 int cmd_unpack(int argc, char **argv)
 {
     struct na_error err;
     struct na_record rec;
     struct na_limits limits;
 
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: newsalert unpack FILE\n"
-               "Print each message of the recorded feed FILE as one JSON line: the "
-               "Article's\n"
-               "fields with \"_topic\" and \"_time_ns\", or \"_frames\" (and "
-               "\"_reject\") for a\n"
-               "message that is not a valid article.\n");
-        return EXIT_OK;
-    }
-    if (argc != 2) {
-        fprintf(stderr, "Usage: newsalert unpack FILE\n");
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            unpack_usage(stdout);
+            return EXIT_OK;
+        }
+        unpack_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_feed_reader *r = na_feed_reader_open(argv[1], &err);
+    if (optind != argc - 1) {
+        unpack_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    struct na_feed_reader *r = na_feed_reader_open(path, &err);
     if (r == NULL) {
         tool_error("unpack", "%s", err.msg);
         return EXIT_FAIL;
@@ -216,9 +231,9 @@ int cmd_unpack(int argc, char **argv)
         json_decref(o);
     }
     if (rc < 0 && na_feed_reader_truncated(r)) {
-        tool_error("unpack", "warning: %s: %s; ignored", argv[1], err.msg);
+        tool_error("unpack", "warning: %s: %s; ignored", path, err.msg);
     } else if (rc < 0) {
-        tool_error("unpack", "%s: %s", argv[1], err.msg);
+        tool_error("unpack", "%s: %s", path, err.msg);
         status = EXIT_FAIL;
     }
     na_feed_reader_close(r);

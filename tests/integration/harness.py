@@ -228,6 +228,12 @@ class DaemonTest(unittest.TestCase):
         self.ctx.term()
 
 
+def probe_article(probe_id):
+    """A positive article whose id also starts its headline, so that both
+    JSON and readable output show it."""
+    return article(probe_id, probe_id + ": " + POSITIVE[0], POSITIVE[1])
+
+
 def start_tail(daemon, feed, out_path, *args):
     """Starts `newsalert tail --connect <daemon> ARGS` writing to out_path, and
     returns it once its subscription is live: probe articles are sent on feed
@@ -250,9 +256,9 @@ def start_tail(daemon, feed, out_path, *args):
             tail.kill()
             raise AssertionError("newsalert tail never received a probe")
         n += 1
-        feed.send(article("probe-%d" % n, *POSITIVE))
+        feed.send(probe_article("probe-%d" % n))
         time.sleep(0.1)
-    feed.send(article("probe-last", *POSITIVE))
+    feed.send(probe_article("probe-last"))
     while not printed("probe-last"):
         if time.monotonic() > deadline:
             tail.kill()
