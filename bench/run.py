@@ -1,0 +1,462 @@
+#!/usr/bin/python3
+"""newsalertd's benchmark: the daemon against a bare one-thread ZeroMQ
+forwarder, measured side by side in one run with the same load generator
+and sink, so that ratios mean something on a shared, noisy machine.
+
+    bench/run.py [--build DIR] [--runs N] [--long N] [--quick]
+
+Writes bench/results/latest.md (and latency.png with gnuplot). Python only
+orchestrates; the generator (na-bench-gen), the sink (na-bench-sink) and the
+forwarder (na-bench-forwarder) are C programs in bench/.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+WAIT = 60
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def tcp():
+    return "tcp://127.0.0.1:%d" % free_port()
+
+
+def debian_version():
+    try:
+        with open("/etc/debian_version") as f:
+            return "Debian " + f.read().strip()
+    except OSError:
+        return "unknown distribution"
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.bin = os.path.join(self.build, "bin")
+        self.bbin = os.path.join(self.build, "bench")
+        self.work = tempfile.mkdtemp(prefix="na-bench-")
+        self.ctx = zmq.Context()
+        self.results = {}
+        self.probe_article = self.make_probe()
+
+    # ---- inputs ----
+    def make_probe(self):
+        sys.path.insert(0, self.work)
+        subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "proto"),
+                        "--python_out=" + self.work, "newsalert/v1/article.proto"], check=True)
+        from newsalert.v1 import article_pb2
+        return article_pb2.Article(
+            id="probe", source="bench", headline="NATO allies pledge military aid at summit",
+            body="NATO leaders at the summit pledged a new military aid package for Ukraine.",
+            language="en").SerializeToString()
+
+    def corpus(self, size, count=1000):
+        """A packed feed of `count` articles with ~size-byte bodies, and for
+        each position whether the daemon alerts on it."""
+        jsonl = os.path.join(self.work, "c%d.jsonl" % size)
+        feed = os.path.join(self.work, "c%d.feed" % size)
+        subprocess.run([sys.executable, os.path.join(HERE, "make_corpus.py"),
+                        os.path.join(SRC, "tests", "corpus", "labelled.jsonl"), str(size),
+                        str(count), jsonl], check=True)
+        subprocess.run([os.path.join(self.bin, "newsalert"), "pack", jsonl, "-o", feed],
+                       check=True)
+        tagged = subprocess.run(self.tag_cmd(feed), capture_output=True, text=True, check=True)
+        alerted = {json.loads(line)["article_id"] for line in tagged.stdout.splitlines()}
+        positive = ["bench-%d" % i in alerted for i in range(count)]
+        text = sum(len(json.loads(line)["body"].encode()) + len(json.loads(line)["headline"])
+                   for line in open(jsonl, encoding="utf-8"))
+        return {"feed": feed, "positive": positive, "text_bytes": text, "count": count}
+
+    def tag_cmd(self, feed, *extra):
+        return [os.path.join(self.bin, "newsalert"), "tag", feed,
+                "--rules", os.path.join(SRC, "config", "rules")] + list(extra)
+
+    # ---- processes ----
+    def start_daemon(self, feeds, publish, extra_config=""):
+        cfg = os.path.join(self.work, "newsalertd.yaml")
+        with open(cfg, "w") as f:
+            f.write("rules:\n  dir: %s\n  actors: %s\n" % (
+                os.path.join(SRC, "config", "rules"), os.path.join(SRC, "config", "actors.yaml")))
+            f.write("log:\n  status_interval_ms: 0\n")
+            f.write(extra_config)
+        self.daemon_log = os.path.join(self.work, "daemon.log")
+        args = [os.path.join(self.bin, "newsalertd"), "-c", cfg, "--publish", publish]
+        for ep in feeds:
+            args += ["--feed", ep]
+        return subprocess.Popen(args, stderr=open(self.daemon_log, "w"))
+
+    def start_forwarder(self, feeds, publish):
+        args = [os.path.join(self.bbin, "na-bench-forwarder"), "--bind", publish]
+        for ep in feeds:
+            args += ["--connect", ep]
+        return subprocess.Popen(args)
+
+    @staticmethod
+    def stop(p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    @staticmethod
+    def rss_kib(pid, field):
+        with open("/proc/%d/status" % pid) as f:
+            m = re.search(r"^%s:\s+(\d+) kB" % field, f.read(), re.M)
+        return int(m.group(1))
+
+    def one_run(self, target, corpus, count, rate=0, during=None):
+        """Generator -> target -> sink once. Returns the sink's and the
+        generator's figures plus the target's peak RSS."""
+        gen_ep, probe_ep, pub_ep = tcp(), tcp(), tcp()
+        probe = self.ctx.socket(zmq.XPUB)
+        probe.bind(probe_ep)
+        proc = (self.start_daemon if target == "daemon" else self.start_forwarder)(
+            [gen_ep, probe_ep], pub_ep)
+        try:
+            if not probe.poll(WAIT * 1000):
+                raise RuntimeError("%s never subscribed" % target)
+            probe.recv()
+            pos = corpus["positive"]
+            n = len(pos)
+            # The forwarder passes everything on; the daemon alerts on the
+            # positives, which the generator sends round-robin.
+            expect = count if target == "forwarder" else (
+                (count // n) * sum(pos) + sum(pos[:count % n]))
+            sink = subprocess.Popen(
+                [os.path.join(self.bbin, "na-bench-sink"), "--connect", pub_ep, "--expect",
+                 str(expect), "--max-n", str(count), "--idle", "10"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + WAIT
+            os.set_blocking(sink.stderr.fileno(), False)
+            err = b""
+            while b"ready" not in err:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sink never received a probe")
+                probe.send_multipart([b"news", self.probe_article])
+                time.sleep(0.05)
+                err += sink.stderr.read() or b""
+            gen_args = [os.path.join(self.bbin, "na-bench-gen"), "--feed", corpus["feed"],
+                        "--bind", gen_ep, "--count", str(count)]
+            if rate:
+                gen_args += ["--rate", str(rate)]
+            # The target is already connected to gen_ep and will subscribe
+            # as soon as the generator binds it.
+            gen = subprocess.Popen(gen_args, stdout=subprocess.PIPE, text=True)
+            if during:
+                during(proc, gen)
+            g = json.loads(gen.communicate(timeout=3600)[0])
+            s = json.loads(sink.communicate(timeout=3600)[0].decode())
+            s["expected"] = expect
+            s["peak_rss_kib"] = self.rss_kib(proc.pid, "VmHWM")
+            s["rss_kib"] = self.rss_kib(proc.pid, "VmRSS")
+            s["seconds"] = (s["last_recv_ns"] - g["first_send_ns"]) / 1e9
+            s["articles_per_s"] = count / s["seconds"] if s["seconds"] > 0 else 0
+            s["send_rate"] = count / max(1e-9, (g["last_send_ns"] - g["first_send_ns"]) / 1e9)
+            return s
+        finally:
+            self.stop(proc)
+            probe.close(0)
+
+    # ---- workloads ----
+    def throughput(self):
+        rows = []
+        for size in self.args.sizes:
+            corpus = self.corpus(size)
+            count = max(2000, min(100000, int(40e6 / size))) // (10 if self.args.quick else 1)
+            figures = {}
+            for target in ("forwarder", "daemon"):
+                runs = []
+                for r in range(self.args.runs):
+                    s = self.one_run(target, corpus, count)
+                    if s["received"] != s["expected"]:
+                        log("%s %dB run %d: %d of %d arrived" % (
+                            target, size, r, s["received"], s["expected"]))
+                    runs.append(s)
+                figures[target] = {
+                    "articles_per_s": statistics.median(x["articles_per_s"] for x in runs),
+                    "peak_rss_kib": max(x["peak_rss_kib"] for x in runs),
+                    "lost": sum(x["expected"] - x["received"] for x in runs),
+                }
+                log("throughput %5d B %-9s %8.0f articles/s" % (
+                    size, target, figures[target]["articles_per_s"]))
+            rows.append({"size": size, "count": count, **figures,
+                         "ratio": figures["daemon"]["articles_per_s"]
+                         / figures["forwarder"]["articles_per_s"]})
+        self.results["throughput"] = rows
+
+    def latency(self):
+        corpus = self.corpus(2048)
+        rows = []
+        for rate in self.args.rates:
+            count = int(rate * (1 if self.args.quick else 3))
+            figures = {}
+            for target in ("forwarder", "daemon"):
+                runs = [self.one_run(target, corpus, count, rate=rate)
+                        for _ in range(self.args.runs)]
+                figures[target] = {k: statistics.median(x[k] for x in runs)
+                                   for k in ("p50_us", "p99_us", "p999_us", "max_us")}
+                figures[target]["lost"] = sum(x["expected"] - x["received"] for x in runs)
+                log("latency %6d/s %-9s p50 %8.1f us  p99 %8.1f us" % (
+                    rate, target, figures[target]["p50_us"], figures[target]["p99_us"]))
+            rows.append({"rate": rate, **figures})
+        self.results["latency"] = rows
+
+    def long_rss(self):
+        corpus = self.corpus(2048)
+        count = self.args.long
+        samples = []
+
+        def sample(proc, gen):
+            while gen.poll() is None:
+                try:
+                    samples.append((time.monotonic(), self.rss_kib(proc.pid, "VmRSS")))
+                except OSError:
+                    break
+                time.sleep(1)
+
+        s = self.one_run("daemon", corpus, count, rate=self.args.long_rate, during=sample)
+        tenth = samples[len(samples) // 10] if samples else (0, 0)
+        self.results["long"] = {
+            "count": count, "rate": self.args.long_rate, "received": s["received"],
+            "expected": s["expected"], "peak_rss_kib": s["peak_rss_kib"],
+            "rss_at_10pct_kib": tenth[1], "rss_end_kib": s["rss_kib"],
+            "samples": samples[::max(1, len(samples) // 20)],
+        }
+        log("long run: %d articles, RSS %d KiB at 10%%, %d KiB at the end, peak %d KiB" % (
+            count, tenth[1], s["rss_kib"], s["peak_rss_kib"]))
+
+    def startup_and_reload(self):
+        starts, reloads = [], []
+        for _ in range(self.args.runs):
+            probe_ep, pub_ep = tcp(), tcp()
+            probe = self.ctx.socket(zmq.XPUB)
+            probe.bind(probe_ep)
+            t0 = time.monotonic()
+            proc = self.start_daemon([probe_ep], pub_ep)
+            ok = probe.poll(WAIT * 1000)
+            starts.append(time.monotonic() - t0)
+            try:
+                assert ok, "the daemon never subscribed"
+                probe.recv()
+                for _ in range(3):
+                    before = open(self.daemon_log).read().count("reloaded")
+                    t0 = time.monotonic()
+                    proc.send_signal(signal.SIGHUP)
+                    while open(self.daemon_log).read().count("reloaded") == before:
+                        if time.monotonic() - t0 > WAIT:
+                            raise RuntimeError("no reload")
+                        time.sleep(0.001)
+                    reloads.append(time.monotonic() - t0)
+            finally:
+                self.stop(proc)
+                probe.close(0)
+        self.results["startup_ms"] = statistics.median(starts) * 1e3
+        self.results["reload_ms"] = statistics.median(reloads) * 1e3
+        log("start-up %.0f ms, reload %.0f ms (medians)" % (
+            self.results["startup_ms"], self.results["reload_ms"]))
+
+        # No article lost while reloading: a paced load with SIGHUP every 100 ms.
+        corpus = self.corpus(2048)
+
+        def hup(proc, gen):
+            while gen.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+                time.sleep(0.1)
+
+        s = self.one_run("daemon", corpus, 10000, rate=2000, during=hup)
+        self.results["reload_under_load"] = {"received": s["received"], "expected": s["expected"]}
+        log("reloads under load: %d of %d alerts" % (s["received"], s["expected"]))
+
+    def tag_offline(self):
+        corpus = self.corpus(2048, 5000)
+        rates = []
+        for _ in range(self.args.runs):
+            p = subprocess.run(self.tag_cmd(corpus["feed"], "-q"), capture_output=True,
+                               text=True, check=True)
+            m = re.search(r"([\d.]+) MB of text, tagger (\d+) MB/s", p.stderr)
+            rates.append(float(m.group(2)))
+        self.results["tag_mb_s"] = statistics.median(rates)
+        log("newsalert tag: %.0f MB/s (median)" % self.results["tag_mb_s"])
+
+    def callgrind(self):
+        if not shutil.which("valgrind"):
+            log("valgrind not installed; skipping instruction counts")
+            return
+        corpus = self.corpus(2048, 200)
+        empty = os.path.join(self.work, "empty.feed")
+        open(os.path.join(self.work, "empty.jsonl"), "w").close()
+        subprocess.run([os.path.join(self.bin, "newsalert"), "pack",
+                        os.path.join(self.work, "empty.jsonl"), "-o", empty], check=True)
+        counts = {}
+        for name, feed in (("empty", empty), ("feed", corpus["feed"])):
+            out = os.path.join(self.work, "callgrind.%s" % name)
+            subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
+                           + self.tag_cmd(feed, "-q"), capture_output=True, check=True)
+            with open(out) as f:
+                counts[name] = int(re.search(r"^summary:\s+(\d+)", f.read(), re.M).group(1))
+        per = (counts["feed"] - counts["empty"]) / corpus["count"]
+        self.results["callgrind"] = {"per_article": per, "articles": corpus["count"],
+                                     "bytes_per_article": corpus["text_bytes"] / corpus["count"],
+                                     "startup": counts["empty"]}
+        log("callgrind: %.0f instructions per article (%.0f per byte)" % (
+            per, per / (corpus["text_bytes"] / corpus["count"])))
+
+    # ---- report ----
+    def report(self):
+        out_dir = os.path.join(HERE, "results")
+        os.makedirs(out_dir, exist_ok=True)
+        r = self.results
+        cpu = "unknown CPU"
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = re.search(r"model name\s*:\s*(.*)", f.read()).group(1)
+        except (OSError, AttributeError):
+            pass
+        lines = ["# newsalertd benchmark", "",
+                 "Run on %s: %s, %d cores, %s, Linux %s. Each figure is the median of %d runs; "
+                 "the forwarder is a one-thread SUB->PUB relay with no decoding, measured in "
+                 "the same run with the same generator and sink, over TCP on loopback." % (
+                     datetime.date.today().isoformat(), cpu, os.cpu_count(),
+                     debian_version(), platform.release(),
+                     self.args.runs), "",
+                 "Command: `%s`" % " ".join(["bench/run.py"] + sys.argv[1:]), ""]
+        if "throughput" in r:
+            lines += ["## Throughput (full speed, about half the articles positive)", "",
+                      "| body | articles | forwarder articles/s | newsalertd articles/s | ratio "
+                      "| newsalertd peak RSS | lost |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for x in r["throughput"]:
+                lines.append("| %d B | %d | %.0f | %.0f | %.1f%% | %.1f MiB | %d |" % (
+                    x["size"], x["count"], x["forwarder"]["articles_per_s"],
+                    x["daemon"]["articles_per_s"], 100 * x["ratio"],
+                    x["daemon"]["peak_rss_kib"] / 1024, x["daemon"]["lost"]))
+            lines.append("")
+        if "latency" in r:
+            lines += ["## Latency at fixed rates (2 KB bodies), microseconds", "",
+                      "| rate/s | fwd p50 | fwd p99 | fwd p99.9 | fwd max | nad p50 | nad p99 "
+                      "| nad p99.9 | nad max | p99 ratio |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            with open(os.path.join(out_dir, "latency.dat"), "w") as dat:
+                dat.write("# rate fwd_p50 fwd_p99 fwd_p999 nad_p50 nad_p99 nad_p999\n")
+                for x in r["latency"]:
+                    f, d = x["forwarder"], x["daemon"]
+                    lines.append("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f "
+                                 "| %.2f |" % (x["rate"], f["p50_us"], f["p99_us"], f["p999_us"],
+                                               f["max_us"], d["p50_us"], d["p99_us"],
+                                               d["p999_us"], d["max_us"],
+                                               d["p99_us"] / max(f["p99_us"], 1e-9)))
+                    dat.write("%d %f %f %f %f %f %f\n" % (
+                        x["rate"], f["p50_us"], f["p99_us"], f["p999_us"], d["p50_us"],
+                        d["p99_us"], d["p999_us"]))
+            lines += ["", "![latency percentiles against rate](latency.png)", ""]
+            self.plot(out_dir)
+        other = []
+        if "startup_ms" in r:
+            other.append("| start-up with the shipped rules (spawn to feed subscription) "
+                         "| %.0f ms |" % r["startup_ms"])
+            other.append("| reload (SIGHUP to 'reloaded' in the log) | %.0f ms |" % r["reload_ms"])
+            u = r["reload_under_load"]
+            other.append("| alerts during SIGHUP every 100 ms at 2,000/s | %d of %d |" % (
+                u["received"], u["expected"]))
+        if "tag_mb_s" in r:
+            other.append("| `newsalert tag` offline, 2 KB bodies | %.0f MB/s |" % r["tag_mb_s"])
+        if "callgrind" in r:
+            c = r["callgrind"]
+            other.append("| instructions per article (callgrind, `newsalert tag`, %d articles "
+                         "of %.0f bytes) | %.0f (%.0f per byte) |" % (
+                             c["articles"], c["bytes_per_article"], c["per_article"],
+                             c["per_article"] / c["bytes_per_article"]))
+        if "long" in r:
+            g = r["long"]
+            other.append("| RSS over %d articles at %d/s: at 10%% / at the end / peak "
+                         "| %.1f / %.1f / %.1f MiB (%d of %d alerts) |" % (
+                             g["count"], g["rate"], g["rss_at_10pct_kib"] / 1024,
+                             g["rss_end_kib"] / 1024, g["peak_rss_kib"] / 1024, g["received"],
+                             g["expected"]))
+        if other:
+            lines += ["## Other figures", "", "| what | figure |", "| --- | ---: |"] + other + [""]
+        with open(os.path.join(out_dir, "latest.md"), "w") as f:
+            f.write("\n".join(lines))
+        with open(os.path.join(out_dir, "latest.json"), "w") as f:
+            json.dump(r, f, indent=1)
+        print("\n".join(lines))
+
+    def plot(self, out_dir):
+        if not shutil.which("gnuplot"):
+            log("gnuplot not installed; no plot")
+            return
+        script = """set terminal pngcairo size 800,500
+set output '%(dir)s/latency.png'
+set title 'newsalertd vs a bare ZeroMQ forwarder: latency against rate'
+set xlabel 'articles per second'
+set ylabel 'latency (microseconds)'
+set logscale y
+set key top left
+plot '%(dir)s/latency.dat' using 1:2 with linespoints title 'forwarder p50', \\
+     '' using 1:3 with linespoints title 'forwarder p99', \\
+     '' using 1:5 with linespoints title 'newsalertd p50', \\
+     '' using 1:6 with linespoints title 'newsalertd p99', \\
+     '' using 1:7 with linespoints title 'newsalertd p99.9'
+""" % {"dir": out_dir}
+        subprocess.run(["gnuplot"], input=script, text=True, check=False)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="newsalertd benchmark")
+    ap.add_argument("--build", default=os.path.join(SRC, "build"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--long", type=int, default=5000000,
+                    help="articles in the RSS-over-time run (0: skip)")
+    ap.add_argument("--long-rate", type=int, default=20000)
+    ap.add_argument("--quick", action="store_true", help="smaller counts, for a smoke test")
+    ap.add_argument("--only", action="append", default=[],
+                    help="throughput, latency, startup, tag, callgrind, long")
+    args = ap.parse_args()
+    args.sizes = [1024, 2048, 4096, 16384]
+    args.rates = [1000, 5000, 10000]
+    b = Bench(args)
+    steps = {"throughput": b.throughput, "latency": b.latency, "startup": b.startup_and_reload,
+             "tag": b.tag_offline, "callgrind": b.callgrind, "long": b.long_rss}
+    try:
+        for name, step in steps.items():
+            if (args.only and name not in args.only) or (name == "long" and not args.long):
+                continue
+            step()
+        b.report()
+    finally:
+        b.ctx.destroy(0)
+        shutil.rmtree(b.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
