@@ -21,7 +21,8 @@ SEED = os.path.join(SRC, "tests", "corpus", "seed-article.txt")
 _proto_dir = tempfile.mkdtemp(prefix="na-proto-")
 subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "proto"),
                 "--python_out=" + _proto_dir,
-                "newsalert/v1/article.proto", "newsalert/v1/alert.proto"], check=True)
+                "newsalert/v1/article.proto", "newsalert/v1/alert.proto",
+                "newsalert/v1/catchup.proto"], check=True)
 sys.path.insert(0, _proto_dir)
 from newsalert.v1 import alert_pb2, article_pb2  # noqa: E402
 
