@@ -121,6 +121,7 @@ Newsalert__V1__Alert *na_alert_build(struct na_alert_builder *b,
     a->seq = meta->seq;
     a->epoch = meta->epoch;
     a->received_at_ms = meta->received_at_ms;
+    a->update_of = meta->update_of;
     a->article_id = article->id;
     a->source = article->source;
     a->url = article->url;
@@ -266,5 +267,14 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
         json_array_append_new(actors, ao);
     }
     json_object_set_new(o, "actors", actors);
+    json_object_set_new(o, "update_of", json_integer((json_int_t)a->update_of));
+    json_t *topics = json_array();
+    for (size_t i = 0; i < a->n_topics; i++) {
+        json_t *t = json_object();
+        json_object_set_new(t, "topic", str_or_empty(a->topics[i]->topic));
+        json_object_set_new(t, "seq", json_integer((json_int_t)a->topics[i]->seq));
+        json_array_append_new(topics, t);
+    }
+    json_object_set_new(o, "topics", topics);
     return o;
 }

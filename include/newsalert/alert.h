@@ -15,6 +15,7 @@ struct na_alert_meta {
     uint64_t seq;
     uint64_t epoch;
     int64_t received_at_ms;
+    uint64_t update_of; /* a revision's earlier alert (0: none) */
 };
 
 struct na_alert_builder;
@@ -26,8 +27,8 @@ void na_alert_builder_free(struct na_alert_builder *b);
 
 /* Builds the alert for an article whose result has fired tags. The returned
  * message is owned by the builder and valid until the next build; it borrows
- * strings from article, which must stay alive while it is used. topic and
- * topic_seq are left empty for the publisher to fill per copy. */
+ * strings from article, which must stay alive while it is used. topic,
+ * topic_seq and topics are left empty for the publisher to fill. */
 Newsalert__V1__Alert *na_alert_build(struct na_alert_builder *b,
                                      const Newsalert__V1__Article *article,
                                      const struct na_result *res,
