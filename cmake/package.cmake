@@ -58,6 +58,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${_na_debian}/conffiles ${_na_debian}/postinst ${_na_debian}/prerm ${_na_debian}/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
+set(CPACK_NA_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_NA_CONFDIR ${NA_CONFDIR})
+set(CPACK_PROJECT_CONFIG_FILE ${CMAKE_SOURCE_DIR}/cmake/cpack-project.cmake)
+
 set(CPACK_GENERATOR DEB)
 set(CPACK_SOURCE_GENERATOR TGZ)
 set(CPACK_SOURCE_IGNORE_FILES "/build.*/" "/\\\\.git/")
