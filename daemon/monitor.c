@@ -24,6 +24,12 @@
  * one handshake a second. */
 #define RECONNECT_AFTER_MS 1000
 
+/* What a CURVE client sees of a server that cannot open its HELLO, because
+ * it is not the server whose key the client was given: a closed connection. */
+#define CLOSED_IN_HANDSHAKE                                                              \
+    "closed by the publisher (not the feed.curve.server_key publisher, or it refused "   \
+    "our key)"
+
 struct endpoint_state {
     struct na_monitor *m;
     char *endpoint;
@@ -133,8 +139,14 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
             what, sizeof(what), "%s: handshake with the publisher failed: %s", m->name,
             event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "the publisher refused our key"
             : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error(value)
+            : d->curve.feed_on                             ? CLOSED_IN_HANDSHAKE
                                                            : "no detail");
-        na_auth_failure(d, what, ep, NULL);
+        /* Without CURVE nobody authenticates: a failed greeting is a peer
+         * that is not a ZeroMQ publisher, not an auth failure. */
+        if (d->curve.feed_on)
+            na_auth_failure(d, what, ep, NULL);
+        else if (na_ratelimit_pass(&d->disconnect_rl, na_mono_ms(), &suppressed))
+            na_warn("%s: peer %s", what, ep);
         break;
     case ZMQ_EVENT_DISCONNECTED:
         if (s && s->connecting) {
@@ -142,11 +154,9 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
              * the key we were given) just closes the connection. */
             s->connecting = false;
             if (d->curve.feed_on)
-                na_auth_failure(d,
-                                "feed: the publisher closed the connection during the "
-                                "CURVE handshake (not the feed.curve.server_key "
-                                "publisher, or it refused our key)",
-                                ep, NULL);
+                na_auth_failure(
+                    d, "feed: handshake with the publisher failed: " CLOSED_IN_HANDSHAKE,
+                    ep, NULL);
             break;
         }
         if (s && !s->established)
@@ -181,8 +191,9 @@ static void on_server_event(struct na_monitor *m, uint16_t event, uint32_t value
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         /* libzmq 4.3 reports the listening endpoint, not the peer, here. */
         snprintf(what, sizeof(what), "%s: handshake refused on %.200s: %s", m->name, ep,
-                 event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error(value)
-                                                              : "no detail");
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     ? protocol_error(value)
+                     : "no detail (the peer closed the connection in the handshake)");
         na_auth_failure(m->d, what, NULL, NULL);
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
