@@ -15,7 +15,7 @@ import unittest
 import zmq
 import zmq.auth
 
-from harness import BIN, POSITIVE, WAIT, Daemon, Feed, Subscriber, article
+from harness import BIN, POSITIVE, WAIT, Daemon, Feed, article
 
 CLI = os.path.join(BIN, "newsalert")
 # Long enough for a refused connection to have delivered, had it not been refused.
