@@ -33,12 +33,22 @@ static const struct option_def options[] = {
      "topic prefixes to subscribe to; the empty prefix takes everything"},
     {"feed.rcvhwm", OPT_INT, F(feed_rcvhwm), "100000", 1, 100000000,
      "receive high-water mark of the feed socket, in messages"},
+    {"feed.curve.server_key", OPT_PATH, F(feed_curve_server_key), "", 0, 0,
+     "the feed publisher's public certificate (.pub); set with feed.curve.secret_key "
+     "to make the feed a CURVE client"},
+    {"feed.curve.secret_key", OPT_PATH, F(feed_curve_secret_key), "", 0, 0,
+     "our secret certificate (.key, mode 0600) for the feed connection"},
     {"feed.batch", OPT_INT, F(batch), "256", 1, 1000000,
      "messages handled per wakeup before the loop serves other events"},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
      "ZeroMQ endpoint the alert PUB socket binds"},
     {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "100000", 1, 100000000,
      "send high-water mark of the alert socket, in messages"},
+    {"publish.curve.secret_key", OPT_PATH, F(publish_curve_secret_key), "", 0, 0,
+     "our secret certificate (.key, mode 0600): alerts become a CURVE server"},
+    {"publish.curve.allow_dir", OPT_PATH, F(publish_curve_allow_dir), "", 0, 0,
+     "directory of the allowed consumers' .pub certificates (re-read on SIGHUP; "
+     "required with publish.curve.secret_key; deny by default)"},
     {"publish.linger_ms", OPT_INT, F(linger_ms), "2000", 0, 600000,
      "how long unsent alerts may hold up a stop"},
     {"rules.dir", OPT_PATH, F(rules_dir), "rules", 0, 0,
@@ -106,7 +116,8 @@ int na_config_set_string(char **field, const char *value)
  * find their rules. */
 static char *resolve(const char *cfg_path, const char *p)
 {
-    if (p[0] == '/' || cfg_path == NULL)
+    /* An empty path stays empty: "not set". */
+    if (p[0] == '/' || p[0] == '\0' || cfg_path == NULL)
         return strdup(p);
     char *copy = strdup(cfg_path);
     if (copy == NULL)
@@ -273,6 +284,25 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
         na_error_set(err, "%s: feed.endpoints: at least one endpoint is needed", path);
         goto fail;
     }
+    /* CURVE is all or nothing on each side: a server key pair without an
+     * allowlist would encrypt for anyone, and a client needs both keys. */
+    if (!*cfg->publish_curve_secret_key != !*cfg->publish_curve_allow_dir) {
+        na_error_set(
+            err,
+            "%s: publish.curve.secret_key and publish.curve.allow_dir go together "
+            "(CURVE on the alerts needs both: the key pair and the allowed "
+            "consumers)",
+            path);
+        goto fail;
+    }
+    if (!*cfg->feed_curve_server_key != !*cfg->feed_curve_secret_key) {
+        na_error_set(err,
+                     "%s: feed.curve.server_key and feed.curve.secret_key go together "
+                     "(a CURVE client needs the publisher's public key and its own key "
+                     "pair)",
+                     path);
+        goto fail;
+    }
     return cfg;
 oom:
     na_error_set(err, "out of memory");
@@ -288,6 +318,10 @@ void na_config_free(struct na_config *cfg)
     list_free(&cfg->feed_endpoints);
     list_free(&cfg->feed_topics);
     free(cfg->publish_endpoint);
+    free(cfg->publish_curve_secret_key);
+    free(cfg->publish_curve_allow_dir);
+    free(cfg->feed_curve_server_key);
+    free(cfg->feed_curve_secret_key);
     free(cfg->rules_dir);
     free(cfg->actors_file);
     free(cfg->path);

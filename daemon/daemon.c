@@ -13,11 +13,6 @@
 
 #include "newsalertd.h"
 
-/* Reject logs: at most this many lines per reason per window; the rest are
- * counted and summed up in the next line that gets through. */
-#define REJECT_LOG_BURST 5
-#define REJECT_LOG_WINDOW_MS 10000
-
 int64_t na_now_ms(void)
 {
     struct timespec ts;
@@ -25,34 +20,36 @@ int64_t na_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_ms(void)
+int64_t na_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool na_zsock_readable(void *sock)
+{
+    int events = 0;
+    size_t len = sizeof(events);
+    if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) < 0)
+        return false;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+/* Reject logs: at most a burst per reason per window; the rest are counted
+ * and summed up in the next line that gets through. */
 static void reject(struct na_daemon *d, enum na_reject why, const char *msg)
 {
-    int64_t now = mono_ms();
+    uint64_t suppressed;
 
     d->stats.rejected[why]++;
-    if (now - d->reject_window_ms[why] >= REJECT_LOG_WINDOW_MS) {
-        d->reject_window_ms[why] = now;
-        d->reject_logged[why] = 0;
-    }
-    if (d->reject_logged[why] >= REJECT_LOG_BURST) {
-        d->reject_suppressed[why]++;
+    if (!na_ratelimit_pass(&d->reject_rl[why], na_mono_ms(), &suppressed))
         return;
-    }
-    d->reject_logged[why]++;
-    if (d->reject_suppressed[why]) {
+    if (suppressed)
         na_warn("rejected (%s): %s (and %llu more not logged)", na_reject_name(why), msg,
-                (unsigned long long)d->reject_suppressed[why]);
-        d->reject_suppressed[why] = 0;
-    } else {
+                (unsigned long long)suppressed);
+    else
         na_warn("rejected (%s): %s", na_reject_name(why), msg);
-    }
 }
 
 void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
@@ -87,6 +84,8 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
         na_article_free(a);
         return;
     }
+    if (res->truncated)
+        d->stats.match_limited++;
     if (res->truncated)
         na_debug("article %s: match limit reached, the rest was not scanned", a->id);
     if (res->n_fired == 0) {
@@ -139,6 +138,39 @@ static void log_status(struct na_daemon *d, const char *what)
         if (d->stats.rejected[i])
             na_info("%s: rejected %s: %llu", what, na_reject_name(i),
                     (unsigned long long)d->stats.rejected[i]);
+    if (d->stats.match_limited)
+        na_info("%s: match limit reached: %llu", what,
+                (unsigned long long)d->stats.match_limited);
+    if (d->curve.publish_on || d->curve.feed_on || d->stats.auth_failures)
+        na_info("%s: auth failures: %llu", what,
+                (unsigned long long)d->stats.auth_failures);
+    if (d->stats.feed_disconnects)
+        na_info("%s: feed disconnects: %llu", what,
+                (unsigned long long)d->stats.feed_disconnects);
+}
+
+/* Everything about CURVE that a reload may read again: the key files are
+ * checked like at start (a bad one fails the reload), the allowlist is
+ * loaded aside. Returns 0 with *allow set (NULL when CURVE is off). */
+static int load_curve(const struct na_config *cfg, struct na_curve *keys,
+                      struct na_allowlist **allow, struct na_error *err)
+{
+    *allow = NULL;
+    if (na_curve_load(cfg, keys, err) < 0)
+        return -1;
+    if (keys->publish_on &&
+        (*allow = na_allowlist_load(cfg->publish_curve_allow_dir, err)) == NULL) {
+        na_curve_wipe(keys);
+        return -1;
+    }
+    return 0;
+}
+
+static void swap_str(char **a, char **b)
+{
+    char *t = *a;
+    *a = *b;
+    *b = t;
 }
 
 /* SIGHUP: the config file and the rules are read again and compiled aside;
@@ -155,13 +187,45 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
 
     na_notify("RELOADING=1");
     struct na_config *cfg = na_config_load(d->cfg->path, &err);
-    if (cfg == NULL || build_rules(cfg, &rs, &tagger, &err) < 0) {
+    struct na_curve keys;
+    struct na_allowlist *allow = NULL;
+    if (cfg == NULL || load_curve(cfg, &keys, &allow, &err) < 0) {
         na_err("reload failed, keeping the running config and rules: %s", err.msg);
         na_config_free(cfg);
         d->stats.reloads_failed++;
         na_notify("READY=1");
         return;
     }
+    if (build_rules(cfg, &rs, &tagger, &err) < 0) {
+        na_err("reload failed, keeping the running config and rules: %s", err.msg);
+        na_curve_wipe(&keys);
+        na_allowlist_free(allow);
+        na_config_free(cfg);
+        d->stats.reloads_failed++;
+        na_notify("READY=1");
+        return;
+    }
+    /* Keys are socket options, fixed at bind and connect: a change waits for
+     * a restart. The allowlist is the ZAP handler's, and changes now. */
+    if (memcmp(&keys, &d->curve, sizeof(keys)) != 0)
+        na_warn("reload: the CURVE keys in the config changed; they take effect at the "
+                "next start");
+    na_curve_wipe(&keys);
+    swap_str(&d->cfg->publish_curve_secret_key, &cfg->publish_curve_secret_key);
+    swap_str(&d->cfg->feed_curve_server_key, &cfg->feed_curve_server_key);
+    swap_str(&d->cfg->feed_curve_secret_key, &cfg->feed_curve_secret_key);
+    if (d->curve.publish_on && allow == NULL) {
+        /* CURVE was turned off in the file: the running server keeps an
+         * allowlist until the restart, the one it had. */
+        swap_str(&d->cfg->publish_curve_allow_dir, &cfg->publish_curve_allow_dir);
+    } else if (d->curve.publish_on) {
+        na_allowlist_free(d->allow);
+        d->allow = allow;
+        allow = NULL;
+    } else if (allow) {
+        swap_str(&d->cfg->publish_curve_allow_dir, &cfg->publish_curve_allow_dir);
+    }
+    na_allowlist_free(allow);
     /* What the running sockets were built with stays; the rest is new. */
     struct na_strlist keep_ep = d->cfg->feed_endpoints, keep_topics = d->cfg->feed_topics;
     char *keep_pub = d->cfg->publish_endpoint;
@@ -185,6 +249,9 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     d->stats.reloads_ok++;
     na_info("reloaded: %zu tags, %zu actors, %zu patterns", na_ruleset_tag_count(rs),
             na_ruleset_actor_count(rs), na_ruleset_pattern_count(rs));
+    if (d->curve.publish_on)
+        na_info("reloaded: %zu allowed consumer key(s) from %s",
+                na_allowlist_count(d->allow), d->cfg->publish_curve_allow_dir);
     na_notify("READY=1");
 }
 
@@ -203,7 +270,7 @@ static void daemon_on_stop_tick(evutil_socket_t fd, short what, void *arg)
     na_feed_drain(d, (size_t)d->cfg->batch);
     bool quiet = d->stats.received == d->stop_received;
     d->stop_received = d->stats.received;
-    if (quiet || mono_ms() >= d->stop_deadline_ms)
+    if (quiet || na_mono_ms() >= d->stop_deadline_ms)
         event_base_loopbreak(d->base);
 }
 
@@ -220,7 +287,7 @@ static void daemon_on_stop(evutil_socket_t sig, short what, void *arg)
     d->stopping = true;
     d->stop_received = d->stats.received;
     d->stop_deadline_ms =
-        mono_ms() +
+        na_mono_ms() +
         (d->cfg->linger_ms > STOP_QUIET_MS ? d->cfg->linger_ms : STOP_QUIET_MS);
     d->stop_timer = event_new(d->base, -1, EV_PERSIST, daemon_on_stop_tick, d);
     if (d->stop_timer == NULL || event_add(d->stop_timer, &tv) < 0)
@@ -260,6 +327,11 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         *exit_code = NA_EXIT_CONFIG;
         goto fail;
     }
+    if (load_curve(cfg, &d->curve, &d->allow, err) < 0) {
+        *exit_code = NA_EXIT_CONFIG;
+        goto fail;
+    }
+    na_curve_warn_plain(cfg, &d->curve);
     d->builder = na_alert_builder_new((size_t)cfg->max_evidence_bytes);
     d->base = event_base_new();
     d->zctx = zmq_ctx_new();
@@ -267,8 +339,11 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         na_error_set(err, "cannot set up the event loop or ZeroMQ");
         goto fail;
     }
-    /* Publish first, so that no alert is produced before its socket is up. */
-    if (na_publish_open(d, err) < 0 || na_feed_open(d, err) < 0)
+    /* The ZAP handler before any CURVE socket binds: a handshake without it
+     * would let every client in. Publish before the feed, so that no alert
+     * is produced before its socket is up. */
+    if ((d->curve.publish_on && na_zap_open(d, err) < 0) || na_publish_open(d, err) < 0 ||
+        na_feed_open(d, err) < 0)
         goto fail;
     signal(SIGPIPE, SIG_IGN);
     d->sig_term = add_signal(d, SIGTERM, daemon_on_stop);
@@ -330,10 +405,16 @@ void na_daemon_free(struct na_daemon *d)
         event_free(d->sig_hup);
     if (d->stop_timer)
         event_free(d->stop_timer);
+    na_monitor_free(d->feed_mon);
+    na_monitor_free(d->pub_mon);
+    if (d->zap_ev)
+        event_free(d->zap_ev);
     if (d->sub)
         zmq_close(d->sub);
     if (d->pub)
         zmq_close(d->pub);
+    if (d->zap)
+        zmq_close(d->zap);
     if (d->zctx)
         zmq_ctx_term(d->zctx);
     if (d->base)
@@ -342,6 +423,8 @@ void na_daemon_free(struct na_daemon *d)
     na_tagger_free(d->tagger);
     na_ruleset_free(d->rs);
     free(d->pack_buf);
+    na_allowlist_free(d->allow);
+    na_curve_wipe(&d->curve);
     na_config_free(d->cfg);
     free(d);
 }

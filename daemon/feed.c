@@ -14,15 +14,6 @@
 /* Parts beyond this many are counted, not kept: the message is rejected. */
 #define KEEP_PARTS 3
 
-static bool pollin(void *sock)
-{
-    int events = 0;
-    size_t len = sizeof(events);
-    if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) < 0)
-        return false;
-    return (events & ZMQ_POLLIN) != 0;
-}
-
 /* Receives one whole multipart message; 1 when one was handled, 0 when
  * nothing was waiting, -1 on an error. */
 static int receive_one(struct na_daemon *d)
@@ -88,7 +79,7 @@ static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
     size_t handled = na_feed_drain(d, batch);
     /* Either the batch ran out, or recv said EAGAIN; in both cases re-check
      * ZMQ_EVENTS, since a send or receive may have consumed the edge. */
-    if (handled == batch || pollin(d->sub))
+    if (handled == batch || na_zsock_readable(d->sub))
         event_active(d->feed_ev, EV_READ, 0);
 }
 
@@ -96,10 +87,11 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
 {
     const struct na_config *cfg = d->cfg;
     int hwm = (int)cfg->feed_rcvhwm;
-    /* ZeroMQ drops a message over ZMQ_MAXMSGSIZE by disconnecting the peer,
-     * losing what follows it until the reconnect. So the socket's cap sits at
-     * twice the article limit, as a guard against absurd frames only, and
-     * the decoder enforces the real limit with a counted reject. */
+    /* ZeroMQ drops a message over ZMQ_MAXMSGSIZE by disconnecting the peer
+     * (the monitor counts it and reconnects), losing what follows it until
+     * then. So the socket's cap sits at twice the article limit, as a guard
+     * against absurd frames only, and the decoder enforces the real limit
+     * with a counted reject. */
     int64_t maxmsg = 2 * (int64_t)cfg->limits.max_article_bytes + 65536;
     int linger = 0;
     int fd;
@@ -117,12 +109,18 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         if (zmq_setsockopt(d->sub, ZMQ_SUBSCRIBE, t, strlen(t)) < 0)
             return na_error_set(err, "feed: subscribe '%s': %s", t, zmq_strerror(errno));
     }
+    if (na_curve_client_setup(d, d->sub, err) < 0)
+        return -1;
+    /* The monitor counts refused handshakes and reconnects what libzmq
+     * drops for good; it has to be there before the first connect. */
+    if ((d->feed_mon = na_monitor_new(d, d->sub, "feed", err)) == NULL)
+        return -1;
     for (size_t i = 0; i < cfg->feed_endpoints.n; i++) {
         const char *ep = cfg->feed_endpoints.items[i];
         if (zmq_connect(d->sub, ep) < 0)
             return na_error_set(err, "feed: cannot connect to %s: %s", ep,
                                 zmq_strerror(errno));
-        na_info("feed: connecting to %s", ep);
+        na_info("feed: connecting to %s%s", ep, d->curve.feed_on ? " (CURVE)" : "");
     }
     if (zmq_getsockopt(d->sub, ZMQ_FD, &fd, &fdlen) < 0)
         return na_error_set(err, "feed: ZMQ_FD: %s", zmq_strerror(errno));

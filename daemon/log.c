@@ -3,6 +3,7 @@
  * elsewhere lines say their level in words. The level is process-wide state:
  * a logger is the one thing every module shares. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,4 +74,25 @@ void na_log(enum na_log_level level, const char *fmt, ...)
         fprintf(stderr, "<%d>%s\n", (int)level, line);
     else
         fprintf(stderr, "newsalertd: %s: %s\n", level_word(level), line);
+}
+
+/* A burst of lines per window; what is dropped is counted so that the next
+ * line that gets through can say how many were not logged. */
+#define RATELIMIT_BURST 5
+#define RATELIMIT_WINDOW_MS 10000
+
+bool na_ratelimit_pass(struct na_ratelimit *rl, int64_t now_ms, uint64_t *suppressed)
+{
+    if (rl->logged == 0 || now_ms - rl->window_start_ms >= RATELIMIT_WINDOW_MS) {
+        rl->window_start_ms = now_ms;
+        rl->logged = 0;
+    }
+    if (rl->logged >= RATELIMIT_BURST) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->logged++;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return true;
 }

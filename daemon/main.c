@@ -136,9 +136,28 @@ int main(int argc, char **argv)
             na_config_free(cfg);
             return NA_EXIT_CONFIG;
         }
-        printf("%s: ok (%zu tags, %zu actors, %zu patterns)\n", config,
+        struct na_curve keys;
+        struct na_allowlist *allow = NULL;
+        if (na_curve_load(cfg, &keys, &err) < 0 ||
+            (keys.publish_on &&
+             (allow = na_allowlist_load(cfg->publish_curve_allow_dir, &err)) == NULL)) {
+            fprintf(stderr, "newsalertd: %s\n", err.msg);
+            na_curve_wipe(&keys);
+            na_ruleset_free(rs);
+            na_config_free(cfg);
+            return NA_EXIT_CONFIG;
+        }
+        printf("%s: ok (%zu tags, %zu actors, %zu patterns", config,
                na_ruleset_tag_count(rs), na_ruleset_actor_count(rs),
                na_ruleset_pattern_count(rs));
+        if (keys.publish_on)
+            printf("; alerts: CURVE, %zu allowed consumer key(s)",
+                   na_allowlist_count(allow));
+        if (keys.feed_on)
+            printf("; feed: CURVE");
+        printf(")\n");
+        na_allowlist_free(allow);
+        na_curve_wipe(&keys);
         na_ruleset_free(rs);
         na_config_free(cfg);
         return NA_EXIT_OK;

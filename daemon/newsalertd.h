@@ -11,6 +11,7 @@
 
 #include "newsalert/alert.h"
 #include "newsalert/article.h"
+#include "newsalert/cert.h"
 #include "newsalert/ruleset.h"
 #include "newsalert/tagger.h"
 
@@ -33,6 +34,16 @@ void na_log_set_level(enum na_log_level level);
 int na_log_level_parse(const char *s, enum na_log_level *out);
 void na_log(enum na_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A burst of lines per window, the rest counted: for logs that input from
+ * the network can trigger at any rate. */
+struct na_ratelimit {
+    int64_t window_start_ms;
+    unsigned logged;
+    uint64_t suppressed;
+};
+/* True when a line may be logged at now_ms (monotonic); *suppressed is then
+ * how many were dropped since the last line that got through. */
+bool na_ratelimit_pass(struct na_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
 #define na_err(...) na_log(NA_LOG_ERROR, __VA_ARGS__)
 #define na_warn(...) na_log(NA_LOG_WARNING, __VA_ARGS__)
 #define na_info(...) na_log(NA_LOG_INFO, __VA_ARGS__)
@@ -50,6 +61,10 @@ struct na_config {
     struct na_strlist feed_topics;
     long long feed_rcvhwm;
     char *publish_endpoint;
+    char *publish_curve_secret_key; /* "" = CURVE off; resolved like rules_dir */
+    char *publish_curve_allow_dir;
+    char *feed_curve_server_key; /* "" = CURVE off */
+    char *feed_curve_secret_key;
     long long publish_sndhwm;
     long long linger_ms;
     char *rules_dir;   /* resolved against the config file's directory */
@@ -86,7 +101,69 @@ struct na_stats {
     uint64_t published; /* alert messages sent, all topics */
     uint64_t publish_errors;
     uint64_t reloads_ok, reloads_failed;
+    uint64_t match_limited;    /* articles whose scan stopped at limits.max_matches */
+    uint64_t auth_failures;    /* CURVE/ZAP handshakes refused, both sockets */
+    uint64_t feed_disconnects; /* established feed connections that dropped */
 };
+
+/* ---- curve.c: keys, CURVE socket setup, the plain-endpoint warning ---- */
+struct na_curve {
+    bool publish_on, feed_on;
+    char publish_secret[NA_Z85_KEY_LEN + 1];
+    char publish_public[NA_Z85_KEY_LEN + 1];
+    char feed_server[NA_Z85_KEY_LEN + 1];
+    char feed_public[NA_Z85_KEY_LEN + 1];
+    char feed_secret[NA_Z85_KEY_LEN + 1];
+};
+
+/* The ZAP domain of every socket the daemon serves with CURVE. */
+#define NA_ZAP_DOMAIN "newsalertd"
+
+/* Loads and checks every key file the config names (permissions, format, a
+ * secret key that matches its public key). out holds secret keys: the
+ * caller wipes it with na_curve_wipe. */
+int na_curve_load(const struct na_config *cfg, struct na_curve *out,
+                  struct na_error *err);
+void na_curve_wipe(struct na_curve *c);
+struct na_daemon;
+/* Makes socket (not yet bound) a CURVE server with the daemon's publish key
+ * pair and the ZAP domain, so that the daemon's ZAP handler and allowlist
+ * decide who may connect. For every socket the daemon serves to consumers;
+ * the socket stays the caller's. Requires d->zap to be bound already. */
+int na_curve_server_setup(struct na_daemon *d, void *socket, struct na_error *err);
+/* Makes socket (not yet connected) a CURVE client of the feed publisher. */
+int na_curve_client_setup(struct na_daemon *d, void *socket, struct na_error *err);
+/* tcp to 127.0.0.0/8, ::1 or localhost; ipc; inproc. */
+bool na_endpoint_is_loopback(const char *endpoint);
+/* Warns about each endpoint that is not loopback and has no CURVE. */
+void na_curve_warn_plain(const struct na_config *cfg, const struct na_curve *c);
+/* One refused handshake: counted in stats.auth_failures and logged
+ * (rate-limited) with what was refused, the peer when known and the first
+ * characters of the client's public key when known (never a secret). */
+void na_auth_failure(struct na_daemon *d, const char *what, const char *peer,
+                     const char *z85_key);
+
+/* ---- zap.c: the ZAP 1.0 handler (RFC 27) and the consumer allowlist ---- */
+struct na_allowlist;
+/* Reads every *.pub certificate in dir; a missing dir or a malformed file is
+ * an error naming it. The caller owns the result. */
+struct na_allowlist *na_allowlist_load(const char *dir, struct na_error *err);
+void na_allowlist_free(struct na_allowlist *a);
+size_t na_allowlist_count(const struct na_allowlist *a);
+bool na_allowlist_has(const struct na_allowlist *a, const char *z85_key);
+/* Binds the handler on inproc://zeromq.zap.01 in d->zctx and serves it from
+ * the loop. Before any CURVE socket binds. */
+int na_zap_open(struct na_daemon *d, struct na_error *err);
+
+/* ---- monitor.c: socket monitors, for handshake failures and drops ---- */
+struct na_monitor;
+/* Watches socket's events (before it binds or connects). name is "feed" or
+ * "publish": the feed's monitor also reconnects an endpoint that libzmq
+ * gave up on (it does after a protocol error such as an oversized frame).
+ * Borrows socket and d. */
+struct na_monitor *na_monitor_new(struct na_daemon *d, void *socket, const char *name,
+                                  struct na_error *err);
+void na_monitor_free(struct na_monitor *m);
 
 struct na_topic_seq {
     char tag[40];
@@ -111,10 +188,13 @@ struct na_daemon {
     uint8_t *pack_buf;
     size_t pack_cap;
     struct na_stats stats;
-    /* Rate limit for reject logs: per reason, a window start and counts. */
-    int64_t reject_window_ms[NA_REJECT_COUNT];
-    unsigned reject_logged[NA_REJECT_COUNT];
-    uint64_t reject_suppressed[NA_REJECT_COUNT];
+    struct na_ratelimit reject_rl[NA_REJECT_COUNT];
+    struct na_ratelimit auth_rl, disconnect_rl;
+    struct na_curve curve;      /* keys in service (loaded at start) */
+    struct na_allowlist *allow; /* consumers' keys; replaced on SIGHUP */
+    void *zap;                  /* ZAP handler, when publish CURVE is on */
+    struct event *zap_ev;
+    struct na_monitor *feed_mon, *pub_mon;
     bool stopping;
     struct event *stop_timer;
     uint64_t stop_received;
@@ -135,6 +215,9 @@ void na_daemon_free(struct na_daemon *d);
 void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
                       size_t n_total);
 int64_t na_now_ms(void);
+int64_t na_mono_ms(void);
+/* True when ZMQ_EVENTS says a message can be received now. */
+bool na_zsock_readable(void *sock);
 
 /* ---- feed.c ---- */
 int na_feed_open(struct na_daemon *d, struct na_error *err);

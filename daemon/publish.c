@@ -15,6 +15,8 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
 {
     int hwm = (int)d->cfg->publish_sndhwm;
     int linger = (int)d->cfg->linger_ms;
+    char bound[256];
+    size_t bound_len = sizeof(bound);
 
     d->pub = zmq_socket(d->zctx, ZMQ_PUB);
     if (d->pub == NULL)
@@ -23,10 +25,20 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     if (zmq_setsockopt(d->pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
         zmq_setsockopt(d->pub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "publish: socket options: %s", zmq_strerror(errno));
+    /* Keys and monitor before the bind: a consumer may connect at once. */
+    if (na_curve_server_setup(d, d->pub, err) < 0)
+        return -1;
+    if (d->curve.publish_on &&
+        (d->pub_mon = na_monitor_new(d, d->pub, "publish", err)) == NULL)
+        return -1;
     if (zmq_bind(d->pub, d->cfg->publish_endpoint) < 0)
         return na_error_set(err, "publish: cannot bind %s: %s", d->cfg->publish_endpoint,
                             zmq_strerror(errno));
-    na_info("publish: alerts on %s", d->cfg->publish_endpoint);
+    /* The bound address, which says the port when the config said "*". */
+    if (zmq_getsockopt(d->pub, ZMQ_LAST_ENDPOINT, bound, &bound_len) < 0)
+        snprintf(bound, sizeof(bound), "%s", d->cfg->publish_endpoint);
+    na_info("publish: alerts on %s%s", bound,
+            d->curve.publish_on ? " (CURVE, consumers in publish.curve.allow_dir)" : "");
     return 0;
 }
 

@@ -11,28 +11,37 @@
 
 static void record_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert record --feed ENDPOINT -o FILE [OPTION]...\n"
-            "Record every message a feed publishes, with its receive time and topic.\n"
-            "  -f, --feed ENDPOINT   feed to connect to (required)\n"
-            "  -T, --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
-            "  -o, --output FILE     recorded feed to write (required)\n"
-            "  -n, --count N         stop after N messages\n"
-            "  -D, --duration S      stop after S seconds\n"
-            "  -h, --help            show this help\n"
-            "SIGINT or SIGTERM stops it cleanly, leaving a valid file.\n");
+    fprintf(
+        out,
+        "Usage: newsalert record --feed ENDPOINT -o FILE [OPTION]...\n"
+        "Record every message a feed publishes, with its receive time and topic.\n"
+        "  -f, --feed ENDPOINT   feed to connect to (required)\n"
+        "  -T, --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
+        "  -o, --output FILE     recorded feed to write (required)\n"
+        "  -n, --count N         stop after N messages\n"
+        "  -D, --duration S      stop after S seconds\n"
+        "      --curve-server-key FILE  the feed publisher's public certificate\n"
+        "                        (.pub): connect with CURVE\n"
+        "      --curve-key FILE      our secret certificate (.key, mode 0600); without\n"
+        "                        it a throwaway key pair is used\n"
+        "  -h, --help            show this help\n"
+        "SIGINT or SIGTERM stops it cleanly, leaving a valid file.\n");
 }
 
 int cmd_record(int argc, char **argv)
 {
-    static const struct option opts[] = {{"feed", required_argument, NULL, 'f'},
-                                         {"topic", required_argument, NULL, 'T'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"duration", required_argument, NULL, 'D'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"feed", required_argument, NULL, 'f'},
+        {"topic", required_argument, NULL, 'T'},
+        {"output", required_argument, NULL, 'o'},
+        {"count", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'D'},
+        {"curve-server-key", required_argument, NULL, 'S'},
+        {"curve-key", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *feed = NULL, *out = NULL, *topics[64];
+    const char *server_key = NULL, *own_key = NULL;
     size_t n_topics = 0;
     long long count = 0;
     double duration = 0;
@@ -70,6 +79,12 @@ int cmd_record(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'S':
+            server_key = optarg;
+            break;
+        case 'K':
+            own_key = optarg;
+            break;
         case 'h':
             record_usage(stdout);
             return EXIT_OK;
@@ -83,13 +98,20 @@ int cmd_record(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct na_error err;
+    void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
+    if (tool_curve_client("record", sub, server_key, own_key) < 0) {
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        return EXIT_USAGE;
+    }
     struct na_feed_writer *w = na_feed_writer_open(out, &err);
     if (w == NULL) {
         tool_error("record", "%s", err.msg);
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
         return EXIT_FAIL;
     }
     tool_catch_signals();
-    void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
     int hwm = 0;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     if (n_topics == 0)

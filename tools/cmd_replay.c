@@ -25,6 +25,10 @@ static void replay_usage(FILE *out)
         "  -d, --delay MS              wait MS milliseconds before starting\n"
         "  -t, --timeout S             give up waiting for subscribers after S seconds\n"
         "                              (default 30)\n"
+        "      --curve-key FILE        our secret certificate (.key, mode 0600): serve\n"
+        "                              the feed with CURVE; newsalertd's\n"
+        "                              feed.curve.server_key is then our .pub. Client\n"
+        "                              keys are not checked (no ZAP handler here)\n"
         "  -h, --help                  show this help\n"
         "Progress is shown on a terminal; nothing is printed when stderr is piped.\n");
 }
@@ -83,9 +87,10 @@ int cmd_replay(int argc, char **argv)
         {"wait-subscribers", required_argument, NULL, 'w'},
         {"delay", required_argument, NULL, 'd'},
         {"timeout", required_argument, NULL, 't'},
+        {"curve-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *bind = NULL;
+    const char *bind = NULL, *own_key = NULL;
     double speed = 1, rate = 0, timeout = 30;
     bool max_rate = false;
     int loops = 1, wait_subs = 0, delay_ms = 0, c;
@@ -139,6 +144,9 @@ int cmd_replay(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'K':
+            own_key = optarg;
+            break;
         case 'h':
             replay_usage(stdout);
             return EXIT_OK;
@@ -167,6 +175,11 @@ int cmd_replay(int argc, char **argv)
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &verbose, sizeof(verbose));
+    if (tool_curve_server("replay", pub, own_key) < 0) {
+        zmq_close(pub);
+        zmq_ctx_term(ctx);
+        return EXIT_USAGE;
+    }
     if (zmq_bind(pub, bind) < 0) {
         tool_error("replay", "cannot bind %s: %s", bind, zmq_strerror(errno));
         zmq_close(pub);

@@ -23,6 +23,10 @@ static void tail_usage(FILE *out)
         "  -j, --json              one JSON object per alert and line\n"
         "  -n, --count N           exit after N alerts (exit 1 if they do not come)\n"
         "  -T, --timeout S         exit after S seconds without an alert\n"
+        "      --curve-server-key FILE  the daemon's public certificate (.pub): connect\n"
+        "                          with CURVE (needed when publish.curve is on)\n"
+        "      --curve-key FILE    our secret certificate (.key, mode 0600), whose .pub\n"
+        "                          is in the daemon's publish.curve.allow_dir\n"
         "  -h, --help              show this help\n"
         "An article with several subscribed tags is printed once: its copies share the\n"
         "alert's seq.\n");
@@ -67,14 +71,18 @@ static void print_text(const Newsalert__V1__Alert *a)
 
 int cmd_tail(int argc, char **argv)
 {
-    static const struct option opts[] = {{"connect", required_argument, NULL, 'c'},
-                                         {"tag", required_argument, NULL, 't'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, 'c'},
+        {"tag", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"curve-server-key", required_argument, NULL, 'S'},
+        {"curve-key", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *endpoint = "tcp://127.0.0.1:5556", *tags[64];
+    const char *server_key = NULL, *own_key = NULL;
     size_t n_tags = 0;
     bool json = false;
     long long count = 0;
@@ -113,6 +121,12 @@ int cmd_tail(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'S':
+            server_key = optarg;
+            break;
+        case 'K':
+            own_key = optarg;
+            break;
         case 'h':
             tail_usage(stdout);
             return EXIT_OK;
@@ -138,6 +152,11 @@ int cmd_tail(int argc, char **argv)
          * all ZeroMQ offers; the exact check happens below. */
         int n = snprintf(topic, sizeof(topic), "alert.%s", tags[i]);
         zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, (size_t)n);
+    }
+    if (tool_curve_client("tail", sub, server_key, own_key) < 0) {
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        return EXIT_USAGE;
     }
     if (zmq_connect(sub, endpoint) < 0) {
         tool_error("tail", "cannot connect to %s: %s", endpoint, zmq_strerror(errno));

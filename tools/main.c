@@ -18,6 +18,7 @@ static const struct {
     {"unpack", cmd_unpack, "print a recorded feed as JSON lines"},
     {"tag", cmd_tag, "tag articles offline with the daemon's rules (--explain: why)"},
     {"eval", cmd_eval, "precision, recall and F1 of the rules on labelled articles"},
+    {"keygen", cmd_keygen, "write a CURVE key pair: NAME.key (secret) and NAME.pub"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -20,6 +20,7 @@ int cmd_record(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...)
@@ -65,6 +66,15 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
 void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
                  const struct na_result *res, unsigned tag, const char *headline,
                  const char *body);
+
+/* CURVE for a subcommand's socket, before it connects or binds. A client
+ * takes the server's certificate (.pub) and its own secret certificate
+ * (.key; NULL: a throwaway key pair, enough for a server that checks no
+ * client keys); with server_pub NULL it stays plain. A server takes its
+ * secret certificate; NULL leaves it plain. Errors are reported; -1. */
+int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
+                      const char *key);
+int tool_curve_server(const char *cmd, void *sock, const char *key);
 
 bool tool_is_tty(int fd);
 double tool_now(void);

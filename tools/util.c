@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
+#include "newsalert/cert.h"
 #include "newsalert/jsonl.h"
 #include "newsalert/tagger.h"
 #include "newsalert.h"
@@ -227,4 +229,75 @@ void tool_catch_signals(void)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Loads a certificate and checks its keys with libzmq, for the subcommands'
+ * --curve-* options. */
+static int load_cert(const char *cmd, const char *path, bool secret, struct na_cert *c)
+{
+    struct na_error err;
+    char derived[NA_Z85_KEY_LEN + 1];
+
+    if (na_cert_load(path, secret, c, &err) < 0) {
+        tool_error(cmd, "%s", err.msg);
+        return -1;
+    }
+    if (secret && (zmq_curve_public(derived, c->secret_key) < 0 ||
+                   strcmp(derived, c->public_key) != 0)) {
+        tool_error(cmd,
+                   "%s: the secret-key is not valid or does not match the public-key",
+                   path);
+        memset(c, 0, sizeof(*c));
+        return -1;
+    }
+    return 0;
+}
+
+int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
+                      const char *key)
+{
+    struct na_cert server, own;
+    int rc = -1;
+
+    if (server_pub == NULL) {
+        if (key)
+            tool_error(cmd, "--curve-key needs --curve-server-key");
+        return key ? -1 : 0;
+    }
+    if (load_cert(cmd, server_pub, false, &server) < 0)
+        return -1;
+    if (key) {
+        if (load_cert(cmd, key, true, &own) < 0)
+            return -1;
+    } else if (zmq_curve_keypair(own.public_key, own.secret_key) < 0) {
+        tool_error(cmd, "cannot make a key pair: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server.public_key, NA_Z85_KEY_LEN) <
+            0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, own.public_key, NA_Z85_KEY_LEN) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, own.secret_key, NA_Z85_KEY_LEN) < 0)
+        tool_error(cmd, "CURVE options: %s", zmq_strerror(errno));
+    else
+        rc = 0;
+    memset(&own, 0, sizeof(own));
+    return rc;
+}
+
+int tool_curve_server(const char *cmd, void *sock, const char *key)
+{
+    struct na_cert own;
+    int on = 1, rc = -1;
+
+    if (key == NULL)
+        return 0;
+    if (load_cert(cmd, key, true, &own) < 0)
+        return -1;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof(on)) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, own.secret_key, NA_Z85_KEY_LEN) < 0)
+        tool_error(cmd, "CURVE options: %s", zmq_strerror(errno));
+    else
+        rc = 0;
+    memset(&own, 0, sizeof(own));
+    return rc;
 }

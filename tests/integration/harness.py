@@ -142,10 +142,15 @@ class Feed:
         self.sock.setsockopt(zmq.SNDHWM, 0)
         self.sock.bind(endpoint)
 
-    def wait_subscriber(self):
-        if not self.sock.poll(int(WAIT * 1000)):
-            raise AssertionError("the daemon never subscribed to the feed")
-        self.sock.recv()
+    def wait_subscriber(self, timeout=WAIT):
+        """Waits for a subscribe (b"\\x01..."), skipping unsubscribes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000)):
+                raise AssertionError("the daemon never subscribed to the feed")
+            if self.sock.recv()[:1] == b"\x01":
+                return
 
     def send(self, payload, topic=b"news"):
         self.sock.send_multipart([topic, payload])
@@ -193,11 +198,15 @@ class DaemonTest(unittest.TestCase):
     extra_config = ""
     config_dir = None
 
+    def start_args(self):
+        """Extra newsalertd arguments; the daemon's directory exists by now."""
+        return ()
+
     def setUp(self):
         self.ctx = zmq.Context()
         self.daemon = Daemon(self.config_dir, self.extra_config)
         self.feed = Feed(self.ctx, self.daemon.feed)
-        self.daemon.start()
+        self.daemon.start(*self.start_args())
         self.feed.wait_subscriber()
         self.subs = {t: Subscriber(self.ctx, self.daemon.publish, "alert." + t) for t in self.tags}
         self.probes = 0
