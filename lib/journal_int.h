@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "newsalert/journal.h"
 
@@ -51,5 +52,21 @@ struct na_journal {
 
 /* Writes the path of segment s of j into buf (PATH_MAX bytes). */
 void journal_seg_path(const struct na_journal *j, const struct jseg *s, char *buf);
+
+/* journal.c */
+int64_t journal_clock_ms(clockid_t id);
+/* Adds a segment of first_seq at the end of j->segs; NULL when out of
+ * memory. */
+struct jseg *journal_seg_push(struct na_journal *j, uint64_t first_seq);
+
+/* journal_scan.c */
+/* Lists, checks and repairs the segments of j (located, not yet scanned),
+ * decides the epoch and the last seq, and describes it all in rep. */
+int journal_scan(struct na_journal *j, struct na_journal_report *rep,
+                 struct na_error *err);
+/* Replaces journal.meta (the epoch and floor_seq) atomically. */
+int journal_meta_write(struct na_journal *j, struct na_error *err);
+/* Fills h[NA_JOURNAL_HEADER_SIZE] with a segment header. */
+void journal_seg_header(uint8_t *h, uint64_t epoch, uint64_t first_seq);
 
 #endif
