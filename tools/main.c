@@ -19,6 +19,8 @@ static const struct {
     {"tag", cmd_tag, "tag articles offline with the daemon's rules (--explain: why)"},
     {"eval", cmd_eval, "precision, recall and F1 of the rules on labelled articles"},
     {"keygen", cmd_keygen, "write a CURVE key pair: NAME.key (secret) and NAME.pub"},
+    {"journal", cmd_journal, "print the alerts in newsalertd's journal"},
+    {"quarantine", cmd_quarantine, "list or re-pack the input newsalertd rejected"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -27,7 +29,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: newsalert COMMAND [OPTION]...\n\nCommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'newsalert COMMAND --help' describes each one.\n"
                  "Exit status: 0 ok, 1 runtime failure, 64 usage error.\n");
 }

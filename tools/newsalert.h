@@ -21,6 +21,8 @@ int cmd_tail(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_journal(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...)
