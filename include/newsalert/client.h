@@ -1,0 +1,83 @@
+/* A consumer of newsalertd's alerts that loses nothing the daemon kept:
+ * the Clone pattern from the ZeroMQ Guide, done once for every program.
+ *
+ * It subscribes to the live alerts first, then (with a catch-up endpoint)
+ * asks the daemon's journal for what came before (--since) and for every
+ * gap it sees in a topic's numbering (a restart, or messages the PUB socket
+ * dropped at its high-water mark). Alerts come out of na_client_next in
+ * seq order, each exactly once, whichever topic or path brought them.
+ *
+ *   struct na_client_opts o = {.alerts = "tcp://127.0.0.1:5556",
+ *                              .catchup = "tcp://127.0.0.1:5557"};
+ *   struct na_client *c = na_client_new(&o, &err);
+ *   while ((rc = na_client_next(c, 1000, &alert, &err)) >= 0)
+ *       if (rc) use(alert);   // valid until the next call
+ *   na_client_free(c);
+ *
+ * Link with libnewsalert-client and libzmq (pkg-config newsalert). */
+#ifndef NEWSALERT_CLIENT_H
+#define NEWSALERT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "newsalert/error.h"
+#include "newsalert/v1/alert.pb-c.h"
+
+#define NA_CLIENT_MAX_TAGS 32
+
+struct na_client_opts {
+    const char *alerts;  /* the daemon's alert (PUB) endpoint; required */
+    const char *catchup; /* its catch-up (ROUTER) endpoint; NULL: live only */
+    const char *tags[NA_CLIENT_MAX_TAGS]; /* tags to follow; none: all */
+    size_t n_tags;
+    /* Start from history: every alert with seq > since_seq (so 0 means all
+     * the journal keeps) before the live ones. Needs catchup. */
+    bool history;
+    uint64_t since_seq;
+    int rcvhwm;            /* receive high-water mark of the live socket (0: 1000) */
+    int catchup_timeout_ms; /* give up on a silent catch-up after this (0: 5000) */
+    /* CURVE: the daemon's public key and ours, as 40-character Z85 text;
+     * all NULL for plain connections. */
+    const char *curve_server_key, *curve_public_key, *curve_secret_key;
+    void *zmq_context; /* a context to use; NULL: the client makes its own */
+};
+
+struct na_client_stats {
+    uint64_t delivered;  /* alerts returned by na_client_next */
+    uint64_t live;       /* of which arrived on the live socket */
+    uint64_t caught_up;  /* of which came from the catch-up endpoint */
+    uint64_t duplicates; /* copies dropped (another topic, or both paths) */
+    uint64_t gaps;       /* gaps seen in a topic's numbering */
+    uint64_t requests;   /* catch-up requests sent */
+    uint64_t gone;       /* alerts the journal no longer had */
+    uint64_t restarts;   /* epoch changes: the daemon's numbering started over */
+    uint64_t invalid;    /* messages that were not valid alerts or replies */
+};
+
+struct na_client;
+
+/* Connects and subscribes (and asks for history when opts->history).
+ * Returns NULL with err set on a bad option or endpoint. */
+struct na_client *na_client_new(const struct na_client_opts *opts, struct na_error *err);
+
+/* Waits up to timeout_ms (-1: forever) for the next alert in order. Returns
+ * 1 with *alert set (owned by the client, valid until the next call), 0 on
+ * timeout, -1 with err set when the daemon refused a catch-up request. A
+ * catch-up that gets no answer within catchup_timeout_ms is abandoned, and
+ * what was held back for it is delivered. */
+int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **alert,
+                   struct na_error *err);
+
+/* True while a catch-up is in flight or alerts wait to be delivered. */
+bool na_client_busy(const struct na_client *c);
+
+const struct na_client_stats *na_client_stats(const struct na_client *c);
+/* The last warning worth showing a person (history gone, daemon restarted),
+ * or NULL; cleared by reading it. */
+const char *na_client_warning(struct na_client *c);
+
+void na_client_free(struct na_client *c);
+
+#endif
