@@ -92,6 +92,69 @@ static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
         event_active(d->feed_ev, EV_READ, 0);
 }
 
+/* The SUB socket's monitor says when a feed connection comes up or goes
+ * down; its PAIR socket follows the same edge-triggered ZMQ_FD rules as the
+ * feed, so it is drained the same way (its events are few: no batch). */
+#define MONITOR_ENDPOINT "inproc://newsalertd-feed-monitor"
+
+static void feed_on_monitor(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)fd;
+    (void)what;
+
+    for (;;) {
+        zmq_msg_t ev, addr;
+        uint16_t event;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, d->feed_monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        zmq_msg_init(&addr);
+        if (!zmq_msg_more(&ev) || zmq_msg_recv(&addr, d->feed_monitor, 0) < 0 ||
+            zmq_msg_size(&ev) < sizeof(event)) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&addr);
+            continue;
+        }
+        memcpy(&event, zmq_msg_data(&ev), sizeof(event));
+        int alen = (int)zmq_msg_size(&addr);
+        const char *a = zmq_msg_data(&addr);
+        if (event == ZMQ_EVENT_CONNECTED) {
+            d->metrics.feed_connected++;
+            na_info("feed: connected to %.*s", alen, a);
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (d->metrics.feed_connected > 0)
+                d->metrics.feed_connected--;
+            na_warn("feed: disconnected from %.*s; reconnecting", alen, a);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+    }
+}
+
+static int monitor_open(struct na_daemon *d, struct na_error *err)
+{
+    int fd, linger = 0;
+    size_t fdlen = sizeof(fd);
+
+    if (zmq_socket_monitor(d->sub, MONITOR_ENDPOINT,
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) < 0)
+        return na_error_set(err, "feed: cannot monitor the socket: %s",
+                            zmq_strerror(errno));
+    d->feed_monitor = zmq_socket(d->zctx, ZMQ_PAIR);
+    if (d->feed_monitor == NULL ||
+        zmq_setsockopt(d->feed_monitor, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_connect(d->feed_monitor, MONITOR_ENDPOINT) < 0 ||
+        zmq_getsockopt(d->feed_monitor, ZMQ_FD, &fd, &fdlen) < 0)
+        return na_error_set(err, "feed: monitor socket: %s", zmq_strerror(errno));
+    d->monitor_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_monitor, d);
+    if (d->monitor_ev == NULL || event_add(d->monitor_ev, NULL) < 0)
+        return na_error_set(err, "feed: cannot watch the monitor socket");
+    return 0;
+}
+
 int na_feed_open(struct na_daemon *d, struct na_error *err)
 {
     const struct na_config *cfg = d->cfg;
@@ -117,6 +180,9 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         if (zmq_setsockopt(d->sub, ZMQ_SUBSCRIBE, t, strlen(t)) < 0)
             return na_error_set(err, "feed: subscribe '%s': %s", t, zmq_strerror(errno));
     }
+    /* Before connecting, so that no connection goes unseen. */
+    if (monitor_open(d, err) < 0)
+        return -1;
     for (size_t i = 0; i < cfg->feed_endpoints.n; i++) {
         const char *ep = cfg->feed_endpoints.items[i];
         if (zmq_connect(d->sub, ep) < 0)
@@ -131,5 +197,6 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         return na_error_set(err, "feed: cannot watch the socket");
     /* A message may already be queued, its edge gone before we watched. */
     event_active(d->feed_ev, EV_READ, 0);
+    event_active(d->monitor_ev, EV_READ, 0);
     return 0;
 }
