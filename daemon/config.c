@@ -10,7 +10,15 @@
 #include "newsalert/yamlutil.h"
 #include "newsalertd.h"
 
-enum opt_type { OPT_STRING, OPT_PATH, OPT_LIST, OPT_INT, OPT_SIZE, OPT_LOGLEVEL };
+enum opt_type {
+    OPT_STRING,
+    OPT_PATH,
+    OPT_LIST,
+    OPT_INT,
+    OPT_SIZE,
+    OPT_LOGLEVEL,
+    OPT_LISTEN
+};
 
 struct option_def {
     const char *key; /* dotted path in the YAML document */
@@ -72,7 +80,10 @@ static const struct option_def options[] = {
     {"log.level", OPT_LOGLEVEL, F(log_level), "info", 0, 0,
      "error, warning, info or debug"},
     {"log.status_interval_ms", OPT_INT, F(status_interval_ms), "10000", 0, 3600000,
-     "how often a status line is logged (0: never)"},
+     "how often a status line is logged and sent to systemd (0: never)"},
+    {"metrics.listen", OPT_LISTEN, F(metrics_listen), "127.0.0.1:9464", 0, 0,
+     "ADDR:PORT serving /metrics and /healthz over HTTP ([::1]:PORT for IPv6; "
+     "off: none)"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -169,6 +180,23 @@ static int set_value(struct na_config *cfg, const struct option_def *o, const ch
         else
             *(size_t *)base = (size_t)n;
         return 0;
+    case OPT_LISTEN: {
+        char host[64];
+        uint16_t port;
+        if (!na_http_disabled(value) &&
+            na_http_parse_listen(value, host, sizeof(host), &port) < 0) {
+            if (node)
+                return na_error_set(
+                    err,
+                    "%s:%d: %s: expected ADDR:PORT with a numeric address "
+                    "(127.0.0.1:9464, [::1]:9464) or off, got '%.60s'",
+                    y->path, na_yaml_line(node), o->key, value);
+            return na_error_set(err, "bad default for %s", o->key);
+        }
+        return na_config_set_string((char **)base, value) < 0
+                   ? na_error_set(err, "out of memory")
+                   : 0;
+    }
     case OPT_LOGLEVEL:
         if (na_log_level_parse(value, (enum na_log_level *)base) < 0) {
             if (node)
@@ -324,6 +352,7 @@ void na_config_free(struct na_config *cfg)
     free(cfg->feed_curve_secret_key);
     free(cfg->rules_dir);
     free(cfg->actors_file);
+    free(cfg->metrics_listen);
     free(cfg->path);
     free(cfg);
 }

@@ -3,6 +3,7 @@
  * delivers them as ordinary events, so the handlers here run between
  * articles, never inside one. */
 #include <errno.h>
+#include <event2/http.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,16 @@ int64_t na_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t na_mono_ms(void)
+static uint64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t na_mono_ms(void)
+{
+    return (int64_t)(mono_ns() / 1000000u);
 }
 
 bool na_zsock_readable(void *sock)
@@ -52,8 +58,8 @@ static void reject(struct na_daemon *d, enum na_reject why, const char *msg)
         na_warn("rejected (%s): %s", na_reject_name(why), msg);
 }
 
-void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
-                      size_t n_total)
+static void handle_message(struct na_daemon *d, const uint8_t *const *data,
+                           const size_t *len, size_t n_total)
 {
     char msg[256];
     enum na_reject why;
@@ -78,6 +84,7 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
         return;
     }
     d->stats.decoded++;
+    na_metrics_feed_seq(&d->metrics, a->source, a->feed_seq);
     const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
     if (na_tagger_tag(d->tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
         na_err("tagging article %s failed: %s", a->id, err.msg);
@@ -107,6 +114,15 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
     na_article_free(a);
 }
 
+void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
+                      size_t n_total)
+{
+    uint64_t start = mono_ns();
+
+    handle_message(d, data, len, n_total);
+    na_metrics_observe(&d->metrics.processing, mono_ns() - start);
+}
+
 /* Compiles a ruleset and its tagger, for start-up and reload alike. */
 static int build_rules(const struct na_config *cfg, struct na_ruleset **rs,
                        struct na_tagger **tagger, struct na_error *err)
@@ -125,14 +141,19 @@ static int build_rules(const struct na_config *cfg, struct na_ruleset **rs,
     return 0;
 }
 
+static uint64_t rejected_total(const struct na_daemon *d)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < NA_REJECT_COUNT; i++)
+        n += d->stats.rejected[i];
+    return n;
+}
+
 static void log_status(struct na_daemon *d, const char *what)
 {
-    uint64_t rejected = 0;
-    for (int i = 0; i < NA_REJECT_COUNT; i++)
-        rejected += d->stats.rejected[i];
     na_info("%s: %llu received, %llu decoded, %llu rejected, %llu alerts, %llu untagged",
             what, (unsigned long long)d->stats.received,
-            (unsigned long long)d->stats.decoded, (unsigned long long)rejected,
+            (unsigned long long)d->stats.decoded, (unsigned long long)rejected_total(d),
             (unsigned long long)d->stats.alerted, (unsigned long long)d->stats.untagged);
     for (int i = 1; i < NA_REJECT_COUNT; i++)
         if (d->stats.rejected[i])
@@ -173,6 +194,24 @@ static void swap_str(char **a, char **b)
     *b = t;
 }
 
+/* The one-line STATUS= that systemctl status shows: the article rate since
+ * the previous status, and the totals. */
+static void notify_status(struct na_daemon *d)
+{
+    int64_t now = na_mono_ms();
+    int64_t ms = now - d->status_mono_ms;
+    double rate =
+        ms > 0 ? (double)(d->stats.received - d->status_received) * 1000.0 / (double)ms
+               : 0.0;
+
+    d->status_mono_ms = now;
+    d->status_received = d->stats.received;
+    na_notifyf("STATUS=%.1f articles/s, %llu received, %llu alerts, %llu rejected", rate,
+               (unsigned long long)d->stats.received,
+               (unsigned long long)d->stats.alerted,
+               (unsigned long long)rejected_total(d));
+}
+
 /* SIGHUP: the config file and the rules are read again and compiled aside;
  * only a complete success replaces what is in service. Endpoints and socket
  * options need a restart and are left as they are. */
@@ -185,7 +224,10 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
 
-    na_notify("RELOADING=1");
+    /* MONOTONIC_USEC lets a Type=notify-reload manager tie this RELOADING
+     * to the signal it sent; older managers ignore it. */
+    na_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)(mono_ns() / 1000u));
     struct na_config *cfg = na_config_load(d->cfg->path, &err);
     struct na_curve keys;
     struct na_allowlist *allow = NULL;
@@ -193,7 +235,7 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
         na_err("reload failed, keeping the running config and rules: %s", err.msg);
         na_config_free(cfg);
         d->stats.reloads_failed++;
-        na_notify("READY=1");
+        na_notify("READY=1\nSTATUS=reload failed; serving the previous config and rules");
         return;
     }
     if (build_rules(cfg, &rs, &tagger, &err) < 0) {
@@ -228,13 +270,15 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     na_allowlist_free(allow);
     /* What the running sockets were built with stays; the rest is new. */
     struct na_strlist keep_ep = d->cfg->feed_endpoints, keep_topics = d->cfg->feed_topics;
-    char *keep_pub = d->cfg->publish_endpoint;
+    char *keep_pub = d->cfg->publish_endpoint, *keep_http = d->cfg->metrics_listen;
     d->cfg->feed_endpoints = cfg->feed_endpoints;
     d->cfg->feed_topics = cfg->feed_topics;
     d->cfg->publish_endpoint = cfg->publish_endpoint;
+    d->cfg->metrics_listen = cfg->metrics_listen;
     cfg->feed_endpoints = keep_ep;
     cfg->feed_topics = keep_topics;
     cfg->publish_endpoint = keep_pub;
+    cfg->metrics_listen = keep_http;
     cfg->limits.max_article_bytes = d->cfg->limits.max_article_bytes;
     cfg->feed_rcvhwm = d->cfg->feed_rcvhwm;
     cfg->publish_sndhwm = d->cfg->publish_sndhwm;
@@ -252,7 +296,8 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     if (d->curve.publish_on)
         na_info("reloaded: %zu allowed consumer key(s) from %s",
                 na_allowlist_count(d->allow), d->cfg->publish_curve_allow_dir);
-    na_notify("READY=1");
+    na_notifyf("READY=1\nSTATUS=reloaded: %zu tags, %zu patterns",
+               na_ruleset_tag_count(rs), na_ruleset_pattern_count(rs));
 }
 
 /* Stopping: articles already on their way to the feed socket count as
@@ -323,6 +368,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     }
     d->cfg = cfg;
     d->epoch = make_epoch();
+    d->started_at_ms = na_now_ms();
     if (build_rules(cfg, &d->rs, &d->tagger, err) < 0) {
         *exit_code = NA_EXIT_CONFIG;
         goto fail;
@@ -343,7 +389,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
      * would let every client in. Publish before the feed, so that no alert
      * is produced before its socket is up. */
     if ((d->curve.publish_on && na_zap_open(d, err) < 0) || na_publish_open(d, err) < 0 ||
-        na_feed_open(d, err) < 0)
+        na_feed_open(d, err) < 0 || na_http_open(d, err) < 0)
         goto fail;
     signal(SIGPIPE, SIG_IGN);
     d->sig_term = add_signal(d, SIGTERM, daemon_on_stop);
@@ -363,30 +409,64 @@ fail:
     return NULL;
 }
 
+bool na_daemon_healthy(const struct na_daemon *d)
+{
+    return !d->stopping && d->tagger != NULL && na_ruleset_tag_count(d->rs) > 0;
+}
+
 static void daemon_on_status(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     log_status(arg, "status");
+    notify_status(arg);
+}
+
+/* The watchdog is fed from a timer on the loop itself, not from a thread:
+ * a loop stuck in one callback stops the pings, and systemd restarts it. */
+static void daemon_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    na_notify("WATCHDOG=1");
+}
+
+static struct event *add_timer(struct na_daemon *d, int64_t usec, event_callback_fn cb)
+{
+    struct timeval tv = {(time_t)(usec / 1000000), (suseconds_t)(usec % 1000000)};
+    struct event *ev = event_new(d->base, -1, EV_PERSIST, cb, d);
+    if (ev && event_add(ev, &tv) < 0) {
+        event_free(ev);
+        return NULL;
+    }
+    return ev;
 }
 
 int na_daemon_run(struct na_daemon *d)
 {
-    struct event *status = NULL;
-    char line[160];
+    uint64_t watchdog_usec = na_notify_watchdog_usec();
 
-    if (d->cfg->status_interval_ms > 0) {
-        struct timeval tv = {d->cfg->status_interval_ms / 1000,
-                             (d->cfg->status_interval_ms % 1000) * 1000};
-        status = event_new(d->base, -1, EV_PERSIST, daemon_on_status, d);
-        if (status)
-            event_add(status, &tv);
+    d->status_mono_ms = na_mono_ms();
+    if (d->cfg->status_interval_ms > 0 &&
+        (d->status_ev =
+             add_timer(d, d->cfg->status_interval_ms * 1000, daemon_on_status)) == NULL) {
+        na_err("cannot start the status timer");
+        return NA_EXIT_RUNTIME;
     }
-    snprintf(line, sizeof(line), "READY=1\nSTATUS=serving %s", d->cfg->publish_endpoint);
-    na_notify(line);
+    if (watchdog_usec > 0) {
+        /* Half the interval, as sd_watchdog_enabled(3) recommends. */
+        int64_t every =
+            (int64_t)(watchdog_usec / 2) > 0 ? (int64_t)(watchdog_usec / 2) : 1;
+        if ((d->watchdog_ev = add_timer(d, every, daemon_on_watchdog)) == NULL) {
+            na_err("cannot start the watchdog timer");
+            return NA_EXIT_RUNTIME;
+        }
+        na_info("watchdog: pinging every %lld ms", (long long)(every / 1000));
+    }
+    na_notifyf("READY=1\nSTATUS=serving on %s; %zu tags loaded", d->cfg->publish_endpoint,
+               na_ruleset_tag_count(d->rs));
     int rc = event_base_dispatch(d->base);
-    if (status)
-        event_free(status);
     log_status(d, "stopped");
     return rc < 0 ? NA_EXIT_RUNTIME : NA_EXIT_OK;
 }
@@ -397,6 +477,12 @@ void na_daemon_free(struct na_daemon *d)
         return;
     if (d->feed_ev)
         event_free(d->feed_ev);
+    if (d->status_ev)
+        event_free(d->status_ev);
+    if (d->watchdog_ev)
+        event_free(d->watchdog_ev);
+    if (d->http)
+        evhttp_free(d->http);
     if (d->sig_term)
         event_free(d->sig_term);
     if (d->sig_int)

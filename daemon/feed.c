@@ -112,7 +112,8 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
     if (na_curve_client_setup(d, d->sub, err) < 0)
         return -1;
     /* The monitor counts refused handshakes and reconnects what libzmq
-     * drops for good; it has to be there before the first connect. */
+     * drops for good (and keeps the connected-endpoints gauge); it has to be
+     * there before the first connect. */
     if ((d->feed_mon = na_monitor_new(d, d->sub, "feed", err)) == NULL)
         return -1;
     for (size_t i = 0; i < cfg->feed_endpoints.n; i++) {

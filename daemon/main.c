@@ -21,6 +21,9 @@ static void usage(FILE *out)
         "                          (replaces feed.endpoints)\n"
         "      --publish ENDPOINT  endpoint to publish alerts on (replaces\n"
         "                          publish.endpoint)\n"
+        "      --metrics ADDR:PORT serve /metrics and /healthz over HTTP on ADDR:PORT, "
+        "or\n"
+        "                          'off' for no HTTP server (replaces metrics.listen)\n"
         "      --check-config      load the config, compile the rules, and exit\n"
         "      --log-level LEVEL   error, warning, info or debug (replaces log.level)\n"
         "      --help-config       list the config file's keys and defaults\n"
@@ -32,7 +35,14 @@ static void usage(FILE *out)
         NA_DEFAULT_CONFIG);
 }
 
-enum { OPT_FEED = 256, OPT_PUBLISH, OPT_CHECK, OPT_LOG_LEVEL, OPT_HELP_CONFIG };
+enum {
+    OPT_FEED = 256,
+    OPT_PUBLISH,
+    OPT_METRICS,
+    OPT_CHECK,
+    OPT_LOG_LEVEL,
+    OPT_HELP_CONFIG
+};
 
 int main(int argc, char **argv)
 {
@@ -40,6 +50,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"feed", required_argument, NULL, OPT_FEED},
         {"publish", required_argument, NULL, OPT_PUBLISH},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
@@ -48,6 +59,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NA_DEFAULT_CONFIG, *publish = NULL, *level_arg = NULL;
+    const char *metrics = NULL;
     char **feeds = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_feeds = 0;
     bool check = false;
@@ -68,6 +80,21 @@ int main(int argc, char **argv)
         case OPT_PUBLISH:
             publish = optarg;
             break;
+        case OPT_METRICS: {
+            char host[64];
+            uint16_t port;
+            metrics = optarg;
+            if (!na_http_disabled(optarg) &&
+                na_http_parse_listen(optarg, host, sizeof(host), &port) < 0) {
+                fprintf(stderr,
+                        "newsalertd: --metrics: expected ADDR:PORT with a numeric "
+                        "address (127.0.0.1:9464, [::1]:9464) or off, got '%s'\n",
+                        optarg);
+                free(feeds);
+                return NA_EXIT_USAGE;
+            }
+            break;
+        }
         case OPT_CHECK:
             check = true;
             break;
@@ -117,7 +144,8 @@ int main(int argc, char **argv)
         return NA_EXIT_CONFIG;
     }
     if ((n_feeds && na_config_set_list(&cfg->feed_endpoints, feeds, n_feeds) < 0) ||
-        (publish && na_config_set_string(&cfg->publish_endpoint, publish) < 0)) {
+        (publish && na_config_set_string(&cfg->publish_endpoint, publish) < 0) ||
+        (metrics && na_config_set_string(&cfg->metrics_listen, metrics) < 0)) {
         fprintf(stderr, "newsalertd: out of memory\n");
         na_config_free(cfg);
         free(feeds);

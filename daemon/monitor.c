@@ -128,6 +128,7 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
             s->connecting = false;
             s->established = true;
         }
+        d->metrics.feed_connected++;
         na_info("%s: connected to %s%s", m->name, ep, d->curve.feed_on ? " (CURVE)" : "");
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -162,6 +163,8 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
         if (s && !s->established)
             break;
         d->stats.feed_disconnects++;
+        if (d->metrics.feed_connected > 0)
+            d->metrics.feed_connected--;
         if (s) {
             s->established = false;
             s->libzmq_retrying = false;

@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,7 @@ struct na_config {
     long long batch;
     long long status_interval_ms;
     enum na_log_level log_level;
+    char *metrics_listen; /* "ADDR:PORT", or "off" / "" for no HTTP server */
 };
 
 /* Loads path over the defaults. Returns NULL with "file:line: what is wrong"
@@ -90,6 +92,53 @@ void na_config_print_reference(FILE *out);
 
 /* ---- notify.c: sd_notify when built with libsystemd, nothing otherwise ---- */
 void na_notify(const char *state);
+void na_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The watchdog interval the service manager expects pings within, in
+ * microseconds: WATCHDOG_USEC when it is set and WATCHDOG_PID is unset or
+ * ours; 0 when there is no watchdog (or no libsystemd). */
+uint64_t na_notify_watchdog_usec(void);
+/* Whether this build talks to systemd at all. */
+bool na_notify_supported(void);
+
+/* ---- metrics.c: what /metrics reports, beyond the plain counters ---- */
+/* Upper bounds of the processing-time histogram's buckets, in nanoseconds;
+ * one more bucket (+Inf) takes the rest. */
+#define NA_HIST_BUCKETS 12
+struct na_histogram {
+    uint64_t counts[NA_HIST_BUCKETS + 1]; /* per bucket, not cumulative */
+    uint64_t count;
+    uint64_t sum_ns;
+};
+
+/* Feed gaps are tracked per source, in a table bounded by configuration
+ * size, not by input: sources beyond it, or with absurdly long names, are
+ * not tracked. */
+#define NA_MAX_FEED_SOURCES 64
+#define NA_FEED_SOURCE_MAX 96
+struct na_feed_source {
+    char name[NA_FEED_SOURCE_MAX + 1];
+    uint64_t last_seq;
+    uint64_t missing; /* sum of the jumps in feed_seq beyond 1 */
+};
+
+struct na_metrics {
+    struct na_histogram processing;
+    struct na_feed_source sources[NA_MAX_FEED_SOURCES];
+    size_t n_sources;
+    uint64_t untracked_sources; /* articles whose source had no room */
+    int feed_connected;         /* from the SUB socket's monitor */
+};
+
+void na_metrics_observe(struct na_histogram *h, uint64_t ns);
+/* Notes an article's (source, feed_seq); seq 0 means "not set" and is
+ * ignored. A seq at or below the last one is taken as the publisher starting
+ * over, not as a gap. */
+void na_metrics_feed_seq(struct na_metrics *m, const char *source, uint64_t seq);
+struct na_daemon;
+struct evbuffer;
+struct evhttp;
+/* Appends the Prometheus text exposition (format 0.0.4) of d to out. */
+void na_metrics_render(const struct na_daemon *d, struct evbuffer *out);
 
 /* ---- daemon.c ---- */
 struct na_stats {
@@ -167,7 +216,8 @@ void na_monitor_free(struct na_monitor *m);
 
 struct na_topic_seq {
     char tag[40];
-    uint64_t seq;
+    uint64_t seq;       /* last topic_seq given out */
+    uint64_t published; /* messages sent on this topic */
 };
 
 struct na_daemon {
@@ -176,6 +226,8 @@ struct na_daemon {
     void *sub;
     void *pub;
     struct event *feed_ev;
+    struct evhttp *http;
+    struct event *status_ev, *watchdog_ev;
     struct event *sig_term, *sig_int, *sig_hup;
     struct na_config *cfg;
     struct na_ruleset *rs;
@@ -195,6 +247,10 @@ struct na_daemon {
     void *zap;                  /* ZAP handler, when publish CURVE is on */
     struct event *zap_ev;
     struct na_monitor *feed_mon, *pub_mon;
+    struct na_metrics metrics;
+    int64_t started_at_ms;    /* wall clock, for the start-time gauge */
+    int64_t status_mono_ms;   /* when the last status line was made */
+    uint64_t status_received; /* stats.received at that time */
     bool stopping;
     struct event *stop_timer;
     uint64_t stop_received;
@@ -218,11 +274,23 @@ int64_t na_now_ms(void);
 int64_t na_mono_ms(void);
 /* True when ZMQ_EVENTS says a message can be received now. */
 bool na_zsock_readable(void *sock);
+/* Whether the daemon is serving: rules loaded and not stopping. */
+bool na_daemon_healthy(const struct na_daemon *d);
 
 /* ---- feed.c ---- */
 int na_feed_open(struct na_daemon *d, struct na_error *err);
 /* Receives up to max messages without blocking; returns how many. */
 size_t na_feed_drain(struct na_daemon *d, size_t max);
+
+/* ---- http.c: /metrics and /healthz on evhttp, in the daemon's loop ---- */
+/* True for the values that turn the server off: "off" and "". */
+bool na_http_disabled(const char *listen);
+/* Splits "ADDR:PORT" ("[v6]:PORT" for IPv6) into a numeric address and a
+ * port (0 lets the kernel choose). Returns -1 when listen is not of that
+ * form. */
+int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16_t *port);
+/* Binds d->cfg->metrics_listen (unless disabled) into d->http. */
+int na_http_open(struct na_daemon *d, struct na_error *err);
 
 /* ---- publish.c ---- */
 int na_publish_open(struct na_daemon *d, struct na_error *err);

@@ -44,11 +44,11 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
 
 /* Per-topic numbering is keyed by tag name, so that it carries on across a
  * reload that reorders or adds tags. */
-static uint64_t next_topic_seq(struct na_daemon *d, const char *tag)
+static struct na_topic_seq *topic_of(struct na_daemon *d, const char *tag)
 {
     for (size_t i = 0; i < d->n_topics; i++)
         if (!strcmp(d->topics[i].tag, tag))
-            return ++d->topics[i].seq;
+            return &d->topics[i];
     if (d->n_topics == sizeof(d->topics) / sizeof(d->topics[0])) {
         /* More distinct tags over reloads than slots: reuse the oldest. */
         memmove(&d->topics[0], &d->topics[1], (d->n_topics - 1) * sizeof(d->topics[0]));
@@ -56,8 +56,9 @@ static uint64_t next_topic_seq(struct na_daemon *d, const char *tag)
     }
     struct na_topic_seq *t = &d->topics[d->n_topics++];
     snprintf(t->tag, sizeof(t->tag), "%s", tag);
-    t->seq = 1;
-    return 1;
+    t->seq = 0;
+    t->published = 0;
+    return t;
 }
 
 void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
@@ -66,8 +67,9 @@ void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
 
     for (size_t i = 0; i < alert->n_tags; i++) {
         int tlen = snprintf(topic, sizeof(topic), "alert.%s", alert->tags[i]->tag);
+        struct na_topic_seq *t = topic_of(d, alert->tags[i]->tag);
         alert->topic = topic;
-        alert->topic_seq = next_topic_seq(d, alert->tags[i]->tag);
+        alert->topic_seq = ++t->seq;
         size_t n = newsalert__v1__alert__get_packed_size(alert);
         if (n > d->pack_cap) {
             uint8_t *p = realloc(d->pack_buf, n);
@@ -89,6 +91,7 @@ void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
             continue;
         }
         d->stats.published++;
+        t->published++;
     }
     alert->topic = NULL;
 }

@@ -64,14 +64,19 @@ NEGATIVES = [
 class Daemon:
     """A newsalertd process on fresh loopback ports, with its stderr kept."""
 
-    def __init__(self, config_dir=None, extra_config=""):
+    # The HTTP server is off unless a test asks for it: its default port is
+    # fixed, and tests run in parallel.
+    def __init__(self, config_dir=None, extra_config="", status_interval_ms=0,
+                 metrics="off"):
         self.dir = tempfile.mkdtemp(prefix="na-test-")
         rules = os.path.join(config_dir or os.path.join(SRC, "config"), "rules")
         actors = os.path.join(config_dir or os.path.join(SRC, "config"), "actors.yaml")
         self.config = os.path.join(self.dir, "newsalertd.yaml")
         with open(self.config, "w") as f:
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (rules, actors))
-            f.write("log:\n  status_interval_ms: 0\n")
+            f.write("log:\n  status_interval_ms: %d\n" % status_interval_ms)
+            if metrics is not None:
+                f.write("metrics:\n  listen: \"%s\"\n" % metrics)
             f.write(extra_config)
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.proc = None
@@ -86,12 +91,15 @@ class Daemon:
     def publish(self):
         return "ipc://%s/alerts" % self.dir
 
-    def start(self, *args):
+    def command(self, *args):
+        return [os.path.join(BIN, "newsalertd"), "-c", self.config, "--feed", self.feed,
+                "--publish", self.publish] + list(args)
+
+    def start(self, *args, env=None, prefix=()):
+        """Starts newsalertd (through the command prefix, if any)."""
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "newsalertd"), "-c", self.config, "--feed", self.feed,
-             "--publish", self.publish] + list(args),
-            stderr=self.log)
+        self.proc = subprocess.Popen(list(prefix) + self.command(*args), stderr=self.log,
+                                     env=env)
         return self
 
     def signal(self, sig):
@@ -131,6 +139,8 @@ class Daemon:
         try:
             self.stop()
         finally:
+            if self.proc is not None:
+                self.log.close()
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -197,6 +207,11 @@ class DaemonTest(unittest.TestCase):
     tags = ("aid", "alliance", "summit")
     extra_config = ""
     config_dir = None
+    args = ()                # extra command-line arguments for newsalertd
+    metrics = "off"          # metrics.listen in the config file
+    status_interval_ms = 0   # log.status_interval_ms in the config file
+    env = None               # environment of newsalertd (None: the test's own)
+    prefix = ()              # a command that execs newsalertd (e.g. a shell)
 
     def start_args(self):
         """Extra newsalertd arguments; the daemon's directory exists by now."""
@@ -204,9 +219,11 @@ class DaemonTest(unittest.TestCase):
 
     def setUp(self):
         self.ctx = zmq.Context()
-        self.daemon = Daemon(self.config_dir, self.extra_config)
+        self.daemon = Daemon(self.config_dir, self.extra_config, metrics=self.metrics,
+                             status_interval_ms=self.status_interval_ms)
         self.feed = Feed(self.ctx, self.daemon.feed)
-        self.daemon.start(*self.start_args())
+        self.daemon.start(*(tuple(self.args) + tuple(self.start_args())), env=self.env,
+                          prefix=self.prefix)
         self.feed.wait_subscriber()
         self.subs = {t: Subscriber(self.ctx, self.daemon.publish, "alert." + t) for t in self.tags}
         self.probes = 0

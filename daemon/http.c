@@ -1,0 +1,204 @@
+/* The HTTP endpoint for operators: GET /metrics (Prometheus text format) and
+ * GET /healthz (JSON), served by libevent's evhttp on the daemon's own loop,
+ * so a scrape sees counters between two articles and never blocks one.
+ * daemon.c opens it; metrics.c writes the metrics. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "newsalertd.h"
+
+/* Requests are a line and a few headers; anything bigger is not a scraper.
+ * Idle or slow connections are dropped after the timeout. */
+#define HTTP_MAX_HEADERS 8192
+#define HTTP_MAX_BODY 1024
+#define HTTP_TIMEOUT_S 10
+
+bool na_http_disabled(const char *listen)
+{
+    return listen == NULL || listen[0] == '\0' || !strcmp(listen, "off");
+}
+
+int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16_t *port)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    size_t hlen;
+    unsigned char addr[sizeof(struct in6_addr)];
+    char *end;
+
+    if (colon == NULL || colon[1] == '\0')
+        return -1;
+    hlen = (size_t)(colon - listen);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= host_len)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    /* Numeric addresses only: no name lookup at start-up, and an IPv6
+     * address must be bracketed so that its colons are not the port's. */
+    bool v6 = h != listen;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
+        return -1;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || errno || p > 65535 || colon[1] < '0' || colon[1] > '9')
+        return -1;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason,
+                  const char *type, struct evbuffer *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(req, code, reason, body);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason,
+                       const char *text)
+{
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    evbuffer_add_printf(body, "%s\n", text);
+    reply(req, code, reason, "text/plain; charset=utf-8", body);
+    evbuffer_free(body);
+}
+
+static void serve_metrics(struct na_daemon *d, struct evhttp_request *req)
+{
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    na_metrics_render(d, body);
+    reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
+    evbuffer_free(body);
+}
+
+/* 200 while the loop answers (this reply is made by the loop) with rules
+ * in service; 503 otherwise, e.g. while stopping. */
+static void serve_health(struct na_daemon *d, struct evhttp_request *req)
+{
+    bool ok = na_daemon_healthy(d);
+    json_t *j =
+        json_pack("{s:s, s:I, s:I, s:i}", "status",
+                  ok            ? "ok"
+                  : d->stopping ? "stopping"
+                                : "no rules",
+                  "rules", (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0),
+                  "uptime_seconds", (json_int_t)((na_now_ms() - d->started_at_ms) / 1000),
+                  "feed_endpoints_connected", d->metrics.feed_connected);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    struct evbuffer *body = evbuffer_new();
+
+    if (text == NULL || body == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+    } else {
+        evbuffer_add_printf(body, "%s\n", text);
+        reply(req, ok ? HTTP_OK : HTTP_SERVUNAVAIL, ok ? "OK" : "Service Unavailable",
+              "application/json", body);
+    }
+    if (body)
+        evbuffer_free(body);
+    free(text);
+    json_decref(j);
+}
+
+static void http_on_request(struct evhttp_request *req, void *arg)
+{
+    struct na_daemon *d = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    bool metrics = path && !strcmp(path, "/metrics");
+    bool health = path && !strcmp(path, "/healthz");
+
+    if (!metrics && !health) {
+        reply_text(req, HTTP_NOTFOUND, "Not Found",
+                   "not found: try /metrics or /healthz");
+        return;
+    }
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_text(req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed");
+        return;
+    }
+    if (metrics)
+        serve_metrics(d, req);
+    else
+        serve_health(d, req);
+}
+
+/* The address actually bound, which differs from the configured one when
+ * the port is 0. */
+static void log_bound(struct evhttp_bound_socket *bs)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+            na_info("http: listening on [%s]:%u (/metrics, /healthz)", host, port);
+            return;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    }
+    na_info("http: listening on %s:%u (/metrics, /healthz)", host, port);
+}
+
+int na_http_open(struct na_daemon *d, struct na_error *err)
+{
+    const char *listen = d->cfg->metrics_listen;
+    char host[64];
+    uint16_t port;
+
+    if (na_http_disabled(listen)) {
+        na_info("http: disabled (metrics.listen is off)");
+        return 0;
+    }
+    if (na_http_parse_listen(listen, host, sizeof(host), &port) < 0)
+        return na_error_set(err, "metrics.listen: expected ADDR:PORT, got '%s'", listen);
+    d->http = evhttp_new(d->base);
+    if (d->http == NULL)
+        return na_error_set(err, "http: cannot create the server");
+    evhttp_set_max_headers_size(d->http, HTTP_MAX_HEADERS);
+    evhttp_set_max_body_size(d->http, HTTP_MAX_BODY);
+    evhttp_set_timeout(d->http, HTTP_TIMEOUT_S);
+    /* Every method reaches the handler, so that it can answer 405 with an
+     * Allow header instead of libevent's bare 405/501. */
+    evhttp_set_allowed_methods(
+        d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                     EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(d->http, http_on_request, d);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(d->http, host, port);
+    if (bs == NULL)
+        return na_error_set(err, "http: cannot listen on %s: %s", listen,
+                            strerror(errno));
+    log_bound(bs);
+    return 0;
+}
