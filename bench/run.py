@@ -105,9 +105,14 @@ class Bench:
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (
                 os.path.join(SRC, "config", "rules"), os.path.join(SRC, "config", "actors.yaml")))
             f.write("log:\n  status_interval_ms: 0\n")
+            f.write("metrics:\n  listen: \"off\"\n")
+            f.write("catchup:\n  endpoint: ipc://%s/catchup\n" % self.work)
             f.write(extra_config)
         self.daemon_log = os.path.join(self.work, "daemon.log")
-        args = [os.path.join(self.bin, "newsalertd"), "-c", cfg, "--publish", publish]
+        # A fresh journal for every run, as on a first start.
+        state = tempfile.mkdtemp(prefix="state-", dir=self.work)
+        args = [os.path.join(self.bin, "newsalertd"), "-c", cfg, "--publish", publish,
+                "--state-dir", state]
         for ep in feeds:
             args += ["--feed", ep]
         return subprocess.Popen(args, stderr=open(self.daemon_log, "w"))

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "newsalert/journal.h"
 #include "newsalert/yamlutil.h"
 #include "newsalertd.h"
 
@@ -81,6 +82,35 @@ static const struct option_def options[] = {
      "error, warning, info or debug"},
     {"log.status_interval_ms", OPT_INT, F(status_interval_ms), "10000", 0, 3600000,
      "how often a status line is logged and sent to systemd (0: never)"},
+    {"state.dir", OPT_PATH, F(state_dir), "/var/lib/newsalertd", 0, 0,
+     "where the journal and the quarantine live ($STATE_DIRECTORY under systemd "
+     "wins over this default; --state-dir over both)"},
+    {"journal.segment_bytes", OPT_INT, F(journal_segment_bytes), "16777216", 65536,
+     1024 * MiB, "start a new journal segment past this size"},
+    {"journal.max_bytes", OPT_INT, F(journal_max_bytes), "1073741824", 0,
+     1024 * 1024 * MiB, "delete the oldest segments above this total (0: no limit)"},
+    {"journal.max_age_s", OPT_INT, F(journal_max_age_s), "604800", 0, 100LL * 365 * 86400,
+     "delete segments whose newest alert is older than this (0: no limit)"},
+    {"journal.fsync", OPT_STRING, F(journal_fsync), "interval", 0, 0,
+     "always (no alert lost on power loss; slow), interval, or never"},
+    {"journal.fsync_interval_ms", OPT_INT, F(journal_fsync_interval_ms), "1000", 1,
+     3600000, "with fsync interval: most time written alerts wait for fdatasync"},
+    {"dedup.window", OPT_INT, F(dedup_window), "100000", 0, 100000000,
+     "(source, id) pairs remembered to drop duplicates and spot revisions (0: off)"},
+    {"quarantine.max_bytes", OPT_INT, F(quarantine_max_bytes), "67108864", 0,
+     1024 * 1024 * MiB,
+     "rejected input kept at most, oldest files deleted first "
+     "(0: no quarantine)"},
+    {"quarantine.file_bytes", OPT_INT, F(quarantine_file_bytes), "4194304", 65536,
+     1024 * MiB, "start a new quarantine file past this size"},
+    {"catchup.endpoint", OPT_STRING, F(catchup_endpoint), "tcp://127.0.0.1:5557", 0, 0,
+     "ZeroMQ endpoint the catch-up ROUTER binds (off: none)"},
+    {"catchup.batch", OPT_INT, F(catchup_batch), "256", 1, 100000,
+     "alerts sent to one catch-up client per turn of the loop"},
+    {"catchup.max_clients", OPT_INT, F(catchup_max_clients), "64", 1, 100000,
+     "catch-up requests served at once; more are refused"},
+    {"catchup.max_range", OPT_INT, F(catchup_max_range), "100000000", 1, 1000000000000LL,
+     "largest until_seq - since_seq a request may ask for"},
     {"metrics.listen", OPT_LISTEN, F(metrics_listen), "127.0.0.1:9464", 0, 0,
      "ADDR:PORT serving /metrics and /healthz over HTTP ([::1]:PORT for IPv6; "
      "off: none)"},
@@ -296,6 +326,16 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
             goto fail;
         }
     }
+    /* Under systemd, StateDirectory= says where state lives, unless the file
+     * says otherwise (it may list several directories: the first is ours). */
+    const char *sd = getenv("STATE_DIRECTORY");
+    if (sd && *sd) {
+        char *first = strndup(sd, strcspn(sd, ":"));
+        if (first == NULL)
+            goto oom;
+        free(cfg->state_dir);
+        cfg->state_dir = first;
+    }
     if (na_yaml_load(&y, path, err) < 0)
         goto fail;
     yaml_node_t *root = na_yaml_root(&y);
@@ -321,6 +361,13 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
             "(CURVE on the alerts needs both: the key pair and the allowed "
             "consumers)",
             path);
+        goto fail;
+    }
+    enum na_fsync policy;
+    if (na_fsync_parse(cfg->journal_fsync, &policy, NULL) < 0) {
+        na_error_set(err,
+                     "%s: journal.fsync: expected always, interval or never, got '%.40s'",
+                     path, cfg->journal_fsync);
         goto fail;
     }
     if (!*cfg->feed_curve_server_key != !*cfg->feed_curve_secret_key) {
@@ -353,6 +400,9 @@ void na_config_free(struct na_config *cfg)
     free(cfg->rules_dir);
     free(cfg->actors_file);
     free(cfg->metrics_listen);
+    free(cfg->state_dir);
+    free(cfg->journal_fsync);
+    free(cfg->catchup_endpoint);
     free(cfg->path);
     free(cfg);
 }

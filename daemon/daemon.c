@@ -73,6 +73,7 @@ static void handle_message(struct na_daemon *d, const uint8_t *const *data,
                  "[Article])",
                  n_total);
         reject(d, NA_REJECT_FRAME_COUNT, msg);
+        na_delivery_quarantine(d, NA_REJECT_FRAME_COUNT, data, len, n_total);
         return;
     }
     const uint8_t *payload = data[n_total - 1];
@@ -81,10 +82,18 @@ static void handle_message(struct na_daemon *d, const uint8_t *const *data,
         na_article_decode(payload, payload_len, &d->cfg->limits, &why, msg, sizeof(msg));
     if (a == NULL) {
         reject(d, why, msg);
+        na_delivery_quarantine(d, why, data, len, n_total);
         return;
     }
     d->stats.decoded++;
     na_metrics_feed_seq(&d->metrics, a->source, a->feed_seq);
+    uint64_t update_of;
+    if (na_delivery_check(d, a, &update_of)) {
+        na_debug("article %s (%s, revision %u): a duplicate, dropped", a->id,
+                 a->source ? a->source : "", a->revision);
+        na_article_free(a);
+        return;
+    }
     const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
     if (na_tagger_tag(d->tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
         na_err("tagging article %s failed: %s", a->id, err.msg);
@@ -97,18 +106,22 @@ static void handle_message(struct na_daemon *d, const uint8_t *const *data,
         na_debug("article %s: match limit reached, the rest was not scanned", a->id);
     if (res->n_fired == 0) {
         d->stats.untagged++;
+        na_delivery_remember(d, a, 0);
         na_article_free(a);
         return;
     }
-    struct na_alert_meta meta = {
-        .seq = ++d->seq, .epoch = d->epoch, .received_at_ms = na_now_ms()};
+    struct na_alert_meta meta = {.seq = ++d->seq,
+                                 .epoch = d->epoch,
+                                 .received_at_ms = na_now_ms(),
+                                 .update_of = update_of};
     Newsalert__V1__Alert *alert = na_alert_build(d->builder, a, res, d->rs, &meta);
     if (alert == NULL) {
         na_err("article %s: out of memory building its alert", a->id);
         d->seq--;
     } else {
         d->stats.alerted++;
-        na_publish_alert(d, alert);
+        na_delivery_alert(d, alert);
+        na_delivery_remember(d, a, meta.seq);
         na_debug("alert %llu: article %s", (unsigned long long)meta.seq, a->id);
     }
     na_article_free(a);
@@ -276,6 +289,12 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     d->cfg->publish_endpoint = cfg->publish_endpoint;
     d->cfg->metrics_listen = cfg->metrics_listen;
     cfg->feed_endpoints = keep_ep;
+    /* Likewise where state lives and the catch-up socket: a restart. */
+    char *keep_state = d->cfg->state_dir, *keep_catchup = d->cfg->catchup_endpoint;
+    d->cfg->state_dir = cfg->state_dir;
+    d->cfg->catchup_endpoint = cfg->catchup_endpoint;
+    cfg->state_dir = keep_state;
+    cfg->catchup_endpoint = keep_catchup;
     cfg->feed_topics = keep_topics;
     cfg->publish_endpoint = keep_pub;
     cfg->metrics_listen = keep_http;
@@ -291,6 +310,7 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
     d->tagger = tagger;
     na_log_set_level(cfg->log_level);
     d->stats.reloads_ok++;
+    na_delivery_reconfigure(d);
     na_info("reloaded: %zu tags, %zu actors, %zu patterns", na_ruleset_tag_count(rs),
             na_ruleset_actor_count(rs), na_ruleset_pattern_count(rs));
     if (d->curve.publish_on)
@@ -349,13 +369,6 @@ static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn 
     return ev;
 }
 
-static uint64_t make_epoch(void)
-{
-    /* Without a journal each start numbers alerts afresh, so each start is a
-     * new epoch: the start time in ms, which only moves forward. */
-    return (uint64_t)na_now_ms();
-}
-
 struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
                                 int *exit_code)
 {
@@ -367,7 +380,6 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         return NULL;
     }
     d->cfg = cfg;
-    d->epoch = make_epoch();
     d->started_at_ms = na_now_ms();
     if (build_rules(cfg, &d->rs, &d->tagger, err) < 0) {
         *exit_code = NA_EXIT_CONFIG;
@@ -385,11 +397,14 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         na_error_set(err, "cannot set up the event loop or ZeroMQ");
         goto fail;
     }
-    /* The ZAP handler before any CURVE socket binds: a handshake without it
-     * would let every client in. Publish before the feed, so that no alert
-     * is produced before its socket is up. */
-    if ((d->curve.publish_on && na_zap_open(d, err) < 0) || na_publish_open(d, err) < 0 ||
-        na_feed_open(d, err) < 0 || na_http_open(d, err) < 0)
+    /* The journal first: seq and epoch come from it. The ZAP handler before
+     * any CURVE socket binds: a handshake without it would let every client
+     * in. Publish before the feed, so that no alert is produced before its
+     * socket is up. */
+    if (na_delivery_open(d, err) < 0 ||
+        (d->curve.publish_on && na_zap_open(d, err) < 0) || na_publish_open(d, err) < 0 ||
+        na_catchup_open(d, err) < 0 || na_feed_open(d, err) < 0 ||
+        na_http_open(d, err) < 0)
         goto fail;
     signal(SIGPIPE, SIG_IGN);
     d->sig_term = add_signal(d, SIGTERM, daemon_on_stop);
@@ -495,6 +510,8 @@ void na_daemon_free(struct na_daemon *d)
     na_monitor_free(d->pub_mon);
     if (d->zap_ev)
         event_free(d->zap_ev);
+    /* Flushes the journal (and fdatasyncs it) before the sockets go. */
+    na_delivery_close(d);
     if (d->sub)
         zmq_close(d->sub);
     if (d->pub)
@@ -508,7 +525,6 @@ void na_daemon_free(struct na_daemon *d)
     na_alert_builder_free(d->builder);
     na_tagger_free(d->tagger);
     na_ruleset_free(d->rs);
-    free(d->pack_buf);
     na_allowlist_free(d->allow);
     na_curve_wipe(&d->curve);
     na_config_free(d->cfg);

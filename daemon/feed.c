@@ -66,6 +66,8 @@ size_t na_feed_drain(struct na_daemon *d, size_t max)
             break;
         handled++;
     }
+    /* The batch's alerts: into the journal, then out. */
+    na_delivery_flush(d);
     return handled;
 }
 

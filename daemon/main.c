@@ -21,6 +21,10 @@ static void usage(FILE *out)
         "                          (replaces feed.endpoints)\n"
         "      --publish ENDPOINT  endpoint to publish alerts on (replaces\n"
         "                          publish.endpoint)\n"
+        "      --state-dir DIR     where the journal and the quarantine live (replaces\n"
+        "                          state.dir)\n"
+        "      --catchup ENDPOINT  endpoint of the catch-up ROUTER, 'off' for none\n"
+        "                          (replaces catchup.endpoint)\n"
         "      --metrics ADDR:PORT serve /metrics and /healthz over HTTP on ADDR:PORT, "
         "or\n"
         "                          'off' for no HTTP server (replaces metrics.listen)\n"
@@ -39,6 +43,8 @@ enum {
     OPT_FEED = 256,
     OPT_PUBLISH,
     OPT_METRICS,
+    OPT_STATE_DIR,
+    OPT_CATCHUP,
     OPT_CHECK,
     OPT_LOG_LEVEL,
     OPT_HELP_CONFIG
@@ -51,6 +57,8 @@ int main(int argc, char **argv)
         {"feed", required_argument, NULL, OPT_FEED},
         {"publish", required_argument, NULL, OPT_PUBLISH},
         {"metrics", required_argument, NULL, OPT_METRICS},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"catchup", required_argument, NULL, OPT_CATCHUP},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
@@ -59,7 +67,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NA_DEFAULT_CONFIG, *publish = NULL, *level_arg = NULL;
-    const char *metrics = NULL;
+    const char *metrics = NULL, *state_dir = NULL, *catchup = NULL;
     char **feeds = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_feeds = 0;
     bool check = false;
@@ -95,6 +103,12 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case OPT_STATE_DIR:
+            state_dir = optarg;
+            break;
+        case OPT_CATCHUP:
+            catchup = optarg;
+            break;
         case OPT_CHECK:
             check = true;
             break;
@@ -145,7 +159,9 @@ int main(int argc, char **argv)
     }
     if ((n_feeds && na_config_set_list(&cfg->feed_endpoints, feeds, n_feeds) < 0) ||
         (publish && na_config_set_string(&cfg->publish_endpoint, publish) < 0) ||
-        (metrics && na_config_set_string(&cfg->metrics_listen, metrics) < 0)) {
+        (metrics && na_config_set_string(&cfg->metrics_listen, metrics) < 0) ||
+        (state_dir && na_config_set_string(&cfg->state_dir, state_dir) < 0) ||
+        (catchup && na_config_set_string(&cfg->catchup_endpoint, catchup) < 0)) {
         fprintf(stderr, "newsalertd: out of memory\n");
         na_config_free(cfg);
         free(feeds);

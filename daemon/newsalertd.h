@@ -78,6 +78,20 @@ struct na_config {
     long long status_interval_ms;
     enum na_log_level log_level;
     char *metrics_listen; /* "ADDR:PORT", or "off" / "" for no HTTP server */
+    /* Delivery (delivery.c): state on disk, dedup, catch-up. */
+    char *state_dir; /* journal/ and quarantine/ live here */
+    long long journal_segment_bytes;
+    long long journal_max_bytes;
+    long long journal_max_age_s;
+    char *journal_fsync; /* always, interval or never */
+    long long journal_fsync_interval_ms;
+    long long dedup_window;
+    long long quarantine_max_bytes;
+    long long quarantine_file_bytes;
+    char *catchup_endpoint; /* "" or "off": none */
+    long long catchup_batch;
+    long long catchup_max_clients;
+    long long catchup_max_range;
 };
 
 /* Loads path over the defaults. Returns NULL with "file:line: what is wrong"
@@ -153,6 +167,13 @@ struct na_stats {
     uint64_t match_limited;    /* articles whose scan stopped at limits.max_matches */
     uint64_t auth_failures;    /* CURVE/ZAP handshakes refused, both sockets */
     uint64_t feed_disconnects; /* established feed connections that dropped */
+    uint64_t duplicates;       /* (source, id, revision) already seen: no alert */
+    uint64_t revisions;        /* higher revisions of seen articles, re-tagged */
+    uint64_t publish_dropped;  /* alert copies a subscriber at its HWM kept out */
+    uint64_t journal_errors;   /* journal writes or syncs that failed */
+    uint64_t quarantined;      /* rejected messages written to the quarantine */
+    uint64_t quarantine_errors;
+    uint64_t catchup_requests, catchup_refused, catchup_alerts;
 };
 
 /* ---- curve.c: keys, CURVE socket setup, the plain-endpoint warning ---- */
@@ -237,8 +258,6 @@ struct na_daemon {
     uint64_t epoch;
     struct na_topic_seq topics[NA_MAX_TAGS * 2];
     size_t n_topics;
-    uint8_t *pack_buf;
-    size_t pack_cap;
     struct na_stats stats;
     struct na_ratelimit reject_rl[NA_REJECT_COUNT];
     struct na_ratelimit auth_rl, disconnect_rl;
@@ -247,6 +266,7 @@ struct na_daemon {
     void *zap;                  /* ZAP handler, when publish CURVE is on */
     struct event *zap_ev;
     struct na_monitor *feed_mon, *pub_mon;
+    struct na_delivery *delivery;
     struct na_metrics metrics;
     int64_t started_at_ms;    /* wall clock, for the start-time gauge */
     int64_t status_mono_ms;   /* when the last status line was made */
@@ -292,8 +312,44 @@ int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16
 /* Binds d->cfg->metrics_listen (unless disabled) into d->http. */
 int na_http_open(struct na_daemon *d, struct na_error *err);
 
+/* ---- delivery.c: journal, dedup, quarantine, the publish queue, catch-up ---- */
+struct na_delivery;
+/* Opens the state directory: the journal (scanned and repaired; seq, epoch
+ * and topic numbers recovered from it), the quarantine and the dedup window
+ * (refilled from the journal). Logs what the scan found. */
+int na_delivery_open(struct na_daemon *d, struct na_error *err);
+/* Binds the catch-up ROUTER (when configured) and watches it in the loop. */
+int na_catchup_open(struct na_daemon *d, struct na_error *err);
+/* Applies a reloaded config's retention and dedup window. */
+void na_delivery_reconfigure(struct na_daemon *d);
+/* Keeps a rejected message with its reason. */
+void na_delivery_quarantine(struct na_daemon *d, enum na_reject why,
+                            const uint8_t *const *data, const size_t *len, size_t n);
+/* Dedup: 1 when the article was seen (count it, skip it); 0 to tag it,
+ * with *update_of the seq of the earlier alert of a lower revision. */
+int na_delivery_check(struct na_daemon *d, const Newsalert__V1__Article *a,
+                      uint64_t *update_of);
+/* Remembers an article's verdict: seq of its alert, or 0 for none. */
+void na_delivery_remember(struct na_daemon *d, const Newsalert__V1__Article *a,
+                          uint64_t seq);
+/* Journals the alert and queues its copies, one per tag, for publishing. */
+void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert);
+/* End of a batch: journal flush (per the fsync policy), then the queued
+ * copies go out, then the quarantine is flushed. */
+void na_delivery_flush(struct na_daemon *d);
+uint64_t na_delivery_journal_bytes(const struct na_daemon *d);
+uint64_t na_delivery_quarantine_bytes(const struct na_daemon *d);
+void na_delivery_close(struct na_daemon *d);
+
 /* ---- publish.c ---- */
 int na_publish_open(struct na_daemon *d, struct na_error *err);
-void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert);
+/* A topic's numbering, keyed by tag name so that it carries on across a
+ * reload that reorders or adds tags: the next number, one recovered from
+ * the journal, and a copy sent. */
+uint64_t na_topic_seq_next(struct na_daemon *d, const char *tag);
+void na_topic_seq_restore(struct na_daemon *d, const char *tag, uint64_t seq);
+void na_topic_count_published(struct na_daemon *d, const char *tag, size_t len);
+/* Reads and discards the subscription messages the XPUB hands over. */
+void na_publish_drain_subscriptions(struct na_daemon *d);
 
 #endif

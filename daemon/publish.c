@@ -1,8 +1,14 @@
-/* The alert socket: a PUB that binds and sends each alert once per tag, on
- * the topic "alert.<tag>", so that a subscriber to the prefix "alert.aid"
- * gets exactly the aid alerts. Each copy carries the global seq (one per
- * article) and its topic's own topic_seq, so a subscriber to any one topic
- * can see a gap, and a subscriber to several can drop repeats by seq. */
+/* The alert socket: an XPUB that binds and carries each alert once per tag,
+ * on the topic "alert.<tag>", so that a subscriber to the prefix
+ * "alert.aid" gets exactly the aid alerts. Each copy carries the global seq
+ * (one per article) and its topic's own topic_seq, so a subscriber to any
+ * one topic can see a gap, and a subscriber to several can drop repeats by
+ * seq. The copies themselves are queued and sent by delivery.c, after the
+ * journal has them.
+ *
+ * ZMQ_XPUB_NODROP makes a copy that a subscriber at its high-water mark
+ * cannot take fail with EAGAIN instead of vanishing: it is counted as
+ * publish_dropped, and the consumer fetches it from the catch-up endpoint. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +24,13 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     char bound[256];
     size_t bound_len = sizeof(bound);
 
-    d->pub = zmq_socket(d->zctx, ZMQ_PUB);
+    int nodrop = 1;
+    d->pub = zmq_socket(d->zctx, ZMQ_XPUB);
     if (d->pub == NULL)
         return na_error_set(err, "publish: cannot create socket: %s",
                             zmq_strerror(errno));
     if (zmq_setsockopt(d->pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+        zmq_setsockopt(d->pub, ZMQ_XPUB_NODROP, &nodrop, sizeof(nodrop)) < 0 ||
         zmq_setsockopt(d->pub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "publish: socket options: %s", zmq_strerror(errno));
     /* Keys and monitor before the bind: a consumer may connect at once. */
@@ -61,37 +69,33 @@ static struct na_topic_seq *topic_of(struct na_daemon *d, const char *tag)
     return t;
 }
 
-void na_publish_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
+uint64_t na_topic_seq_next(struct na_daemon *d, const char *tag)
 {
-    char topic[64];
+    return ++topic_of(d, tag)->seq;
+}
 
-    for (size_t i = 0; i < alert->n_tags; i++) {
-        int tlen = snprintf(topic, sizeof(topic), "alert.%s", alert->tags[i]->tag);
-        struct na_topic_seq *t = topic_of(d, alert->tags[i]->tag);
-        alert->topic = topic;
-        alert->topic_seq = ++t->seq;
-        size_t n = newsalert__v1__alert__get_packed_size(alert);
-        if (n > d->pack_cap) {
-            uint8_t *p = realloc(d->pack_buf, n);
-            if (p == NULL) {
-                na_err("publish: out of memory for a %zu byte alert", n);
-                d->stats.publish_errors++;
-                continue;
-            }
-            d->pack_buf = p;
-            d->pack_cap = n;
-        }
-        newsalert__v1__alert__pack(alert, d->pack_buf);
-        /* PUB never blocks: at the high-water mark it drops, which a
-         * subscriber sees as a topic_seq gap. */
-        if (zmq_send(d->pub, topic, (size_t)tlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(d->pub, d->pack_buf, n, ZMQ_DONTWAIT) < 0) {
-            d->stats.publish_errors++;
-            na_warn("publish: send on %s failed: %s", topic, zmq_strerror(errno));
-            continue;
-        }
-        d->stats.published++;
-        t->published++;
-    }
-    alert->topic = NULL;
+void na_topic_seq_restore(struct na_daemon *d, const char *tag, uint64_t seq)
+{
+    struct na_topic_seq *t = topic_of(d, tag);
+    if (seq > t->seq)
+        t->seq = seq;
+}
+
+void na_topic_count_published(struct na_daemon *d, const char *tag, size_t len)
+{
+    char name[sizeof(d->topics[0].tag)];
+    if (len >= sizeof(name))
+        return;
+    memcpy(name, tag, len);
+    name[len] = '\0';
+    topic_of(d, name)->published++;
+}
+
+void na_publish_drain_subscriptions(struct na_daemon *d)
+{
+    char buf[256];
+    /* XPUB hands subscriptions to the application; nothing here needs
+     * them, but unread they would pile up. */
+    while (zmq_recv(d->pub, buf, sizeof(buf), ZMQ_DONTWAIT) >= 0)
+        ;
 }

@@ -225,7 +225,8 @@ static int request(struct na_client *c, uint64_t since, uint64_t until)
     c->catching_up = true;
     c->req_since = since;
     c->req_until = until;
-    c->deadline_ms = now_ms() + (c->o.catchup_timeout_ms ? c->o.catchup_timeout_ms : 5000);
+    c->deadline_ms =
+        now_ms() + (c->o.catchup_timeout_ms ? c->o.catchup_timeout_ms : 5000);
     c->stats.requests++;
     return 0;
 }
@@ -239,7 +240,8 @@ static void catchup_done(struct na_client *c)
 static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
                     struct na_error *err)
 {
-    Newsalert__V1__CatchupReply *r = newsalert__v1__catchup_reply__unpack(NULL, len, data);
+    Newsalert__V1__CatchupReply *r =
+        newsalert__v1__catchup_reply__unpack(NULL, len, data);
     int rc = 0;
 
     if (r == NULL) {
@@ -250,7 +252,8 @@ static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
         newsalert__v1__catchup_reply__free_unpacked(r, NULL);
         return 0;
     }
-    c->deadline_ms = now_ms() + (c->o.catchup_timeout_ms ? c->o.catchup_timeout_ms : 5000);
+    c->deadline_ms =
+        now_ms() + (c->o.catchup_timeout_ms ? c->o.catchup_timeout_ms : 5000);
     if (r->epoch && r->epoch != c->epoch)
         restart(c, r->epoch);
     switch (r->kind) {
@@ -268,7 +271,8 @@ static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
         uint64_t since = c->req_since, oldest = r->oldest_seq;
         c->stats.gone += oldest > since + 1 ? oldest - since - 1 : 0;
         warn(c, "alerts %llu to %llu are no longer in the daemon's journal",
-             (unsigned long long)since + 1, (unsigned long long)(oldest ? oldest - 1 : 0));
+             (unsigned long long)since + 1,
+             (unsigned long long)(oldest ? oldest - 1 : 0));
         if (oldest > since + 1 && request(c, oldest - 1, c->req_until) == 0)
             break;
         catchup_done(c);
@@ -430,8 +434,9 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
         }
         int64_t now = now_ms();
         if (c->catching_up && now >= c->deadline_ms) {
-            warn(c, "the catch-up endpoint did not answer; %llu held-back alerts released "
-                    "(request since %llu)",
+            warn(c,
+                 "the catch-up endpoint did not answer; %llu held-back alerts released "
+                 "(request since %llu)",
                  (unsigned long long)c->pending.n, (unsigned long long)c->req_since);
             catchup_done(c);
             continue;
@@ -441,7 +446,8 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
         int64_t wait = until - now;
         if (c->catching_up && c->deadline_ms - now < wait)
             wait = c->deadline_ms - now;
-        zmq_pollitem_t items[2] = {{c->sub, 0, ZMQ_POLLIN, 0}, {c->dealer, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[2] = {{c->sub, 0, ZMQ_POLLIN, 0},
+                                   {c->dealer, 0, ZMQ_POLLIN, 0}};
         int n = zmq_poll(items, c->dealer ? 2 : 1, wait > 1000 ? 1000 : (long)wait);
         if (n < 0 && errno == EINTR)
             return 0;

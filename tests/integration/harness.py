@@ -77,6 +77,9 @@ class Daemon:
             f.write("log:\n  status_interval_ms: %d\n" % status_interval_ms)
             if metrics is not None:
                 f.write("metrics:\n  listen: \"%s\"\n" % metrics)
+            # State and the catch-up socket of this daemon alone.
+            f.write("state:\n  dir: %s\n" % self.state_dir)
+            f.write("catchup:\n  endpoint: %s\n" % self.catchup)
             f.write(extra_config)
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.proc = None
@@ -90,6 +93,14 @@ class Daemon:
     @property
     def publish(self):
         return "ipc://%s/alerts" % self.dir
+
+    @property
+    def catchup(self):
+        return "ipc://%s/catchup" % self.dir
+
+    @property
+    def state_dir(self):
+        return os.path.join(self.dir, "state")
 
     def command(self, *args):
         return [os.path.join(BIN, "newsalertd"), "-c", self.config, "--feed", self.feed,

@@ -33,6 +33,7 @@ def normalise(alert, base_seq):
         "source": alert["source"],
         "revision": alert["revision"],
         "feed_seq": alert["feed_seq"],
+        "update_of": alert["update_of"] - base_seq + 1 if alert["update_of"] else 0,
         "priority": alert["priority"],
         "tags": [{
             "tag": t["tag"],
@@ -146,7 +147,16 @@ class GoldenFeed(unittest.TestCase):
         self.assertEqual(sum(self.rejected(log).values()), len(rows) - len(valid))
 
     def test_duplicate_ids_and_revisions(self):
-        self.check_golden("revisions")
+        alerts, log = self.check_golden("revisions")
+        got = [(a["article_id"], a["source"], a["revision"]) for a in alerts]
+        # Repeats of a (source, id, revision) and stale revisions give nothing;
+        # the same id from another source is another article.
+        self.assertEqual(got, [("rev-1", "wire", 0), ("rev-1", "wire", 1),
+                               ("rev-1", "other-wire", 0), ("rev-2", "wire", 1),
+                               ("rev-1", "wire", 2)])
+        seq = {k: a["seq"] for k, a in zip(got, alerts)}
+        self.assertEqual([a["update_of"] for a in alerts],
+                         [0, seq[("rev-1", "wire", 0)], 0, 0, seq[("rev-1", "wire", 1)]])
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ def main():
         rules = os.path.join(args.source_dir, "config", "rules")
         with open(config, "w") as f:
             f.write("feed:\n  endpoints: [%s]\npublish:\n  endpoint: %s\n" % (feed_ep, alert_ep))
+            f.write("catchup:\n  endpoint: ipc://%s/catchup\nstate:\n  dir: %s/state\n"
+                    % (work, work))
+            f.write("metrics:\n  listen: \"off\"\n")
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (
                 rules, os.path.join(args.source_dir, "config", "actors.yaml")))
 

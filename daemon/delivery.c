@@ -1,0 +1,816 @@
+/* Delivery: what makes an alert something a consumer can count on.
+ *
+ *  - Every alert goes into the journal before it is published. Alerts of a
+ *    batch (one wakeup of the feed) are appended to the journal's buffer,
+ *    flushed with one write (and an fdatasync, per the fsync policy), and
+ *    only then sent: a consumer never sees an alert the journal does not
+ *    hold, short of a failed write, which is logged and counted.
+ *  - seq, epoch and each topic's numbering are recovered from the journal
+ *    at start-up, and the dedup window is refilled from it.
+ *  - The PUB side is an XPUB with ZMQ_XPUB_NODROP: a copy that a subscriber
+ *    at its high-water mark cannot take is counted (publish_dropped), not
+ *    lost in silence; the consumer sees the gap in its topic's numbering
+ *    and fetches the alert from the catch-up endpoint.
+ *  - Rejected input goes to the quarantine with its reason.
+ *  - The catch-up endpoint, a ROUTER, streams journalled alerts to DEALER
+ *    clients (catchup.proto), a bounded batch per client per turn of the
+ *    loop, so that one large request cannot starve the feed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "newsalert/dedup.h"
+#include "newsalert/journal.h"
+#include "newsalert/quarantine.h"
+#include "newsalert/v1/catchup.pb-c.h"
+#include "newsalertd.h"
+
+/* One alert copy waiting for the journal flush: [topic, payload] in out. */
+struct queued {
+    size_t off, topic_len, len;
+};
+
+struct stream {
+    uint8_t id[256]; /* the client's ROUTER identity */
+    size_t id_len;
+    struct na_journal_reader *reader;
+    uint64_t until; /* 0: up to the newest */
+    char **tags;    /* NULL: all */
+    size_t n_tags;
+    uint64_t sent;
+    uint8_t *held; /* a reply the client's pipe had no room for */
+    size_t held_len;
+};
+
+struct na_delivery {
+    struct na_journal *journal;
+    struct na_quarantine *quarantine;
+    struct na_dedup *dedup;
+    enum na_fsync fsync;
+    struct event *sync_timer, *retain_timer;
+    /* The publish queue of the current batch. */
+    uint8_t *out;
+    size_t out_len, out_cap;
+    struct queued *q;
+    size_t n_q, cap_q;
+    uint8_t *jbuf; /* the journal copy of one alert */
+    size_t jcap;
+    /* Catch-up. */
+    void *router;
+    struct event *router_ev, *stream_ev;
+    struct stream *streams;
+    size_t n_streams;
+    size_t next_stream;
+};
+
+static int64_t wall_ms(void)
+{
+    return na_now_ms();
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int make_dir(const char *path, struct na_error *err)
+{
+    if (mkdir(path, 0750) == 0 || errno == EEXIST)
+        return 0;
+    return na_error_set(err, "%s: cannot create: %s", path, strerror(errno));
+}
+
+/* ---- recovery ---- */
+
+/* Reads the journal once: topic numbers and the dedup window come back
+ * from the alerts themselves. */
+static int recover(struct na_daemon *d, struct na_error *err)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_journal_reader *r = na_journal_reader_open(v->journal, 0, err);
+    uint64_t seq, n = 0;
+    int64_t t;
+    const uint8_t *p;
+    size_t len;
+    int rc;
+
+    if (r == NULL)
+        return -1;
+    while ((rc = na_journal_reader_next(r, &seq, &t, &p, &len, err)) > 0) {
+        Newsalert__V1__Alert *a = newsalert__v1__alert__unpack(NULL, len, p);
+        if (a == NULL)
+            continue;
+        for (size_t i = 0; i < a->n_topics; i++) {
+            const char *topic = a->topics[i]->topic;
+            if (topic && !strncmp(topic, "alert.", 6))
+                na_topic_seq_restore(d, topic + 6, a->topics[i]->seq);
+        }
+        if (v->dedup && a->article_id)
+            na_dedup_record(v->dedup, a->source ? a->source : "", a->article_id,
+                            a->revision, a->seq);
+        newsalert__v1__alert__free_unpacked(a, NULL);
+        n++;
+    }
+    na_journal_reader_close(r);
+    if (rc < 0)
+        na_warn("journal: recovery stopped early: %s", err->msg);
+    if (n)
+        na_info("journal: %llu alerts read back; topic numbers and the dedup window "
+                "restored",
+                (unsigned long long)n);
+    return 0;
+}
+
+/* ---- timers ---- */
+
+static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    struct na_error err;
+    (void)fd;
+    (void)what;
+    if (na_journal_sync_due(d->delivery->journal, na_mono_ms()) &&
+        na_journal_sync(d->delivery->journal, &err) < 0) {
+        d->stats.journal_errors++;
+        na_err("journal: %s", err.msg);
+    }
+}
+
+static void on_retain_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    struct na_error err;
+    (void)fd;
+    (void)what;
+    if (na_journal_retain(d->delivery->journal, wall_ms(), &err) < 0) {
+        d->stats.journal_errors++;
+        na_err("journal: %s", err.msg);
+    }
+}
+
+static void journal_opts(const struct na_config *cfg, struct na_journal_opts *o)
+{
+    na_journal_opts_default(o);
+    o->segment_bytes = (uint64_t)cfg->journal_segment_bytes;
+    o->max_bytes = (uint64_t)cfg->journal_max_bytes;
+    o->max_age_ms = (int64_t)cfg->journal_max_age_s * 1000;
+    na_fsync_parse(cfg->journal_fsync, &o->fsync, NULL);
+    o->fsync_interval_ms = (uint32_t)cfg->journal_fsync_interval_ms;
+}
+
+int na_delivery_open(struct na_daemon *d, struct na_error *err)
+{
+    const struct na_config *cfg = d->cfg;
+    struct na_delivery *v = calloc(1, sizeof(*v));
+    struct na_journal_opts o;
+    struct na_journal_report rep;
+    char path[4096];
+
+    if (v == NULL)
+        return na_error_set(err, "out of memory");
+    d->delivery = v;
+    if (make_dir(cfg->state_dir, err) < 0)
+        return -1;
+    journal_opts(cfg, &o);
+    v->fsync = o.fsync;
+    snprintf(path, sizeof(path), "%s/journal", cfg->state_dir);
+    v->journal = na_journal_open(path, &o, &rep, err);
+    if (v->journal == NULL)
+        return -1;
+    for (size_t i = 0; i < rep.n_msgs; i++)
+        na_log(na_journal_report_damaged(&rep) ? NA_LOG_WARNING : NA_LOG_INFO,
+               "journal: %s", rep.msgs[i]);
+    d->seq = na_journal_last_seq(v->journal);
+    d->epoch = na_journal_epoch(v->journal);
+    na_info("journal: %s, epoch %llu, seq %llu, %llu alerts kept (%llu bytes), fsync %s",
+            path, (unsigned long long)d->epoch, (unsigned long long)d->seq,
+            (unsigned long long)rep.records, (unsigned long long)rep.bytes,
+            na_fsync_name(o.fsync));
+    if (cfg->dedup_window > 0 &&
+        (v->dedup = na_dedup_new((size_t)cfg->dedup_window)) == NULL)
+        return na_error_set(err, "out of memory for the dedup window");
+    if (recover(d, err) < 0)
+        return -1;
+    if (cfg->quarantine_max_bytes > 0) {
+        snprintf(path, sizeof(path), "%s/quarantine", cfg->state_dir);
+        v->quarantine = na_quarantine_open(path, (uint64_t)cfg->quarantine_max_bytes,
+                                           (uint64_t)cfg->quarantine_file_bytes, err);
+        if (v->quarantine == NULL)
+            return -1;
+    }
+    if (o.fsync == NA_FSYNC_INTERVAL) {
+        long ms = (long)cfg->journal_fsync_interval_ms;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        v->sync_timer = event_new(d->base, -1, EV_PERSIST, on_sync_timer, d);
+        if (v->sync_timer == NULL || event_add(v->sync_timer, &tv) < 0)
+            return na_error_set(err, "journal: cannot add the fsync timer");
+    }
+    struct timeval minute = {60, 0};
+    v->retain_timer = event_new(d->base, -1, EV_PERSIST, on_retain_timer, d);
+    if (v->retain_timer == NULL || event_add(v->retain_timer, &minute) < 0)
+        return na_error_set(err, "journal: cannot add the retention timer");
+    return 0;
+}
+
+void na_delivery_reconfigure(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    na_journal_set_retention(v->journal, (uint64_t)d->cfg->journal_max_bytes,
+                             (int64_t)d->cfg->journal_max_age_s * 1000);
+    if (v->dedup && d->cfg->dedup_window > 0)
+        na_dedup_resize(v->dedup, (size_t)d->cfg->dedup_window);
+}
+
+uint64_t na_delivery_journal_bytes(const struct na_daemon *d)
+{
+    return d->delivery && d->delivery->journal
+               ? na_journal_size_bytes(d->delivery->journal)
+               : 0;
+}
+
+uint64_t na_delivery_quarantine_bytes(const struct na_daemon *d)
+{
+    return d->delivery && d->delivery->quarantine
+               ? na_quarantine_size_bytes(d->delivery->quarantine)
+               : 0;
+}
+
+/* ---- the pipeline's hooks ---- */
+
+void na_delivery_quarantine(struct na_daemon *d, enum na_reject why,
+                            const uint8_t *const *data, const size_t *len, size_t n)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_frame f[3];
+    struct na_error err;
+
+    if (v == NULL || v->quarantine == NULL)
+        return;
+    if (n > 3)
+        n = 3; /* the frames kept of an over-long message */
+    for (size_t i = 0; i < n; i++)
+        f[i] = (struct na_frame){data[i], len[i]};
+    if (na_quarantine_add(v->quarantine, wall_ns(), na_reject_name(why), f, n, &err) <
+        0) {
+        d->stats.quarantine_errors++;
+        na_warn("quarantine: %s", err.msg);
+        return;
+    }
+    d->stats.quarantined++;
+}
+
+int na_delivery_check(struct na_daemon *d, const Newsalert__V1__Article *a,
+                      uint64_t *update_of)
+{
+    struct na_delivery *v = d->delivery;
+    uint64_t prev = 0;
+
+    *update_of = 0;
+    if (v == NULL || v->dedup == NULL)
+        return 0;
+    switch (
+        na_dedup_check(v->dedup, a->source ? a->source : "", a->id, a->revision, &prev)) {
+    case NA_DEDUP_DUPLICATE:
+        d->stats.duplicates++;
+        return 1;
+    case NA_DEDUP_REVISION:
+        d->stats.revisions++;
+        *update_of = prev;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+void na_delivery_remember(struct na_daemon *d, const Newsalert__V1__Article *a,
+                          uint64_t seq)
+{
+    struct na_delivery *v = d->delivery;
+    if (v && v->dedup)
+        na_dedup_record(v->dedup, a->source ? a->source : "", a->id, a->revision, seq);
+}
+
+static uint8_t *reserve(struct na_delivery *v, size_t n)
+{
+    if (v->out_len + n > v->out_cap) {
+        size_t cap = v->out_cap ? v->out_cap : 65536;
+        while (cap < v->out_len + n)
+            cap *= 2;
+        uint8_t *p = realloc(v->out, cap);
+        if (p == NULL)
+            return NULL;
+        v->out = p;
+        v->out_cap = cap;
+    }
+    return v->out + v->out_len;
+}
+
+static int queue_copy(struct na_delivery *v, const char *topic, size_t topic_len,
+                      const Newsalert__V1__Alert *alert)
+{
+    size_t n = newsalert__v1__alert__get_packed_size(alert);
+    uint8_t *p = reserve(v, topic_len + n);
+    if (p == NULL)
+        return -1;
+    if (v->n_q == v->cap_q) {
+        size_t cap = v->cap_q ? v->cap_q * 2 : 256;
+        struct queued *q = realloc(v->q, cap * sizeof(*q));
+        if (q == NULL)
+            return -1;
+        v->q = q;
+        v->cap_q = cap;
+    }
+    memcpy(p, topic, topic_len);
+    newsalert__v1__alert__pack(alert, p + topic_len);
+    v->q[v->n_q++] = (struct queued){v->out_len, topic_len, n};
+    v->out_len += topic_len + n;
+    return 0;
+}
+
+void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
+{
+    struct na_delivery *v = d->delivery;
+    Newsalert__V1__TopicSeq ts[NA_MAX_TAGS], *tsp[NA_MAX_TAGS];
+    char names[NA_MAX_TAGS][64];
+    struct na_error err;
+    size_t n = alert->n_tags < NA_MAX_TAGS ? alert->n_tags : NA_MAX_TAGS;
+
+    for (size_t i = 0; i < n; i++) {
+        newsalert__v1__topic_seq__init(&ts[i]);
+        snprintf(names[i], sizeof(names[i]), "alert.%s", alert->tags[i]->tag);
+        ts[i].topic = names[i];
+        ts[i].seq = na_topic_seq_next(d, alert->tags[i]->tag);
+        tsp[i] = &ts[i];
+    }
+    alert->topics = tsp;
+    alert->n_topics = n;
+
+    /* The journal copy: every topic listed, none chosen. */
+    alert->topic = NULL;
+    alert->topic_seq = 0;
+    size_t len = newsalert__v1__alert__get_packed_size(alert);
+    if (len > v->jcap) {
+        uint8_t *p = realloc(v->jbuf, len);
+        if (p) {
+            v->jbuf = p;
+            v->jcap = len;
+        }
+    }
+    if (len <= v->jcap) {
+        newsalert__v1__alert__pack(alert, v->jbuf);
+        if (na_journal_append(v->journal, alert->seq, wall_ms(), v->jbuf, len, &err) <
+            0) {
+            d->stats.journal_errors++;
+            na_err("journal: alert %llu: %s", (unsigned long long)alert->seq, err.msg);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        alert->topic = names[i];
+        alert->topic_seq = ts[i].seq;
+        if (queue_copy(v, names[i], strlen(names[i]), alert) < 0) {
+            d->stats.publish_errors++;
+            na_err("publish: out of memory queueing alert %llu",
+                   (unsigned long long)alert->seq);
+        }
+    }
+    alert->topic = NULL;
+    alert->topic_seq = 0;
+    alert->topics = NULL;
+    alert->n_topics = 0;
+}
+
+static void send_queued(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    na_publish_drain_subscriptions(d);
+    for (size_t i = 0; i < v->n_q; i++) {
+        const struct queued *q = &v->q[i];
+        const uint8_t *p = v->out + q->off;
+        if (zmq_send(d->pub, p, q->topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN)
+                d->stats.publish_dropped++;
+            else
+                d->stats.publish_errors++;
+            continue;
+        }
+        /* The first frame went, so the pipe had room: the second goes too. */
+        if (zmq_send(d->pub, p + q->topic_len, q->len, ZMQ_DONTWAIT) < 0) {
+            d->stats.publish_errors++;
+            continue;
+        }
+        d->stats.published++;
+        na_topic_count_published(d, (const char *)p + 6, q->topic_len - 6);
+    }
+    v->n_q = 0;
+    v->out_len = 0;
+}
+
+static void stream_kick(struct na_daemon *d);
+
+void na_delivery_flush(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_error err;
+
+    if (v == NULL)
+        return;
+    if (v->journal && na_journal_flush(v->journal, &err) < 0) {
+        d->stats.journal_errors++;
+        na_err("journal: %s; the alerts are published anyway", err.msg);
+    }
+    send_queued(d);
+    if (v->quarantine && na_quarantine_flush(v->quarantine, &err) < 0) {
+        d->stats.quarantine_errors++;
+        na_warn("quarantine: %s", err.msg);
+    }
+    /* Streams that reached the end may have more to send now. */
+    if (v->n_streams)
+        stream_kick(d);
+}
+
+/* ---- catch-up ---- */
+
+/* A reply is a CatchupReply: kind, epoch, then the alert's journalled
+ * bytes as field 3, which are a packed Alert already, so they are framed
+ * rather than decoded and packed again. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static int send_reply(struct na_daemon *d, struct stream *s, const uint8_t *msg,
+                      size_t len)
+{
+    void *r = d->delivery->router;
+    if (zmq_send(r, s->id, s->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_send(r, msg, len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+static int send_packed_reply(struct na_daemon *d, struct stream *s,
+                             Newsalert__V1__CatchupReply *rep)
+{
+    uint8_t buf[1024];
+    rep->epoch = d->epoch;
+    size_t n = newsalert__v1__catchup_reply__get_packed_size(rep);
+    if (n > sizeof(buf))
+        return -1;
+    newsalert__v1__catchup_reply__pack(rep, buf);
+    return send_reply(d, s, buf, n);
+}
+
+static void send_error_to(struct na_daemon *d, const uint8_t *id, size_t id_len,
+                          const char *why)
+{
+    struct stream s = {.id_len = id_len};
+    Newsalert__V1__CatchupReply rep = NEWSALERT__V1__CATCHUP_REPLY__INIT;
+    char msg[200];
+    memcpy(s.id, id, id_len);
+    snprintf(msg, sizeof(msg), "%s", why);
+    rep.kind = NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ERROR;
+    rep.error = msg;
+    d->stats.catchup_refused++;
+    send_packed_reply(d, &s, &rep);
+}
+
+static void stream_free(struct stream *s)
+{
+    na_journal_reader_close(s->reader);
+    for (size_t i = 0; i < s->n_tags; i++)
+        free(s->tags[i]);
+    free(s->tags);
+    free(s->held);
+    memset(s, 0, sizeof(*s));
+}
+
+static void stream_remove(struct na_delivery *v, size_t i)
+{
+    stream_free(&v->streams[i]);
+    v->streams[i] = v->streams[--v->n_streams];
+    if (v->next_stream >= v->n_streams)
+        v->next_stream = 0;
+}
+
+static bool wanted(const struct stream *s, const uint8_t *p, size_t len)
+{
+    if (s->n_tags == 0)
+        return true;
+    Newsalert__V1__Alert *a = newsalert__v1__alert__unpack(NULL, len, p);
+    bool ok = false;
+    for (size_t i = 0; a && i < a->n_tags && !ok; i++)
+        for (size_t k = 0; k < s->n_tags && !ok; k++)
+            ok = !strcmp(a->tags[i]->tag, s->tags[k]);
+    if (a)
+        newsalert__v1__alert__free_unpacked(a, NULL);
+    return ok;
+}
+
+/* Sends up to batch alerts of one stream. Returns 1 when the stream is
+ * finished (END sent or the client gone), 0 when it has more, -1 when the
+ * client's pipe is full for now. */
+static int stream_step(struct na_daemon *d, struct stream *s, size_t batch)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_error err;
+
+    if (s->held) {
+        if (send_reply(d, s, s->held, s->held_len) < 0)
+            return errno == EAGAIN ? -1 : 1;
+        free(s->held);
+        s->held = NULL;
+        s->sent++;
+    }
+    for (size_t k = 0; k < batch; k++) {
+        uint64_t seq;
+        int64_t t;
+        const uint8_t *p;
+        size_t len;
+        int rc = na_journal_reader_next(s->reader, &seq, &t, &p, &len, &err);
+        if (rc < 0)
+            na_warn("catch-up: journal read failed: %s", err.msg);
+        if (rc <= 0 || (s->until && seq > s->until)) {
+            Newsalert__V1__CatchupReply rep = NEWSALERT__V1__CATCHUP_REPLY__INIT;
+            rep.kind = NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_END;
+            rep.last_seq = na_journal_last_seq(v->journal);
+            rep.count = s->sent;
+            rep.oldest_seq = na_journal_first_seq(v->journal);
+            if (send_packed_reply(d, s, &rep) < 0 && errno == EAGAIN)
+                return -1;
+            return 1;
+        }
+        if (!wanted(s, p, len))
+            continue;
+        uint8_t head[32];
+        size_t h = 0;
+        head[h++] = 0x08; /* field 1, varint: kind */
+        h += put_varint(head + h, NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ALERT);
+        head[h++] = 0x10; /* field 2, varint: epoch */
+        h += put_varint(head + h, d->epoch);
+        head[h++] = 0x1a; /* field 3, length-delimited: alert */
+        h += put_varint(head + h, len);
+        uint8_t *msg = malloc(h + len);
+        if (msg == NULL)
+            return 1;
+        memcpy(msg, head, h);
+        memcpy(msg + h, p, len);
+        if (send_reply(d, s, msg, h + len) < 0) {
+            if (errno != EAGAIN) {
+                free(msg);
+                return 1; /* the client went away */
+            }
+            s->held = msg;
+            s->held_len = h + len;
+            return -1;
+        }
+        free(msg);
+        s->sent++;
+        d->stats.catchup_alerts++;
+    }
+    return 0;
+}
+
+static void on_streams(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    struct na_delivery *v = d->delivery;
+    bool more = false, blocked = false;
+    (void)fd;
+    (void)what;
+
+    /* One turn: each stream gets a batch, starting after last turn's first,
+     * so no client can keep the others (or the feed) waiting. */
+    size_t n = v->n_streams;
+    for (size_t k = 0; k < n && v->n_streams; k++) {
+        size_t i = (v->next_stream + k) % v->n_streams;
+        int rc = stream_step(d, &v->streams[i], (size_t)d->cfg->catchup_batch);
+        if (rc == 1) {
+            stream_remove(v, i);
+            k--;
+            n--;
+        } else if (rc == 0) {
+            more = true;
+        } else {
+            blocked = true;
+        }
+    }
+    if (v->n_streams)
+        v->next_stream = (v->next_stream + 1) % v->n_streams;
+    if (more) {
+        event_active(v->stream_ev, EV_TIMEOUT, 0);
+    } else if (blocked) {
+        struct timeval tv = {0, 10000}; /* a full client pipe: try again soon */
+        event_add(v->stream_ev, &tv);
+    }
+}
+
+static void stream_kick(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    if (v->stream_ev && !event_pending(v->stream_ev, EV_TIMEOUT, NULL))
+        event_active(v->stream_ev, EV_TIMEOUT, 0);
+}
+
+static bool tag_known(const struct na_daemon *d, const char *tag)
+{
+    for (size_t t = 0; t < na_ruleset_tag_count(d->rs); t++)
+        if (!strcmp(na_ruleset_tag(d->rs, t)->name, tag))
+            return true;
+    return false;
+}
+
+static void on_request(struct na_daemon *d, const uint8_t *id, size_t id_len,
+                       const uint8_t *body, size_t len)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_error err;
+    char why[160];
+
+    d->stats.catchup_requests++;
+    Newsalert__V1__CatchupRequest *req =
+        newsalert__v1__catchup_request__unpack(NULL, len, body);
+    if (req == NULL) {
+        send_error_to(d, id, id_len, "not a newsalert.v1.CatchupRequest");
+        return;
+    }
+    const char *bad = NULL;
+    if (req->until_seq && req->until_seq < req->since_seq)
+        bad = "until_seq is below since_seq";
+    else if (req->until_seq &&
+             req->until_seq - req->since_seq > (uint64_t)d->cfg->catchup_max_range)
+        bad = "the range is larger than catchup.max_range";
+    else if (req->n_tags > NA_MAX_TAGS)
+        bad = "too many tags";
+    for (size_t i = 0; bad == NULL && i < req->n_tags; i++)
+        if (!tag_known(d, req->tags[i])) {
+            snprintf(why, sizeof(why), "unknown tag '%.60s'", req->tags[i]);
+            bad = why;
+        }
+    /* One stream per client: a new request replaces the old one. */
+    size_t slot = v->n_streams;
+    for (size_t i = 0; i < v->n_streams; i++)
+        if (v->streams[i].id_len == id_len && !memcmp(v->streams[i].id, id, id_len))
+            slot = i;
+    if (bad == NULL && slot == v->n_streams &&
+        v->n_streams >= (size_t)d->cfg->catchup_max_clients)
+        bad = "busy: too many catch-up clients; try again";
+    if (bad) {
+        send_error_to(d, id, id_len, bad);
+        newsalert__v1__catchup_request__free_unpacked(req, NULL);
+        return;
+    }
+    if (slot < v->n_streams) {
+        stream_free(&v->streams[slot]);
+    } else {
+        struct stream *s = realloc(v->streams, (v->n_streams + 1) * sizeof(*s));
+        if (s == NULL) {
+            newsalert__v1__catchup_request__free_unpacked(req, NULL);
+            return;
+        }
+        v->streams = s;
+        v->n_streams++;
+    }
+    struct stream *s = &v->streams[slot];
+    memset(s, 0, sizeof(*s));
+    memcpy(s->id, id, id_len);
+    s->id_len = id_len;
+    s->until = req->until_seq;
+    if (req->n_tags) {
+        s->tags = calloc(req->n_tags, sizeof(char *));
+        for (size_t i = 0; s->tags && i < req->n_tags; i++)
+            s->tags[s->n_tags++] = strdup(req->tags[i]);
+    }
+    s->reader = na_journal_reader_open(v->journal, req->since_seq, &err);
+    newsalert__v1__catchup_request__free_unpacked(req, NULL);
+    if (s->reader == NULL) {
+        send_error_to(d, id, id_len, "the journal cannot be read");
+        stream_remove(v, slot);
+        return;
+    }
+    if (na_journal_reader_gone(s->reader)) {
+        Newsalert__V1__CatchupReply rep = NEWSALERT__V1__CATCHUP_REPLY__INIT;
+        rep.kind = NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_GONE;
+        rep.oldest_seq = na_journal_reader_oldest(s->reader);
+        send_packed_reply(d, s, &rep);
+        stream_remove(v, slot);
+        return;
+    }
+    stream_kick(d);
+}
+
+static void on_router(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    struct na_delivery *v = d->delivery;
+    (void)fd;
+    (void)what;
+
+    /* Edge-triggered like the feed: drain a bounded number, then re-check. */
+    for (int k = 0; k < 64; k++) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        if (zmq_msg_recv(&id, v->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            return;
+        }
+        size_t parts = 0;
+        zmq_msg_init(&body);
+        int more = zmq_msg_more(&id);
+        while (more) {
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+            if (zmq_msg_recv(&body, v->router, 0) < 0)
+                break;
+            parts++;
+            more = zmq_msg_more(&body);
+        }
+        if (zmq_msg_size(&id) > sizeof(v->streams[0].id))
+            ; /* identities are 5 bytes from libzmq; a longer one is ignored */
+        else if (parts != 1)
+            send_error_to(d, zmq_msg_data(&id), zmq_msg_size(&id),
+                          "expected one frame: a CatchupRequest");
+        else
+            on_request(d, zmq_msg_data(&id), zmq_msg_size(&id), zmq_msg_data(&body),
+                       zmq_msg_size(&body));
+        zmq_msg_close(&id);
+        zmq_msg_close(&body);
+    }
+    if (na_zsock_readable(v->router))
+        event_active(v->router_ev, EV_READ, 0);
+}
+
+int na_catchup_open(struct na_daemon *d, struct na_error *err)
+{
+    struct na_delivery *v = d->delivery;
+    const char *ep = d->cfg->catchup_endpoint;
+    int one = 1, linger = 0, fd;
+    size_t fdlen = sizeof(fd);
+
+    if (ep == NULL || *ep == '\0' || !strcmp(ep, "off"))
+        return 0;
+    v->router = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (v->router == NULL)
+        return na_error_set(err, "catch-up: cannot create socket: %s",
+                            zmq_strerror(errno));
+    if (zmq_setsockopt(v->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
+        zmq_setsockopt(v->router, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
+        return na_error_set(err, "catch-up: socket options: %s", zmq_strerror(errno));
+    if (d->curve.publish_on && na_curve_server_setup(d, v->router, err) < 0)
+        return -1;
+    if (zmq_bind(v->router, ep) < 0)
+        return na_error_set(err, "catch-up: cannot bind %s: %s", ep, zmq_strerror(errno));
+    if (zmq_getsockopt(v->router, ZMQ_FD, &fd, &fdlen) < 0)
+        return na_error_set(err, "catch-up: ZMQ_FD: %s", zmq_strerror(errno));
+    v->router_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, on_router, d);
+    v->stream_ev = event_new(d->base, -1, 0, on_streams, d);
+    if (v->router_ev == NULL || v->stream_ev == NULL || event_add(v->router_ev, NULL) < 0)
+        return na_error_set(err, "catch-up: cannot watch the socket");
+    event_active(v->router_ev, EV_READ, 0);
+    na_info("catch-up: requests on %s%s", ep, d->curve.publish_on ? " (CURVE)" : "");
+    return 0;
+}
+
+void na_delivery_close(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_error err;
+
+    if (v == NULL)
+        return;
+    while (v->n_streams)
+        stream_remove(v, 0);
+    free(v->streams);
+    if (v->router_ev)
+        event_free(v->router_ev);
+    if (v->stream_ev)
+        event_free(v->stream_ev);
+    if (v->router)
+        zmq_close(v->router);
+    if (v->sync_timer)
+        event_free(v->sync_timer);
+    if (v->retain_timer)
+        event_free(v->retain_timer);
+    if (v->journal && na_journal_close(v->journal, &err) < 0)
+        na_err("journal: %s", err.msg);
+    if (v->quarantine && na_quarantine_close(v->quarantine, &err) < 0)
+        na_warn("quarantine: %s", err.msg);
+    na_dedup_free(v->dedup);
+    free(v->out);
+    free(v->q);
+    free(v->jbuf);
+    free(v);
+    d->delivery = NULL;
+}
