@@ -302,6 +302,11 @@ static void on_live(struct na_client *c, const uint8_t *data, size_t len)
             newsalert__v1__alert__free_unpacked(a, NULL);
         return;
     }
+    /* A prefix subscription to "alert.aid" also takes "alert.aidx". */
+    if (a->topic && !follows(c, a->topic)) {
+        newsalert__v1__alert__free_unpacked(a, NULL);
+        return;
+    }
     if (a->epoch != c->epoch)
         restart(c, a->epoch);
     if (a->seq <= c->last_seq) {

@@ -1,5 +1,7 @@
-/* newsalert tail: subscribes to a daemon's alerts and prints them, once per
- * article even when several of its tags are subscribed. */
+/* newsalert tail: prints a daemon's alerts in seq order, once per article
+ * even when several of its tags are subscribed, with nothing missing that
+ * the daemon's journal kept: it is a client.h consumer, so it fetches
+ * history (--since) and the gaps it sees from the catch-up endpoint. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -9,6 +11,8 @@
 #include <zmq.h>
 
 #include "newsalert/alert.h"
+#include "newsalert/cert.h"
+#include "newsalert/client.h"
 #include "newsalert.h"
 
 static void tail_usage(FILE *out)
@@ -23,33 +27,19 @@ static void tail_usage(FILE *out)
         "  -j, --json              one JSON object per alert and line\n"
         "  -n, --count N           exit after N alerts (exit 1 if they do not come)\n"
         "  -T, --timeout S         exit after S seconds without an alert\n"
+        "  -s, --since SEQ         start with every journalled alert after SEQ (0: all)\n"
+        "  -C, --catchup ENDPOINT  the daemon's catch-up endpoint, asked for history "
+        "and\n"
+        "                          for gaps (default: the alert port + 1 for tcp://,\n"
+        "                          none otherwise; off: none)\n"
         "      --curve-server-key FILE  the daemon's public certificate (.pub): connect\n"
         "                          with CURVE (needed when publish.curve is on)\n"
         "      --curve-key FILE    our secret certificate (.key, mode 0600), whose .pub\n"
         "                          is in the daemon's publish.curve.allow_dir\n"
         "  -h, --help              show this help\n"
         "An article with several subscribed tags is printed once: its copies share the\n"
-        "alert's seq.\n");
-}
-
-/* The copies of one alert (one per tag) are published back to back, so a
- * short memory of recent (epoch, seq) pairs finds the repeats. */
-#define SEEN 256
-
-struct seen {
-    uint64_t epoch[SEEN], seq[SEEN];
-    size_t next;
-};
-
-static bool seen_before(struct seen *s, uint64_t epoch, uint64_t seq)
-{
-    for (size_t i = 0; i < SEEN; i++)
-        if (s->seq[i] == seq && s->epoch[i] == epoch && seq != 0)
-            return true;
-    s->epoch[s->next] = epoch;
-    s->seq[s->next] = seq;
-    s->next = (s->next + 1) % SEEN;
-    return false;
+        "alert's seq. Warnings (history gone from the journal, a daemon that started\n"
+        "its numbering over) go to stderr.\n");
 }
 
 static void print_text(const Newsalert__V1__Alert *a)
@@ -69,6 +59,22 @@ static void print_text(const Newsalert__V1__Alert *a)
     }
 }
 
+/* The shipped config puts the catch-up endpoint one port above the
+ * alerts: tcp://HOST:PORT gives tcp://HOST:PORT+1. Other transports have
+ * no such convention. */
+static bool default_catchup(const char *alerts, char *out, size_t len)
+{
+    const char *colon = strrchr(alerts, ':');
+    char *end;
+    if (strncmp(alerts, "tcp://", 6) != 0 || colon == NULL)
+        return false;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port <= 0 || port >= 65535)
+        return false;
+    snprintf(out, len, "%.*s:%ld", (int)(colon - alerts), alerts, port + 1);
+    return true;
+}
+
 int cmd_tail(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -79,24 +85,40 @@ int cmd_tail(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'},
         {"curve-server-key", required_argument, NULL, 'S'},
         {"curve-key", required_argument, NULL, 'K'},
+        {"since", required_argument, NULL, 's'},
+        {"catchup", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *endpoint = "tcp://127.0.0.1:5556", *tags[64];
-    const char *server_key = NULL, *own_key = NULL;
+    const char *server_key = NULL, *own_key = NULL, *catchup = NULL;
     size_t n_tags = 0;
+    bool history = false;
+    unsigned long long since = 0;
     bool json = false;
     long long count = 0;
     double timeout = 0;
     char *end;
     int c;
 
-    while ((c = getopt_long(argc, argv, "c:t:jn:T:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:t:jn:T:s:C:h", opts, NULL)) != -1) {
         switch (c) {
+        case 's':
+            since = strtoull(optarg, &end, 10);
+            if (*end || *optarg == '-' || *optarg == '\0') {
+                tool_error("tail", "--since: expected a seq (0 or more), got '%s'",
+                           optarg);
+                return EXIT_USAGE;
+            }
+            history = true;
+            break;
+        case 'C':
+            catchup = optarg;
+            break;
         case 'c':
             endpoint = optarg;
             break;
         case 't':
-            if (n_tags == 64 || strlen(optarg) > 40) {
+            if (n_tags == NA_CLIENT_MAX_TAGS || strlen(optarg) > 40) {
                 tool_error("tail", "too many or too long tags");
                 return EXIT_USAGE;
             }
@@ -139,96 +161,73 @@ int cmd_tail(int argc, char **argv)
         tail_usage(stderr);
         return EXIT_USAGE;
     }
+    struct na_client_opts o = {
+        .alerts = endpoint, .history = history, .since_seq = since};
+    char derived[300];
+    if (catchup == NULL && default_catchup(endpoint, derived, sizeof(derived)))
+        catchup = derived;
+    if (catchup && strcmp(catchup, "off") != 0)
+        o.catchup = catchup;
+    if (history && o.catchup == NULL) {
+        tool_error("tail", "--since needs a catch-up endpoint (--catchup)");
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n_tags; i++)
+        o.tags[o.n_tags++] = tags[i];
+    struct na_cert server, own;
+    int curve = tool_curve_keys("tail", server_key, own_key, &server, &own);
+    if (curve < 0)
+        return EXIT_USAGE;
+    if (curve) {
+        o.curve_server_key = server.public_key;
+        o.curve_public_key = own.public_key;
+        o.curve_secret_key = own.secret_key;
+    }
     tool_catch_signals();
-    void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
-    int hwm = 0;
-    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    if (n_tags == 0)
-        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "alert.", 6);
-    for (size_t i = 0; i < n_tags; i++) {
-        char topic[64];
-        /* The exact topic: "alert.aid" must not also take "alert.aidx". The
-         * topic frame is sent without a terminator, so prefix matching is
-         * all ZeroMQ offers; the exact check happens below. */
-        int n = snprintf(topic, sizeof(topic), "alert.%s", tags[i]);
-        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, (size_t)n);
-    }
-    if (tool_curve_client("tail", sub, server_key, own_key) < 0) {
-        zmq_close(sub);
-        zmq_ctx_term(ctx);
+    struct na_error err;
+    struct na_client *client = na_client_new(&o, &err);
+    memset(&own, 0, sizeof(own));
+    if (client == NULL) {
+        tool_error("tail", "%s", err.msg);
         return EXIT_USAGE;
     }
-    if (zmq_connect(sub, endpoint) < 0) {
-        tool_error("tail", "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
-        zmq_close(sub);
-        zmq_ctx_term(ctx);
-        return EXIT_USAGE;
-    }
-    struct seen *seen = calloc(1, sizeof(*seen));
     long long printed = 0;
     double last = tool_now();
     int status = EXIT_OK;
     while (!tool_interrupted && (count == 0 || printed < count)) {
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 100) <= 0) {
-            if (timeout > 0 && tool_now() - last > timeout)
+        Newsalert__V1__Alert *a;
+        int rc = na_client_next(client, 100, &a, &err);
+        const char *warning = na_client_warning(client);
+        if (warning)
+            tool_error("tail", "warning: %s", warning);
+        if (rc < 0) {
+            tool_error("tail", "%s", err.msg);
+            status = EXIT_FAIL;
+            break;
+        }
+        if (rc == 0) {
+            if (timeout > 0 && tool_now() - last > timeout && !na_client_busy(client))
                 break;
             continue;
         }
-        zmq_msg_t topic, body;
-        zmq_msg_init(&topic);
-        zmq_msg_init(&body);
-        if (zmq_msg_recv(&topic, sub, 0) < 0 || !zmq_msg_more(&topic) ||
-            zmq_msg_recv(&body, sub, 0) < 0) {
-            zmq_msg_close(&topic);
-            zmq_msg_close(&body);
-            continue;
+        if (json) {
+            json_t *obj = na_alert_to_json(a);
+            char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
+            if (s)
+                puts(s);
+            free(s);
+            json_decref(obj);
+        } else {
+            print_text(a);
         }
-        /* Drain any further frames so the next message starts clean. */
-        while (zmq_msg_more(&body)) {
-            zmq_msg_close(&body);
-            zmq_msg_init(&body);
-            if (zmq_msg_recv(&body, sub, 0) < 0)
-                break;
-        }
-        bool wanted = n_tags == 0;
-        for (size_t i = 0; i < n_tags && !wanted; i++)
-            wanted =
-                zmq_msg_size(&topic) == 6 + strlen(tags[i]) &&
-                memcmp((char *)zmq_msg_data(&topic) + 6, tags[i], strlen(tags[i])) == 0;
-        Newsalert__V1__Alert *a = NULL;
-        if (wanted)
-            a = newsalert__v1__alert__unpack(NULL, zmq_msg_size(&body),
-                                             zmq_msg_data(&body));
-        if (wanted && a == NULL)
-            tool_error("tail",
-                       "an alert that is not a valid newsalert.v1.Alert was skipped");
-        if (a && !seen_before(seen, a->epoch, a->seq)) {
-            if (json) {
-                json_t *o = na_alert_to_json(a);
-                char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-                if (s)
-                    puts(s);
-                free(s);
-                json_decref(o);
-            } else {
-                print_text(a);
-            }
-            fflush(stdout);
-            printed++;
-            last = tool_now();
-        }
-        if (a)
-            newsalert__v1__alert__free_unpacked(a, NULL);
-        zmq_msg_close(&topic);
-        zmq_msg_close(&body);
+        fflush(stdout);
+        printed++;
+        last = tool_now();
     }
     if (count && printed < count) {
         tool_error("tail", "%lld of %lld alerts arrived", printed, count);
         status = EXIT_FAIL;
     }
-    free(seen);
-    zmq_close(sub);
-    zmq_ctx_term(ctx);
+    na_client_free(client);
     return status;
 }

@@ -74,6 +74,12 @@ void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
  * (.key; NULL: a throwaway key pair, enough for a server that checks no
  * client keys); with server_pub NULL it stays plain. A server takes its
  * secret certificate; NULL leaves it plain. Errors are reported; -1. */
+struct na_cert;
+/* Loads the CURVE keys of a client: the server's public certificate and our
+ * secret one (a throwaway pair when key is NULL). 0: no CURVE asked for;
+ * 1: keys loaded; -1: reported error. The caller wipes *own. */
+int tool_curve_keys(const char *cmd, const char *server_pub, const char *key,
+                    struct na_cert *server, struct na_cert *own);
 int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
                       const char *key);
 int tool_curve_server(const char *cmd, void *sock, const char *key);

@@ -253,26 +253,36 @@ static int load_cert(const char *cmd, const char *path, bool secret, struct na_c
     return 0;
 }
 
-int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
-                      const char *key)
+int tool_curve_keys(const char *cmd, const char *server_pub, const char *key,
+                    struct na_cert *server, struct na_cert *own)
 {
-    struct na_cert server, own;
-    int rc = -1;
-
     if (server_pub == NULL) {
         if (key)
             tool_error(cmd, "--curve-key needs --curve-server-key");
         return key ? -1 : 0;
     }
-    if (load_cert(cmd, server_pub, false, &server) < 0)
+    if (load_cert(cmd, server_pub, false, server) < 0)
         return -1;
-    if (key) {
-        if (load_cert(cmd, key, true, &own) < 0)
-            return -1;
-    } else if (zmq_curve_keypair(own.public_key, own.secret_key) < 0) {
+    if (key)
+        return load_cert(cmd, key, true, own) < 0 ? -1 : 1;
+    /* No key of our own: a throwaway pair (enough when the daemon's
+     * allowlist is not what stands between us and the alerts). */
+    if (zmq_curve_keypair(own->public_key, own->secret_key) < 0) {
         tool_error(cmd, "cannot make a key pair: %s", zmq_strerror(errno));
         return -1;
     }
+    return 1;
+}
+
+int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
+                      const char *key)
+{
+    struct na_cert server, own;
+    int rc = tool_curve_keys(cmd, server_pub, key, &server, &own);
+
+    if (rc <= 0)
+        return rc;
+    rc = -1;
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server.public_key, NA_Z85_KEY_LEN) <
             0 ||
         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, own.public_key, NA_Z85_KEY_LEN) < 0 ||
