@@ -200,10 +200,28 @@ static void emit_processing(const struct na_daemon *d, struct evbuffer *out,
     evbuffer_add_printf(out, "%s_count %llu\n", name, (unsigned long long)h->count);
 }
 
+static void emit_journal_bytes(const struct na_daemon *d, struct evbuffer *out,
+                               const char *name)
+{
+    put_value(out, name, na_delivery_journal_bytes(d));
+}
+
+static void emit_quarantine_bytes(const struct na_daemon *d, struct evbuffer *out,
+                                  const char *name)
+{
+    put_value(out, name, na_delivery_quarantine_bytes(d));
+}
+
+static void emit_last_seq(const struct na_daemon *d, struct evbuffer *out,
+                          const char *name)
+{
+    put_value(out, name, d->seq);
+}
+
 /* One row per metric family. A plain counter names its field in struct
  * na_stats; anything with labels, a gauge or a histogram has an emitter.
- * New features add their rows here (journal size, quarantine, dedup, ...);
- * nothing is listed for what the daemon does not do yet. */
+ * New features add their rows here; nothing is listed for what the daemon
+ * does not do. */
 struct family {
     const char *name;
     const char *type;
@@ -255,6 +273,38 @@ static const struct family families[] = {
     {"newsalertd_feed_endpoints_connected", "gauge",
      "Feed connections up now, as seen by the SUB socket's monitor.",
      EMIT(emit_connected)},
+    {"newsalertd_articles_duplicate_total", "counter",
+     "Articles dropped as a (source, id, revision) already seen.", STAT(duplicates)},
+    {"newsalertd_articles_revised_total", "counter",
+     "Higher revisions of seen articles, tagged again.", STAT(revisions)},
+    {"newsalertd_articles_quarantined_total", "counter",
+     "Rejected messages written to the quarantine.", STAT(quarantined)},
+    {"newsalertd_quarantine_errors_total", "counter",
+     "Rejected messages the quarantine could not keep.", STAT(quarantine_errors)},
+    {"newsalertd_publish_dropped_total", "counter",
+     "Alert copies not sent because a subscriber was at its high-water mark "
+     "(they stay in the journal for catch-up).",
+     STAT(publish_dropped)},
+    {"newsalertd_journal_errors_total", "counter", "Journal writes or syncs that failed.",
+     STAT(journal_errors)},
+    {"newsalertd_journal_size_bytes", "gauge", "Bytes in the journal's segment files.",
+     EMIT(emit_journal_bytes)},
+    {"newsalertd_quarantine_size_bytes", "gauge", "Bytes in the quarantine's files.",
+     EMIT(emit_quarantine_bytes)},
+    {"newsalertd_alert_last_seq", "gauge", "The seq of the newest alert.",
+     EMIT(emit_last_seq)},
+    {"newsalertd_catchup_requests_total", "counter",
+     "Requests received on the catch-up endpoint.", STAT(catchup_requests)},
+    {"newsalertd_catchup_refused_total", "counter",
+     "Catch-up requests answered with an error.", STAT(catchup_refused)},
+    {"newsalertd_catchup_alerts_total", "counter",
+     "Alerts sent through the catch-up endpoint.", STAT(catchup_alerts)},
+    {"newsalertd_auth_failures_total", "counter",
+     "CURVE handshakes refused (ZAP, wrong keys, plain peers).", STAT(auth_failures)},
+    {"newsalertd_feed_disconnects_total", "counter",
+     "Established feed connections that dropped.", STAT(feed_disconnects)},
+    {"newsalertd_articles_match_limited_total", "counter",
+     "Articles whose scan stopped at limits.max_matches.", STAT(match_limited)},
     {"newsalertd_article_processing_seconds", "histogram",
      "Time to decode, tag and publish one feed message.", EMIT(emit_processing)},
 };
