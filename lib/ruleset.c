@@ -3,9 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hs.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "newsalert/ruleset.h"
 #include "newsalert/yamlutil.h"
@@ -18,6 +21,7 @@ struct na_ruleset {
     struct na_pattern *patterns;
     size_t n_patterns;
     hs_database_t *db;
+    bool from_cache; /* db was read from a cache file, not compiled */
     size_t n_term_ids;
     char **files; /* paths that terms point at for their error messages */
     size_t n_files;
@@ -712,12 +716,92 @@ static int add_tag_patterns(struct na_ruleset *rs, struct compile_list *cl,
     return 0;
 }
 
+/* The compiled database depends only on what goes into hs_compile_multi:
+ * the expressions, their flags and ids, and the Vectorscan build. That is
+ * the cache key (FNV-1a, 64 bits: the input is the operator's own rules, not
+ * an adversary's). */
+static uint64_t compile_key(const struct compile_list *cl)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *ver = hs_version();
+#define MIX(p, n)                                                                        \
+    for (size_t k_ = 0; k_ < (n); k_++)                                                  \
+        h = (h ^ ((const unsigned char *)(p))[k_]) * 0x100000001b3ull;
+    MIX(ver, strlen(ver) + 1);
+    for (size_t i = 0; i < cl->n; i++) {
+        MIX(cl->exprs[i], strlen(cl->exprs[i]) + 1);
+        MIX(&cl->flags[i], sizeof(cl->flags[i]));
+        MIX(&cl->ids[i], sizeof(cl->ids[i]));
+    }
+#undef MIX
+    return h;
+}
+
+static hs_database_t *cache_read(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    hs_database_t *db = NULL;
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        char *buf = n > 0 && n < (1L << 30) ? malloc((size_t)n) : NULL;
+        rewind(f);
+        /* hs_deserialize_database checks the version and the platform, and
+         * refuses a damaged file: the caller then compiles. */
+        if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n &&
+            hs_deserialize_database(buf, (size_t)n, &db) != HS_SUCCESS)
+            db = NULL;
+        free(buf);
+    }
+    fclose(f);
+    return db;
+}
+
+static void cache_write(const char *dir, const char *path, const hs_database_t *db)
+{
+    char *bytes = NULL, tmp[4200];
+    size_t n = 0;
+    DIR *dh;
+    struct dirent *e;
+
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        return;
+    /* One database is kept: the one for the rules in service. */
+    if ((dh = opendir(dir)) != NULL) {
+        while ((e = readdir(dh)) != NULL)
+            if (!strncmp(e->d_name, "rules-", 6) && strstr(e->d_name, ".hsdb")) {
+                snprintf(tmp, sizeof(tmp), "%s/%s", dir, e->d_name);
+                unlink(tmp);
+            }
+        closedir(dh);
+    }
+    if (hs_serialize_database(db, &bytes, &n) != HS_SUCCESS)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (f) {
+        bool ok = fwrite(bytes, 1, n, f) == n;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, path) < 0)
+            unlink(tmp);
+    }
+    free(bytes);
+}
+
 struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_file,
                                    struct na_error *err)
+{
+    return na_ruleset_load_cached(rules_dir, actors_file, NULL, err);
+}
+
+struct na_ruleset *na_ruleset_load_cached(const char *rules_dir, const char *actors_file,
+                                          const char *cache_dir, struct na_error *err)
 {
     struct na_ruleset *rs = calloc(1, sizeof(*rs));
     struct compile_list cl = {0};
     hs_compile_error_t *cerr = NULL;
+    char path[4096] = "";
 
     if (rs == NULL) {
         na_error_set(err, "out of memory");
@@ -726,7 +810,14 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
     if (load_rules_dir(rs, rules_dir, err) < 0 ||
         load_actors(rs, actors_file, &cl, err) < 0 || add_tag_patterns(rs, &cl, err) < 0)
         goto fail;
-    if (hs_compile_multi((const char *const *)cl.exprs, cl.flags, cl.ids, (unsigned)cl.n,
+    if (cache_dir) {
+        snprintf(path, sizeof(path), "%s/rules-%016llx.hsdb", cache_dir,
+                 (unsigned long long)compile_key(&cl));
+        rs->db = cache_read(path);
+        rs->from_cache = rs->db != NULL;
+    }
+    if (rs->db == NULL &&
+        hs_compile_multi((const char *const *)cl.exprs, cl.flags, cl.ids, (unsigned)cl.n,
                          HS_MODE_BLOCK, NULL, &rs->db, &cerr) != HS_SUCCESS) {
         if (cerr->expression >= 0)
             na_error_set(err, "%s:%d: invalid pattern: %s", cl.file[cerr->expression],
@@ -737,6 +828,8 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
         hs_free_compile_error(cerr);
         goto fail;
     }
+    if (cache_dir && !rs->from_cache)
+        cache_write(cache_dir, path, rs->db);
     rs->n_patterns = cl.n;
     list_free(&cl);
     return rs;
@@ -744,6 +837,11 @@ fail:
     list_free(&cl);
     na_ruleset_free(rs);
     return NULL;
+}
+
+bool na_ruleset_from_cache(const struct na_ruleset *rs)
+{
+    return rs->from_cache;
 }
 
 static void free_terms(struct na_term *t, size_t n)

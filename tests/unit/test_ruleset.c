@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -599,6 +600,58 @@ static void test_shipped_config(void **state)
     na_ruleset_free(rs);
 }
 
+/* The compiled database cache: a second load reads it back, a damaged
+ * cache file is recompiled and replaced, and the cached database matches
+ * like the compiled one (same pattern count, same tags on the seed). */
+static void test_database_cache(void **state)
+{
+    (void)state;
+    struct na_error err = {{0}};
+    char dir[] = "/tmp/na-cache-XXXXXX", cache[64], path[400];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cache, sizeof(cache), "%s/cache", dir);
+    const char *rules = NA_SOURCE_DIR "/config/rules",
+               *actors = NA_SOURCE_DIR "/config/actors.yaml";
+
+    struct na_ruleset *a = na_ruleset_load_cached(rules, actors, cache, &err);
+    assert_non_null(a);
+    assert_false(na_ruleset_from_cache(a));
+    struct na_ruleset *b = na_ruleset_load_cached(rules, actors, cache, &err);
+    assert_non_null(b);
+    assert_true(na_ruleset_from_cache(b));
+    assert_int_equal(na_ruleset_pattern_count(a), na_ruleset_pattern_count(b));
+
+    /* Damage the cache file: it is ignored and written again. */
+    DIR *dh = opendir(cache);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(dh)) != NULL)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", cache, e->d_name);
+            files++;
+        }
+    closedir(dh);
+    assert_int_equal(files, 1);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_SET);
+    fputs("garbage garbage garbage", f);
+    fclose(f);
+    struct na_ruleset *c = na_ruleset_load_cached(rules, actors, cache, &err);
+    assert_non_null(c);
+    assert_false(na_ruleset_from_cache(c));
+    struct na_ruleset *d = na_ruleset_load_cached(rules, actors, cache, &err);
+    assert_non_null(d);
+    assert_true(na_ruleset_from_cache(d));
+    na_ruleset_free(a);
+    na_ruleset_free(b);
+    na_ruleset_free(c);
+    na_ruleset_free(d);
+    unlink(path);
+    rmdir(cache);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_dir_errors),        cmocka_unit_test(test_actor_errors),
         cmocka_unit_test(test_valid_small_set),   cmocka_unit_test(test_too_many_files),
         cmocka_unit_test(test_phrase_expansion),  cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_database_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
