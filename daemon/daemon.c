@@ -382,6 +382,24 @@ static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn 
     return ev;
 }
 
+/* The loop. A handler that drains a bounded batch re-activates itself when
+ * more is waiting, and libevent runs an event activated during its pass
+ * over the active events in that same pass: under a sustained feed the
+ * loop would never poll again, and signals, timers (the watchdog among
+ * them) and the catch-up socket would wait until the feed ran dry. So the
+ * loop polls after every callback, and an active handler takes its turn
+ * behind whatever became ready meanwhile. */
+static struct event_base *loop_new(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base = NULL;
+
+    if (ec && event_config_set_max_dispatch_interval(ec, NULL, 1, 0) == 0)
+        base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
                                 int *exit_code)
 {
@@ -404,7 +422,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     }
     na_curve_warn_plain(cfg, &d->curve);
     d->builder = na_alert_builder_new((size_t)cfg->max_evidence_bytes);
-    d->base = event_base_new();
+    d->base = loop_new();
     d->zctx = zmq_ctx_new();
     if (d->builder == NULL || d->base == NULL || d->zctx == NULL) {
         na_error_set(err, "cannot set up the event loop or ZeroMQ");
