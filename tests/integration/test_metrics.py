@@ -217,14 +217,23 @@ class TestHealthAndErrors(MetricsTest):
                      b"\r\n" * 1000):
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.settimeout(WAIT)
-                s.sendall(junk)
-                s.shutdown(socket.SHUT_WR)
                 reply = b""
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    reply += chunk
+                # The daemon may answer and close before all the junk is
+                # written or before our shutdown: a reset or ENOTCONN then
+                # is the daemon refusing it, which is what is tested.
+                try:
+                    s.sendall(junk)
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        reply += chunk
+                except ConnectionResetError:
+                    pass
                 if reply:
                     self.assertRegex(reply, rb"^HTTP/1\.[01] [45]\d\d ", junk[:20])
         # With the stalled client still connected, everything else goes on.
