@@ -155,6 +155,33 @@ static void test_garbage(void **state)
     free(buf);
 }
 
+/* Field number 0 is forbidden. protobuf-c refuses it as a one-byte key but
+ * let it through as a longer varint (0x80 0x00), and then re-encoded the
+ * article into bytes that it refused itself (found by fuzz_article). */
+static void test_field_zero(void **state)
+{
+    (void)state;
+    struct na_limits lim;
+    Newsalert__V1__Article a;
+    size_t len;
+
+    na_limits_default(&lim);
+    base_article(&a);
+    uint8_t *buf = pack(&a, &len);
+    uint8_t *longer = malloc(len + 3);
+    assert_non_null(longer);
+    memcpy(longer, buf, len);
+    memcpy(longer + len, "\x80\x00\x00", 3); /* field 0, varint, value 0 */
+    assert_int_equal(decode(longer, len + 3, &lim, NULL, NULL, 0), NA_REJECT_MALFORMED);
+    longer[len] = 0x00; /* the one-byte key: refused by protobuf-c itself */
+    assert_int_equal(decode(longer, len + 2, &lim, NULL, NULL, 0), NA_REJECT_MALFORMED);
+    /* An unknown but valid field is still accepted. */
+    memcpy(longer + len, "\xf8\x01\x07", 3); /* field 31, varint 7 */
+    assert_int_equal(decode(longer, len + 3, &lim, NULL, NULL, 0), NA_REJECT_NONE);
+    free(longer);
+    free(buf);
+}
+
 static void test_missing_id(void **state)
 {
     (void)state;
@@ -392,11 +419,12 @@ static void test_reject_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limits_default),   cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_missing_id),
-        cmocka_unit_test(test_empty_text),       cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_too_many_authors), cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_check_built),      cmocka_unit_test(test_reject_names),
+        cmocka_unit_test(test_limits_default), cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_field_zero),
+        cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_empty_text),
+        cmocka_unit_test(test_oversize),       cmocka_unit_test(test_too_many_authors),
+        cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_check_built),
+        cmocka_unit_test(test_reject_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
