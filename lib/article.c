@@ -92,11 +92,13 @@ enum na_reject na_article_check(const Newsalert__V1__Article *a,
  * were malformed. So every message is also walked once at the wire level:
  * the walk finds what protobuf-c lets through (a field number 0 written as a
  * multi-byte varint key, which protobuf forbids and which protobuf-c would
- * re-encode as bytes it then refuses itself), and names the real reason
- * when a string field's bytes are the only thing wrong. */
+ * re-encode as bytes it then refuses itself; a NUL byte inside a string,
+ * which every C string after decoding would silently cut), and names the
+ * real reason when a string field's bytes are the only thing wrong. */
 struct wire_walk {
     bool malformed; /* not a well-formed protobuf message */
     bool bad_utf8;  /* a string field of Article is not UTF-8 */
+    bool nul;       /* a string field of Article holds a NUL byte */
 };
 
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -115,7 +117,7 @@ static void walk(const uint8_t *buf, size_t len, struct wire_walk *w)
 {
     const uint8_t *p = buf, *end = buf + len;
 
-    *w = (struct wire_walk){false, false};
+    *w = (struct wire_walk){false, false, false};
     while (p < end) {
         uint64_t key, n;
         if (!read_varint(&p, end, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
@@ -148,6 +150,8 @@ static void walk(const uint8_t *buf, size_t len, struct wire_walk *w)
             bool is_string = (field >= 1 && field <= 5) || field == 7 || field == 8;
             if (is_string && !na_utf8_valid((const char *)p, (size_t)n))
                 w->bad_utf8 = true;
+            if (is_string && memchr(p, 0, (size_t)n) != NULL)
+                w->nul = true;
             p += n;
             break;
         }
@@ -180,6 +184,15 @@ Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
         na_article_free(a);
         *why = fail(NA_REJECT_MALFORMED, msg, msg_len,
                     "%zu bytes are not a newsalert.v1.Article", len);
+        return NULL;
+    }
+    /* U+0000 is valid UTF-8, but not text: the tagger, the alert and the
+     * logs would all see the string cut at it. */
+    if (w.nul) {
+        na_article_free(a);
+        *why =
+            fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
+                 "a string field of the article is not UTF-8 text: it holds a NUL byte");
         return NULL;
     }
     *why = na_article_check(a, limits, msg, msg_len);

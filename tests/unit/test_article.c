@@ -379,6 +379,27 @@ static void test_invalid_utf8(void **state)
     assert_int_equal(decode_patched(&a, above), NA_REJECT_INVALID_UTF8);
 }
 
+/* A NUL byte is valid UTF-8 but would cut every C string at it: the id
+ * "a\0b" would be "a" to the tagger, the alert and dedup alike. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    Newsalert__V1__Article a;
+    static const uint8_t nul[4] = {'a', 0x00, 'b', 'c'};
+
+    base_article(&a);
+    a.body = "The body @@@@ continues.";
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+    base_article(&a);
+    a.id = "id-@@@@";
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+    char *authors[] = {"Ok Author", "Bad @@@@ Author"};
+    base_article(&a);
+    a.authors = authors;
+    a.n_authors = 2;
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+}
+
 static void test_check_built(void **state)
 {
     (void)state;
@@ -423,8 +444,8 @@ int main(void)
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_field_zero),
         cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_empty_text),
         cmocka_unit_test(test_oversize),       cmocka_unit_test(test_too_many_authors),
-        cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_check_built),
-        cmocka_unit_test(test_reject_names),
+        cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_check_built),    cmocka_unit_test(test_reject_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
