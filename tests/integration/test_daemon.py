@@ -117,7 +117,9 @@ class TestGracefulStop(DaemonTest):
 
 
 class TestReload(DaemonTest):
-    tags = ("aid",)
+    # alliance too: the positive still fires it while aid is switched off,
+    # which tells when the daemon has handled that article.
+    tags = ("aid", "alliance")
 
     def setUp(self):
         import shutil
@@ -149,6 +151,9 @@ class TestReload(DaemonTest):
         self.daemon.signal(signal.SIGHUP)
         self.daemon.wait_log("reloaded:", 1)
         self.feed.send(article("not-aid-any-more", *POSITIVE))
+        # Only once it has been tagged may the rules change again; otherwise
+        # the next reload can overtake it in the daemon's loop.
+        self.subs["alliance"].recv_until("not-aid-any-more")
         with open(aid, "w") as f:
             f.write(original)
         self.daemon.signal(signal.SIGHUP)
