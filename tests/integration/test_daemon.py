@@ -6,7 +6,7 @@ import os
 import unittest
 
 from harness import (BIN, NEGATIVES, POSITIVE, WAIT, DaemonTest, Daemon, alert_pb2,  # noqa: F401
-                     article, seed_article)
+                     article, check_clean_exit, seed_article)
 
 
 class TestTopics(DaemonTest):
@@ -165,8 +165,10 @@ class TestReload(DaemonTest):
 
 class TestCommandLine(unittest.TestCase):
     def run_daemon(self, *args):
-        return subprocess.run([os.path.join(BIN, "newsalertd")] + list(args),
-                              capture_output=True, text=True, timeout=WAIT)
+        r = subprocess.run([os.path.join(BIN, "newsalertd")] + list(args),
+                           capture_output=True, text=True, timeout=WAIT)
+        check_clean_exit("newsalertd " + " ".join(args), r.returncode, r.stderr)
+        return r
 
     def test_help_version_and_usage_errors(self):
         r = self.run_daemon("--help")
