@@ -181,6 +181,7 @@ class TestMetrics(MetricsTest):
         self.daemon.wait_log("feed: disconnected from")
         from harness import Feed
         self.feed = Feed(self.ctx, self.daemon.feed)
+        self.addCleanup(self.feed.sock.close, 0)  # or the context never terminates
         self.feed.wait_subscriber()
         self.assertEqual(value(parse(self.scrape()), "newsalertd_feed_endpoints_connected"), 1)
 
