@@ -50,7 +50,7 @@ static const struct option_def options[] = {
     {"feed.batch", OPT_INT, F(batch), "256", 1, 1000000,
      "messages handled per wakeup before the loop serves other events"},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
-     "ZeroMQ endpoint the alert PUB socket binds"},
+     "ZeroMQ endpoint the alert (XPUB) socket binds"},
     {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "100000", 1, 100000000,
      "send high-water mark of the alert socket, in messages"},
     {"publish.curve.secret_key", OPT_PATH, F(publish_curve_secret_key), "", 0, 0,

@@ -87,10 +87,20 @@ enum na_reject na_article_check(const Newsalert__V1__Article *a,
     return NA_REJECT_NONE;
 }
 
-/* protobuf-c refuses a proto3 string that is not UTF-8 as if the whole
- * message were malformed. To name the real reason, a failed message is
- * walked once at the wire level: if it is well formed except for a string
- * field's bytes, the reject is invalid_utf8. */
+/* protobuf-c does not check everything the protobuf wire format requires,
+ * and it refuses a proto3 string that is not UTF-8 as if the whole message
+ * were malformed. So every message is also walked once at the wire level:
+ * the walk finds what protobuf-c lets through (a field number 0 written as a
+ * multi-byte varint key, which protobuf forbids and which protobuf-c would
+ * re-encode as bytes it then refuses itself; a NUL byte inside a string,
+ * which every C string after decoding would silently cut), and names the
+ * real reason when a string field's bytes are the only thing wrong. */
+struct wire_walk {
+    bool malformed; /* not a well-formed protobuf message */
+    bool bad_utf8;  /* a string field of Article is not UTF-8 */
+    bool nul;       /* a string field of Article holds a NUL byte */
+};
+
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     *v = 0;
@@ -103,64 +113,86 @@ static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return false;
 }
 
-static bool only_utf8_is_wrong(const uint8_t *buf, size_t len)
+static void walk(const uint8_t *buf, size_t len, struct wire_walk *w)
 {
     const uint8_t *p = buf, *end = buf + len;
-    bool bad_utf8 = false;
+
+    *w = (struct wire_walk){false, false, false};
     while (p < end) {
         uint64_t key, n;
-        if (!read_varint(&p, end, &key))
-            return false;
+        if (!read_varint(&p, end, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
+            w->malformed = true;
+            return;
+        }
         switch (key & 7) {
         case 0:
-            if (!read_varint(&p, end, &n))
-                return false;
+            if (!read_varint(&p, end, &n)) {
+                w->malformed = true;
+                return;
+            }
             break;
         case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
+        case 5: {
+            size_t size = (key & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < size) {
+                w->malformed = true;
+                return;
+            }
+            p += size;
             break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
+        }
         case 2: {
-            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
-                return false;
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p)) {
+                w->malformed = true;
+                return;
+            }
             uint64_t field = key >> 3;
             bool is_string = (field >= 1 && field <= 5) || field == 7 || field == 8;
             if (is_string && !na_utf8_valid((const char *)p, (size_t)n))
-                bad_utf8 = true;
+                w->bad_utf8 = true;
+            if (is_string && memchr(p, 0, (size_t)n) != NULL)
+                w->nul = true;
             p += n;
             break;
         }
         default:
-            return false;
+            w->malformed = true;
+            return;
         }
     }
-    return bad_utf8;
 }
 
 Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
                                           const struct na_limits *limits,
                                           enum na_reject *why, char *msg, size_t msg_len)
 {
+    struct wire_walk w;
+
     if (len > limits->max_article_bytes) {
         *why = fail(NA_REJECT_OVERSIZE, msg, msg_len,
                     "message of %zu bytes is over the limit", len);
         return NULL;
     }
     Newsalert__V1__Article *a = newsalert__v1__article__unpack(NULL, len, buf);
-    if (a == NULL && only_utf8_is_wrong(buf, len)) {
+    walk(buf, len, &w);
+    if (a == NULL && !w.malformed && w.bad_utf8) {
         *why = fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
                     "a string field of the article is not valid UTF-8");
         return NULL;
     }
-    if (a == NULL) {
+    if (a == NULL || w.malformed) {
+        na_article_free(a);
         *why = fail(NA_REJECT_MALFORMED, msg, msg_len,
                     "%zu bytes are not a newsalert.v1.Article", len);
+        return NULL;
+    }
+    /* U+0000 is valid UTF-8, but not text: the tagger, the alert and the
+     * logs would all see the string cut at it. */
+    if (w.nul) {
+        na_article_free(a);
+        *why =
+            fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
+                 "a string field of the article is not UTF-8 text: it holds a NUL byte");
         return NULL;
     }
     *why = na_article_check(a, limits, msg, msg_len);

@@ -136,8 +136,12 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->actor_hits = calloc(na ? na : 1, sizeof(*t->actor_hits));
     t->evidence = calloc(nt * (t->limits.max_evidence ? t->limits.max_evidence : 1),
                          sizeof(*t->evidence));
+    /* Never NULL, so that slicing it into per-tag runs (&matches[i]) is
+     * defined even before the first article with a match. */
+    t->cap_matches = 64;
+    t->matches = malloc(t->cap_matches * sizeof(*t->matches));
     if (!t->last_gen || !t->last_idx || !t->repeats || !t->mentions || !t->near ||
-        !t->actor_hits || !t->evidence)
+        !t->actor_hits || !t->evidence || !t->matches)
         goto oom;
     return t;
 oom:

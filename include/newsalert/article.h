@@ -17,7 +17,7 @@ enum na_reject {
     NA_REJECT_MISSING_ID,   /* id absent or empty */
     NA_REJECT_EMPTY_TEXT,   /* headline and body both empty */
     NA_REJECT_OVERSIZE,     /* message or a field over its limit */
-    NA_REJECT_INVALID_UTF8, /* a string field is not UTF-8 */
+    NA_REJECT_INVALID_UTF8, /* a string field is not UTF-8, or holds NUL */
     NA_REJECT_FRAME_COUNT,  /* not [Article] or [topic, Article] */
     NA_REJECT_TOO_MANY_AUTHORS,
     NA_REJECT_COUNT

@@ -14,7 +14,7 @@
  *       if (rc) use(alert);   // valid until the next call
  *   na_client_free(c);
  *
- * Link with libnewsalert-client and libzmq (pkg-config newsalert). */
+ * Part of libnewsalert; pkg-config newsalert gives the flags (it needs libzmq). */
 #ifndef NEWSALERT_CLIENT_H
 #define NEWSALERT_CLIENT_H
 

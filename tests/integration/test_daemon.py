@@ -6,7 +6,7 @@ import os
 import unittest
 
 from harness import (BIN, NEGATIVES, POSITIVE, WAIT, DaemonTest, Daemon, alert_pb2,  # noqa: F401
-                     article, seed_article)
+                     article, check_clean_exit, seed_article)
 
 
 class TestTopics(DaemonTest):
@@ -117,8 +117,8 @@ class TestGracefulStop(DaemonTest):
 
 
 class TestReload(DaemonTest):
-    # alliance too: the positive article fires it whatever aid's threshold,
-    # which tells when the daemon has handled an article that fires no aid.
+    # alliance too: the positive still fires it while aid is switched off,
+    # which tells when the daemon has handled that article.
     tags = ("aid", "alliance")
 
     def setUp(self):
@@ -151,8 +151,8 @@ class TestReload(DaemonTest):
         self.daemon.signal(signal.SIGHUP)
         self.daemon.wait_log("reloaded:", 1)
         self.feed.send(article("not-aid-any-more", *POSITIVE))
-        # Restore only once that article has been tagged under the high
-        # threshold; otherwise the next reload may overtake it.
+        # Only once it has been tagged may the rules change again; otherwise
+        # the next reload can overtake it in the daemon's loop.
         self.subs["alliance"].recv_until("not-aid-any-more")
         with open(aid, "w") as f:
             f.write(original)
@@ -165,8 +165,10 @@ class TestReload(DaemonTest):
 
 class TestCommandLine(unittest.TestCase):
     def run_daemon(self, *args):
-        return subprocess.run([os.path.join(BIN, "newsalertd")] + list(args),
-                              capture_output=True, text=True, timeout=WAIT)
+        r = subprocess.run([os.path.join(BIN, "newsalertd")] + list(args),
+                           capture_output=True, text=True, timeout=WAIT)
+        check_clean_exit("newsalertd " + " ".join(args), r.returncode, r.stderr)
+        return r
 
     def test_help_version_and_usage_errors(self):
         r = self.run_daemon("--help")

@@ -155,6 +155,33 @@ static void test_garbage(void **state)
     free(buf);
 }
 
+/* Field number 0 is forbidden. protobuf-c refuses it as a one-byte key but
+ * let it through as a longer varint (0x80 0x00), and then re-encoded the
+ * article into bytes that it refused itself (found by fuzz_article). */
+static void test_field_zero(void **state)
+{
+    (void)state;
+    struct na_limits lim;
+    Newsalert__V1__Article a;
+    size_t len;
+
+    na_limits_default(&lim);
+    base_article(&a);
+    uint8_t *buf = pack(&a, &len);
+    uint8_t *longer = malloc(len + 3);
+    assert_non_null(longer);
+    memcpy(longer, buf, len);
+    memcpy(longer + len, "\x80\x00\x00", 3); /* field 0, varint, value 0 */
+    assert_int_equal(decode(longer, len + 3, &lim, NULL, NULL, 0), NA_REJECT_MALFORMED);
+    longer[len] = 0x00; /* the one-byte key: refused by protobuf-c itself */
+    assert_int_equal(decode(longer, len + 2, &lim, NULL, NULL, 0), NA_REJECT_MALFORMED);
+    /* An unknown but valid field is still accepted. */
+    memcpy(longer + len, "\xf8\x01\x07", 3); /* field 31, varint 7 */
+    assert_int_equal(decode(longer, len + 3, &lim, NULL, NULL, 0), NA_REJECT_NONE);
+    free(longer);
+    free(buf);
+}
+
 static void test_missing_id(void **state)
 {
     (void)state;
@@ -352,6 +379,27 @@ static void test_invalid_utf8(void **state)
     assert_int_equal(decode_patched(&a, above), NA_REJECT_INVALID_UTF8);
 }
 
+/* A NUL byte is valid UTF-8 but would cut every C string at it: the id
+ * "a\0b" would be "a" to the tagger, the alert and dedup alike. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    Newsalert__V1__Article a;
+    static const uint8_t nul[4] = {'a', 0x00, 'b', 'c'};
+
+    base_article(&a);
+    a.body = "The body @@@@ continues.";
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+    base_article(&a);
+    a.id = "id-@@@@";
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+    char *authors[] = {"Ok Author", "Bad @@@@ Author"};
+    base_article(&a);
+    a.authors = authors;
+    a.n_authors = 2;
+    assert_int_equal(decode_patched(&a, nul), NA_REJECT_INVALID_UTF8);
+}
+
 static void test_check_built(void **state)
 {
     (void)state;
@@ -392,11 +440,12 @@ static void test_reject_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limits_default),   cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_garbage),          cmocka_unit_test(test_missing_id),
-        cmocka_unit_test(test_empty_text),       cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_too_many_authors), cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_check_built),      cmocka_unit_test(test_reject_names),
+        cmocka_unit_test(test_limits_default), cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_field_zero),
+        cmocka_unit_test(test_missing_id),     cmocka_unit_test(test_empty_text),
+        cmocka_unit_test(test_oversize),       cmocka_unit_test(test_too_many_authors),
+        cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_check_built),    cmocka_unit_test(test_reject_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
