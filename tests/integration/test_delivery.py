@@ -22,7 +22,7 @@ import unittest
 import zmq
 
 from harness import (BIN, POSITIVE, SRC, WAIT, Daemon, Feed, alert_pb2, article,
-                     article_pb2, probe_article, start_tail, wait_quiet)
+                     article_pb2, check_clean_exit, probe_article, start_tail, wait_quiet)
 from newsalert.v1 import catchup_pb2  # noqa: E402  (compiled by the harness)
 from test_daemon import MALFORMED
 from test_journal_tools import parse_segment
@@ -31,7 +31,10 @@ from test_metrics import curl, http_port, parse, value
 NEWSALERT = os.path.join(BIN, "newsalert")
 PROBE = os.path.join(BIN, "na-client-probe")
 RULES = os.path.join(SRC, "config", "rules")
-LONG = 120.0  # deadline for work that scales with the machine's load
+# Deadline for work that scales with the machine's load (and the sanitizer
+# build's slowness, like harness.WAIT).
+LONG = 6 * WAIT
+SCALE = WAIT / 20.0   # 1, or more for the slower sanitizer build
 
 ALERT = catchup_pb2.CatchupReply.KIND_ALERT
 END = catchup_pb2.CatchupReply.KIND_END
@@ -253,11 +256,16 @@ class DeliveryTest(unittest.TestCase):
     start = True
 
     def setUp(self):
+        # Cleanups, not tearDown: they run when setUp fails too, last first.
         self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.term)
         self.daemon = Daemon(extra_config=self.extra_config)
+        self.addCleanup(self.daemon.cleanup)
         self.feed = Feed(self.ctx, self.daemon.feed)
+        self.addCleanup(lambda: self.feed.sock.close(0))
         self.socks = []
         self.procs = []
+        self.addCleanup(self.close_all)
         if self.start:
             self.start_daemon()
 
@@ -280,20 +288,20 @@ class DeliveryTest(unittest.TestCase):
         self.socks.append(c.sock)
         return c
 
-    def tearDown(self):
+    def close_all(self):
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
                 p.kill()
             p.wait()
-            for f in (p.stderr,):
-                if f:
-                    f.close()
+            err = ""
+            if p.stderr and not p.stderr.closed:
+                err = p.stderr.read()
+                p.stderr.close()
+            check_clean_exit(os.path.basename(p.args[0]) + " " + p.args[1], p.returncode,
+                             err)
         for s in self.socks:
             s.close(0)
-        self.feed.sock.close(0)
-        self.daemon.cleanup()
-        self.ctx.term()
 
 
 class TestKill(DeliveryTest):
@@ -302,13 +310,14 @@ class TestKill(DeliveryTest):
     extra_config = "journal:\n  fsync: always\n  segment_bytes: 1048576\n"
     start = False
     total = 20000
-    rate = 2000   # slower than the daemon tags, so that it keeps up between kills
+    # Slower than the daemon tags, so that it keeps up between kills; the
+    # replay (10 s here) outlasts three restarts and kills.
+    rate = int(2000 / SCALE)
 
     def test_kill_9_mid_replay_loses_nothing_durable_and_reuses_no_seq(self):
         rnd = seeded(self)
-        # Kill once the consumer has seen this many alerts in all: what is
-        # sent while the daemon is down is lost, so the points stay low.
-        kills = sorted(rnd.sample(range(500, 6000), 3))
+        # Each kill comes at a random time once the run has alerted.
+        kills = [rnd.uniform(0.1, 1.0) * SCALE for _ in range(3)]
         jsonl = os.path.join(self.daemon.dir, "kill.jsonl")
         with open(jsonl, "w") as f:
             for i in range(self.total):
@@ -342,11 +351,15 @@ class TestKill(DeliveryTest):
                 self.assertEqual((epoch, seq), (epoch0, durable), self.daemon.text())
             if run == len(kills):
                 break
+            seen = len(received)
             deadline = time.monotonic() + LONG
-            while len(received) < kills[run]:
-                self.assertIsNone(replay.poll(), "the replay ended before kill %d" % run)
-                self.assertLess(time.monotonic(), deadline)
+            while len(received) == seen:
+                self.assertLess(time.monotonic(), deadline, "run %d alerts nothing" % run)
                 drain(consumer, received, timeout=0.05)
+            kill_at = time.monotonic() + kills[run]
+            while time.monotonic() < kill_at:
+                drain(consumer, received, timeout=0.05)
+            self.assertIsNone(replay.poll(), "the replay ended before kill %d" % (run + 1))
             self.daemon.proc.kill()
             self.daemon.proc.wait()
             drain(consumer, received, timeout=0.5)
@@ -444,6 +457,7 @@ class TestSlowConsumer(DeliveryTest):
         self.assertEqual(ids, want)
         probe.send_signal(signal.SIGTERM)
         _, err = probe.communicate(timeout=WAIT)
+        check_clean_exit("na-client-probe", probe.returncode, err)
         stats = dict(kv.split("=") for kv in err.split("stats ")[1].split())
         self.assertGreater(int(stats["gaps"]), 0, err)
         self.assertGreater(int(stats["caught_up"]), 0, err)
@@ -474,6 +488,7 @@ class TestLateConsumer(DeliveryTest):
             r = subprocess.run([PROBE, self.daemon.publish, self.daemon.catchup, "0", "0",
                                 str(self.n)], stdout=f, stderr=subprocess.PIPE, text=True,
                                timeout=LONG)
+        check_clean_exit("na-client-probe", r.returncode, r.stderr)
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = probe_lines(out)
         self.assertEqual([s for s, _, _ in lines], list(range(1, self.n + 1)))
