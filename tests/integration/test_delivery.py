@@ -541,7 +541,7 @@ class TestJournalDamage(DeliveryTest):
             newest = self.segments()[-1]
             size = os.path.getsize(newest)
             _, _, records = parse_segment(newest)
-            self.assertGreater(len(records), 2)
+            self.assertGreater(len(records), 0)
             bounds, off = [32], 32
             for _, _, payload in records:
                 off += 24 + len(payload)
@@ -551,8 +551,8 @@ class TestJournalDamage(DeliveryTest):
             elif where == "record":
                 i = rnd.randrange(len(records))
                 cut = rnd.randrange(bounds[i] + 1, bounds[i + 1])
-            elif where == "boundary":
-                cut = rnd.choice(bounds[1:-1])
+            elif where == "boundary":   # 32: the header alone is left
+                cut = rnd.choice(bounds[:-1])
             else:
                 cut = rnd.randrange(0, size)
             os.truncate(newest, cut)
