@@ -117,7 +117,9 @@ class TestGracefulStop(DaemonTest):
 
 
 class TestReload(DaemonTest):
-    tags = ("aid",)
+    # alliance as well: it shows when an article that no longer fires aid
+    # has been handled.
+    tags = ("aid", "alliance")
 
     def setUp(self):
         import shutil
@@ -149,6 +151,8 @@ class TestReload(DaemonTest):
         self.daemon.signal(signal.SIGHUP)
         self.daemon.wait_log("reloaded:", 1)
         self.feed.send(article("not-aid-any-more", *POSITIVE))
+        # Handled before the next SIGHUP, or it could meet the restored rules.
+        self.subs["alliance"].recv_until("not-aid-any-more")
         with open(aid, "w") as f:
             f.write(original)
         self.daemon.signal(signal.SIGHUP)
