@@ -62,6 +62,7 @@ struct na_delivery {
     size_t jcap;
     /* Catch-up. */
     void *router;
+    struct na_monitor *monitor;
     struct event *router_ev, *stream_ev;
     struct stream *streams;
     size_t n_streams;
@@ -748,7 +749,11 @@ int na_catchup_open(struct na_daemon *d, struct na_error *err)
     if (zmq_setsockopt(v->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
         zmq_setsockopt(v->router, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "catch-up: socket options: %s", zmq_strerror(errno));
-    if (d->curve.publish_on && na_curve_server_setup(d, v->router, err) < 0)
+    /* The same keys and allowlist as the alerts, and a monitor to count the
+     * handshakes refused before ZAP is asked (plain or wrong-key clients). */
+    if (d->curve.publish_on &&
+        (na_curve_server_setup(d, v->router, err) < 0 ||
+         (v->monitor = na_monitor_new(d, v->router, "catch-up", err)) == NULL))
         return -1;
     if (zmq_bind(v->router, ep) < 0)
         return na_error_set(err, "catch-up: cannot bind %s: %s", ep, zmq_strerror(errno));
@@ -777,6 +782,7 @@ void na_delivery_close(struct na_daemon *d)
         event_free(v->router_ev);
     if (v->stream_ev)
         event_free(v->stream_ev);
+    na_monitor_free(v->monitor);
     if (v->router)
         zmq_close(v->router);
     if (v->sync_timer)

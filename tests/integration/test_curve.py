@@ -188,6 +188,41 @@ class TestCurveAlerts(CurveTest):
         self.assertNotIn(self.server[1].decode(), log)
         self.assertNotIn(self.mallory[1].decode(), log)
 
+    def catchup_client(self, keys=None, plain=False):
+        from harness import catchup_pb2
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        if not plain:
+            pub, sec = keys
+            s.curve_serverkey = self.server[0]
+            s.curve_publickey = pub
+            s.curve_secretkey = sec
+        s.connect(self.daemon.catchup)
+        self.socks.append(s)
+        s.send(catchup_pb2.CatchupRequest(since_seq=0).SerializeToString())
+        return s
+
+    def test_catchup_endpoint_is_curve_with_the_same_allowlist(self):
+        from harness import catchup_pb2
+        alice = self.sub(self.alice)
+        marker = self.deliver(alice)
+        mallory = self.catchup_client(self.mallory)
+        plain = self.catchup_client(plain=True)
+        good = self.catchup_client(self.alice)
+        ids = []
+        while True:
+            self.assertTrue(good.poll(int(WAIT * 1000)), "no catch-up reply for alice")
+            r = catchup_pb2.CatchupReply()
+            r.ParseFromString(good.recv())
+            if r.kind != catchup_pb2.CatchupReply.KIND_ALERT:
+                self.assertEqual(r.kind, catchup_pb2.CatchupReply.KIND_END)
+                break
+            ids.append(r.alert.article_id)
+        self.assertIn(marker, ids)
+        self.assertFalse(mallory.poll(int(QUIET * 1000)), "an unknown key got a reply")
+        self.assertFalse(plain.poll(0), "a plain client got a reply")
+        self.assertGreaterEqual(self.auth_failures_at_stop(), 2)
+
     def test_3_plain_subscriber_receives_nothing(self):
         plain = self.sub(plain=True)
         # libzmq reports a mechanism mismatch, or only the closed connection.
