@@ -241,14 +241,18 @@ static void notify_status(struct na_daemon *d)
 /* SIGHUP: the config file and the rules are read again and compiled aside;
  * only a complete success replaces what is in service. Endpoints and socket
  * options need a restart and are left as they are. */
-static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
+static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct na_daemon *d = arg;
     struct na_error err;
     struct na_ruleset *rs;
     struct na_tagger *tagger;
-    (void)sig;
+    (void)fd;
     (void)what;
+
+    /* A SIGHUP from here on asks for one more reload: it may have come
+     * after a file was changed that this one has already read. */
+    d->reload_pending = false;
 
     /* MONOTONIC_USEC lets a Type=notify-reload manager tie this RELOADING
      * to the signal it sent; older managers ignore it. */
@@ -333,6 +337,23 @@ static void daemon_on_reload(evutil_socket_t sig, short what, void *arg)
                na_ruleset_tag_count(rs), na_ruleset_pattern_count(rs));
 }
 
+/* libevent runs a signal's callback once per signal caught, so SIGHUPs that
+ * arrive while a reload compiles (hundreds of milliseconds) would queue up
+ * one reload each, and a burst of them would hold the feed up for as long
+ * again after it ends. Any number of SIGHUPs before the reload starts make
+ * one reload, run from the loop like any other event. */
+static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)sig;
+    (void)what;
+
+    if (d->reload_pending)
+        return;
+    d->reload_pending = true;
+    event_active(d->reload_ev, EV_TIMEOUT, 0);
+}
+
 /* Stopping: articles already on their way to the feed socket count as
  * received, so the loop keeps serving until the feed has been quiet for one
  * interval (bounded by linger_ms); then it ends, and the PUB socket's linger
@@ -382,6 +403,24 @@ static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn 
     return ev;
 }
 
+/* The loop. A handler that drains a bounded batch re-activates itself when
+ * more is waiting, and libevent runs an event activated during its pass
+ * over the active events in that same pass: under a sustained feed the
+ * loop would never poll again, and signals, timers (the watchdog among
+ * them) and the catch-up socket would wait until the feed ran dry. So the
+ * loop polls after every callback, and an active handler takes its turn
+ * behind whatever became ready meanwhile. */
+static struct event_base *loop_new(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base = NULL;
+
+    if (ec && event_config_set_max_dispatch_interval(ec, NULL, 1, 0) == 0)
+        base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
                                 int *exit_code)
 {
@@ -404,7 +443,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     }
     na_curve_warn_plain(cfg, &d->curve);
     d->builder = na_alert_builder_new((size_t)cfg->max_evidence_bytes);
-    d->base = event_base_new();
+    d->base = loop_new();
     d->zctx = zmq_ctx_new();
     if (d->builder == NULL || d->base == NULL || d->zctx == NULL) {
         na_error_set(err, "cannot set up the event loop or ZeroMQ");
@@ -422,8 +461,9 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     signal(SIGPIPE, SIG_IGN);
     d->sig_term = add_signal(d, SIGTERM, daemon_on_stop);
     d->sig_int = add_signal(d, SIGINT, daemon_on_stop);
-    d->sig_hup = add_signal(d, SIGHUP, daemon_on_reload);
-    if (!d->sig_term || !d->sig_int || !d->sig_hup) {
+    d->reload_ev = event_new(d->base, -1, 0, daemon_on_reload, d);
+    d->sig_hup = add_signal(d, SIGHUP, daemon_on_hup);
+    if (!d->sig_term || !d->sig_int || !d->sig_hup || !d->reload_ev) {
         na_error_set(err, "cannot install signal handlers");
         goto fail;
     }
@@ -517,6 +557,8 @@ void na_daemon_free(struct na_daemon *d)
         event_free(d->sig_int);
     if (d->sig_hup)
         event_free(d->sig_hup);
+    if (d->reload_ev)
+        event_free(d->reload_ev);
     if (d->stop_timer)
         event_free(d->stop_timer);
     na_monitor_free(d->feed_mon);

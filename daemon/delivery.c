@@ -611,6 +611,13 @@ static void on_streams(evutil_socket_t fd, short what, void *arg)
     }
     if (v->n_streams)
         v->next_stream = (v->next_stream + 1) % v->n_streams;
+    /* ZMQ_FD is edge-triggered, and a send processes the socket's pending
+     * commands, which can take the edge of a request that arrived
+     * meanwhile: without this look, a request that comes while a stream is
+     * blocked on a full client pipe would wait for a next edge that never
+     * comes (the stream's own retries are sends too). */
+    if (na_zsock_readable(v->router))
+        event_active(v->router_ev, EV_READ, 0);
     if (more) {
         event_active(v->stream_ev, EV_TIMEOUT, 0);
     } else if (blocked) {

@@ -250,6 +250,8 @@ struct na_daemon {
     struct evhttp *http;
     struct event *status_ev, *watchdog_ev;
     struct event *sig_term, *sig_int, *sig_hup;
+    struct event *reload_ev; /* the reload itself, which SIGHUPs only ask for */
+    bool reload_pending;     /* asked for and not started yet */
     struct na_config *cfg;
     struct na_ruleset *rs;
     struct na_tagger *tagger;

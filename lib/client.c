@@ -39,6 +39,9 @@ struct na_client {
     /* The catch-up in flight. */
     bool catching_up;
     uint64_t req_since, req_until;
+    /* The highest seq below which a live alert held back during the
+     * catch-up showed a gap: what the next request must cover. */
+    uint64_t regap_until;
     int64_t deadline_ms;
     struct queue pending; /* live alerts held back, sorted by seq */
     struct queue ready;   /* in order, to hand out */
@@ -201,6 +204,7 @@ static void restart(struct na_client *c, uint64_t epoch)
              (unsigned long long)epoch, (unsigned long long)c->epoch);
         c->last_seq = 0;
         c->n_topics = 0;
+        c->regap_until = 0;
         queue_free(&c->pending);
     }
     c->epoch = epoch;
@@ -234,7 +238,24 @@ static int request(struct na_client *c, uint64_t since, uint64_t until)
 static void catchup_done(struct na_client *c)
 {
     c->catching_up = false;
+    c->regap_until = 0;
     release_pending(c, 0);
+}
+
+/* A catch-up has ended with everything up to `covered` delivered. Live
+ * alerts that came meanwhile are held back in pending, and may have gaps
+ * of their own (the PUB socket goes on dropping while we catch up): those
+ * are asked for next, and only then is pending released. */
+static void catchup_end(struct na_client *c, uint64_t covered)
+{
+    uint64_t want = c->regap_until;
+    if (want > covered) {
+        release_pending(c, covered + 1);
+        c->regap_until = 0;
+        if (request(c, covered, want) == 0)
+            return;
+    }
+    catchup_done(c);
 }
 
 static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
@@ -275,7 +296,7 @@ static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
              (unsigned long long)(oldest ? oldest - 1 : 0));
         if (oldest > since + 1 && request(c, oldest - 1, c->req_until) == 0)
             break;
-        catchup_done(c);
+        catchup_end(c, since);
         break;
     }
     case NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ERROR:
@@ -284,7 +305,7 @@ static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
         rc = -1;
         break;
     default: /* END */
-        catchup_done(c);
+        catchup_end(c, c->req_until ? c->req_until : r->last_seq);
         break;
     }
     newsalert__v1__catchup_reply__free_unpacked(r, NULL);
@@ -317,8 +338,10 @@ static void on_live(struct na_client *c, const uint8_t *data, size_t len)
     bool gap = note_topics(c, a);
     if (gap)
         c->stats.gaps++;
-    if (gap && !c->catching_up && c->dealer)
+    if (gap && c->dealer && !c->catching_up)
         request(c, c->last_seq, a->seq - 1);
+    else if (gap && c->dealer && a->seq - 1 > c->regap_until)
+        c->regap_until = a->seq - 1; /* asked for when this catch-up ends */
     if (c->catching_up) {
         if (queue_insert_sorted(&c->pending, a) != 0) {
             c->stats.duplicates++;
