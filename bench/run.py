@@ -115,7 +115,7 @@ class Bench:
             f.write("log:\n  status_interval_ms: 0\n")
             f.write("metrics:\n  listen: \"off\"\n")
             f.write("catchup:\n  endpoint: ipc://%s/catchup\n" % self.work)
-            f.write(extra_config)
+            f.write(extra_config or self.args.daemon_config.replace("\\n", "\n"))
         self.daemon_log = os.path.join(self.work, "daemon.log")
         # A fresh journal for every run unless told otherwise, with the
         # compiled-rules cache of a previous start, as a restarted service
@@ -480,11 +480,16 @@ def main():
                     help="articles in the RSS-over-time run (0: skip)")
     ap.add_argument("--long-rate", type=int, default=20000)
     ap.add_argument("--quick", action="store_true", help="smaller counts, for a smoke test")
+    ap.add_argument("--daemon-config", default="",
+                    help="YAML appended to the daemon's config (\\n for newlines), "
+                         "e.g. 'journal:\\n  fsync: always'")
+    ap.add_argument("--rates", default="1000,5000,10000",
+                    help="comma-separated rates for the latency runs")
     ap.add_argument("--only", action="append", default=[],
                     help="throughput, latency, startup, tag, callgrind, long")
     args = ap.parse_args()
     args.sizes = [1024, 2048, 4096, 16384]
-    args.rates = [1000, 5000, 10000]
+    args.rates = [int(x) for x in args.rates.split(",")]
     b = Bench(args)
     steps = {"throughput": b.throughput, "latency": b.latency, "startup": b.startup_and_reload,
              "tag": b.tag_offline, "callgrind": b.callgrind, "long": b.long_rss}
