@@ -23,6 +23,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "newsalert/catchup.h"
 #include "newsalert/dedup.h"
 #include "newsalert/journal.h"
 #include "newsalert/quarantine.h"
@@ -61,6 +62,7 @@ struct na_delivery {
     size_t jcap;
     /* Catch-up. */
     void *router;
+    struct na_monitor *monitor;
     struct event *router_ev, *stream_ev;
     struct stream *streams;
     size_t n_streams;
@@ -631,51 +633,30 @@ static void stream_kick(struct na_daemon *d)
         event_active(v->stream_ev, EV_TIMEOUT, 0);
 }
 
-static bool tag_known(const struct na_daemon *d, const char *tag)
-{
-    for (size_t t = 0; t < na_ruleset_tag_count(d->rs); t++)
-        if (!strcmp(na_ruleset_tag(d->rs, t)->name, tag))
-            return true;
-    return false;
-}
-
 static void on_request(struct na_daemon *d, const uint8_t *id, size_t id_len,
                        const uint8_t *body, size_t len)
 {
     struct na_delivery *v = d->delivery;
     struct na_error err;
-    char why[160];
 
     d->stats.catchup_requests++;
-    Newsalert__V1__CatchupRequest *req =
-        newsalert__v1__catchup_request__unpack(NULL, len, body);
+    const char *names[NA_MAX_TAGS];
+    size_t n_names = 0;
+    for (size_t t = 0; t < na_ruleset_tag_count(d->rs) && t < NA_MAX_TAGS; t++)
+        names[n_names++] = na_ruleset_tag(d->rs, t)->name;
+    struct na_catchup_limits lim = {(uint64_t)d->cfg->catchup_max_range, names, n_names};
+    Newsalert__V1__CatchupRequest *req = na_catchup_request_parse(body, len, &lim, &err);
     if (req == NULL) {
-        send_error_to(d, id, id_len, "not a newsalert.v1.CatchupRequest");
+        send_error_to(d, id, id_len, err.msg);
         return;
     }
-    const char *bad = NULL;
-    if (req->until_seq && req->until_seq < req->since_seq)
-        bad = "until_seq is below since_seq";
-    else if (req->until_seq &&
-             req->until_seq - req->since_seq > (uint64_t)d->cfg->catchup_max_range)
-        bad = "the range is larger than catchup.max_range";
-    else if (req->n_tags > NA_MAX_TAGS)
-        bad = "too many tags";
-    for (size_t i = 0; bad == NULL && i < req->n_tags; i++)
-        if (!tag_known(d, req->tags[i])) {
-            snprintf(why, sizeof(why), "unknown tag '%.60s'", req->tags[i]);
-            bad = why;
-        }
     /* One stream per client: a new request replaces the old one. */
     size_t slot = v->n_streams;
     for (size_t i = 0; i < v->n_streams; i++)
         if (v->streams[i].id_len == id_len && !memcmp(v->streams[i].id, id, id_len))
             slot = i;
-    if (bad == NULL && slot == v->n_streams &&
-        v->n_streams >= (size_t)d->cfg->catchup_max_clients)
-        bad = "busy: too many catch-up clients; try again";
-    if (bad) {
-        send_error_to(d, id, id_len, bad);
+    if (slot == v->n_streams && v->n_streams >= (size_t)d->cfg->catchup_max_clients) {
+        send_error_to(d, id, id_len, "busy: too many catch-up clients; try again");
         newsalert__v1__catchup_request__free_unpacked(req, NULL);
         return;
     }
@@ -775,7 +756,11 @@ int na_catchup_open(struct na_daemon *d, struct na_error *err)
     if (zmq_setsockopt(v->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
         zmq_setsockopt(v->router, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "catch-up: socket options: %s", zmq_strerror(errno));
-    if (d->curve.publish_on && na_curve_server_setup(d, v->router, err) < 0)
+    /* The same keys and allowlist as the alerts, and a monitor to count the
+     * handshakes refused before ZAP is asked (plain or wrong-key clients). */
+    if (d->curve.publish_on &&
+        (na_curve_server_setup(d, v->router, err) < 0 ||
+         (v->monitor = na_monitor_new(d, v->router, "catch-up", err)) == NULL))
         return -1;
     if (zmq_bind(v->router, ep) < 0)
         return na_error_set(err, "catch-up: cannot bind %s: %s", ep, zmq_strerror(errno));
@@ -804,6 +789,7 @@ void na_delivery_close(struct na_daemon *d)
         event_free(v->router_ev);
     if (v->stream_ev)
         event_free(v->stream_ev);
+    na_monitor_free(v->monitor);
     if (v->router)
         zmq_close(v->router);
     if (v->sync_timer)

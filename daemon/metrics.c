@@ -49,10 +49,10 @@ void na_metrics_feed_seq(struct na_metrics *m, const char *source, uint64_t seq)
             s = &m->sources[i];
     if (s == NULL) {
         if (m->n_sources == NA_MAX_FEED_SOURCES) {
+            /* The name is not logged: it is the feed's, unchecked text. */
             if (m->untracked_sources++ == 0)
-                na_warn("feed gaps: more than %d sources; '%s' and later new ones are "
-                        "not tracked",
-                        NA_MAX_FEED_SOURCES, source);
+                na_warn("feed gaps: more than %d sources; new ones are not tracked",
+                        NA_MAX_FEED_SOURCES);
             return;
         }
         s = &m->sources[m->n_sources++];

@@ -24,7 +24,7 @@ subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "proto"),
                 "newsalert/v1/article.proto", "newsalert/v1/alert.proto",
                 "newsalert/v1/catchup.proto"], check=True)
 sys.path.insert(0, _proto_dir)
-from newsalert.v1 import alert_pb2, article_pb2  # noqa: E402
+from newsalert.v1 import alert_pb2, article_pb2, catchup_pb2  # noqa: E402
 
 # Generous bounds for waiting on events; a test that needs them has failed.
 # The sanitizer build sets NA_TEST_WAIT_SCALE: under ASan's allocator the

@@ -134,16 +134,17 @@ class CurveTest(unittest.TestCase):
         self.socks.append(s)
         return s
 
-    def deliver(self, good):
-        """Sends positive articles until `good` has one (it subscribed), then
-        one more, marked; returns the marked article's id after `good` got it."""
+    def deliver(self, good, *also):
+        """Sends positive articles until `good` (and each of `also`) has one
+        (they subscribed), then one more, marked; returns the marked article's
+        id after `good` got it."""
         deadline = time.monotonic() + WAIT
-        while True:
-            self.assertLess(time.monotonic(), deadline, "the allowed subscriber got nothing")
+        waiting = [good] + list(also)
+        while waiting:
+            self.assertLess(time.monotonic(), deadline, "an allowed subscriber got nothing")
             self.n += 1
             self.feed.send(article("probe-%d" % self.n, *POSITIVE))
-            if recv_alert(good, 0.2) is not None:
-                break
+            waiting = [s for s in waiting if recv_alert(s, 0.2) is None]
         self.n += 1
         marker = "marked-%d" % self.n
         self.feed.send(article(marker, *POSITIVE))
@@ -165,7 +166,7 @@ class TestCurveAlerts(CurveTest):
     def test_1_allowed_keys_receive_alerts(self):
         alice = self.sub(self.alice)
         carol = self.sub(self.carol)  # a pyzmq certificate in the allow dir
-        marker = self.deliver(alice)
+        marker = self.deliver(alice, carol)
         while True:
             a = recv_alert(carol, WAIT)
             self.assertIsNotNone(a, "carol (a pyzmq certificate) got no alert for " + marker)
@@ -186,6 +187,41 @@ class TestCurveAlerts(CurveTest):
         log = self.daemon.text()
         self.assertNotIn(self.server[1].decode(), log)
         self.assertNotIn(self.mallory[1].decode(), log)
+
+    def catchup_client(self, keys=None, plain=False):
+        from harness import catchup_pb2
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        if not plain:
+            pub, sec = keys
+            s.curve_serverkey = self.server[0]
+            s.curve_publickey = pub
+            s.curve_secretkey = sec
+        s.connect(self.daemon.catchup)
+        self.socks.append(s)
+        s.send(catchup_pb2.CatchupRequest(since_seq=0).SerializeToString())
+        return s
+
+    def test_catchup_endpoint_is_curve_with_the_same_allowlist(self):
+        from harness import catchup_pb2
+        alice = self.sub(self.alice)
+        marker = self.deliver(alice)
+        mallory = self.catchup_client(self.mallory)
+        plain = self.catchup_client(plain=True)
+        good = self.catchup_client(self.alice)
+        ids = []
+        while True:
+            self.assertTrue(good.poll(int(WAIT * 1000)), "no catch-up reply for alice")
+            r = catchup_pb2.CatchupReply()
+            r.ParseFromString(good.recv())
+            if r.kind != catchup_pb2.CatchupReply.KIND_ALERT:
+                self.assertEqual(r.kind, catchup_pb2.CatchupReply.KIND_END)
+                break
+            ids.append(r.alert.article_id)
+        self.assertIn(marker, ids)
+        self.assertFalse(mallory.poll(int(QUIET * 1000)), "an unknown key got a reply")
+        self.assertFalse(plain.poll(0), "a plain client got a reply")
+        self.assertGreaterEqual(self.auth_failures_at_stop(), 2)
 
     def test_3_plain_subscriber_receives_nothing(self):
         plain = self.sub(plain=True)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 import unittest
 
@@ -21,48 +22,73 @@ WATCHDOG_USEC = 200000
 
 class Notifications:
     """An AF_UNIX datagram socket standing in for systemd's notify socket;
-    every datagram is kept, in order, as a dict of its KEY=VALUE lines."""
+    every datagram is kept, in order, as a dict of its KEY=VALUE lines.
+
+    A thread reads it all the time, as systemd does: sd_notify blocks the
+    sender while the receiver's queue is full (net.unix.max_dgram_qlen may be
+    as low as 10), so a reader that only looked now and then would stall the
+    daemon's loop."""
 
     def __init__(self, directory):
         self.path = os.path.join(directory, "notify")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
         self.messages = []
+        self.next = 0   # where the next wait() starts looking
+        self.cond = threading.Condition()
+        self.done = False
+        self.reader = threading.Thread(target=self._read_all, daemon=True)
+        self.reader.start()
 
-    def _read(self, timeout):
-        self.sock.settimeout(max(timeout, 0.001))
-        try:
-            data = self.sock.recv(4096)
-        except socket.timeout:
-            return None
-        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-        self.messages.append(fields)
-        return fields
+    def _read_all(self):
+        while not self.done:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines()
+                          if "=" in line)
+            with self.cond:
+                self.messages.append(fields)
+                self.cond.notify_all()
 
-    def wait(self, predicate, what, timeout=WAIT):
-        """Reads datagrams until one satisfies predicate, and returns it."""
+    def wait(self, predicate, what, start=None, timeout=WAIT):
+        """Waits for a datagram that satisfies predicate, among those after
+        the one last returned (or from index start), and returns it."""
         deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no %s notification; the last ones: %s"
-                                     % (what, self.messages[-8:]))
-            m = self._read(left)
-            if m is not None and predicate(m):
-                return m
+        with self.cond:
+            i = self.next if start is None else start
+            while True:
+                while i < len(self.messages):
+                    i += 1
+                    if predicate(self.messages[i - 1]):
+                        self.next = i
+                        return self.messages[i - 1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no %s notification; the last ones: %s"
+                                         % (what, self.messages[-8:]))
+                self.cond.wait(left)
 
-    def drain(self, quiet):
-        """Reads until nothing has come for quiet seconds."""
-        while self._read(quiet) is not None:
-            pass
+    def settle(self, quiet):
+        """Waits until nothing has come for quiet seconds."""
+        with self.cond:
+            while self.cond.wait(quiet):
+                pass
 
     def index(self, predicate, start=0):
-        for i in range(start, len(self.messages)):
-            if predicate(self.messages[i]):
-                return i
+        with self.cond:
+            for i in range(start, len(self.messages)):
+                if predicate(self.messages[i]):
+                    return i
         return -1
 
     def close(self):
+        self.done = True
+        self.reader.join()
         self.sock.close()
 
 
@@ -110,7 +136,7 @@ class NotifyTest(DaemonTest):
         self.daemon.signal(signal.SIGTERM)
         self.notes.wait(has("STOPPING"), "STOPPING=1")
         self.assertEqual(self.daemon.proc.wait(WAIT), 0)
-        self.notes.drain(0.05)
+        self.notes.settle(0.05)
 
 
 @unittest.skipUnless(HAVE_SYSTEMD, "newsalertd was built without libsystemd")
@@ -198,7 +224,7 @@ class TestWithoutSystemd(NotifyTest):
         self.daemon.signal(signal.SIGHUP)
         self.daemon.wait_log("reloaded:")
         self.assertEqual(self.daemon.stop(), 0)
-        self.notes.drain(0.2)
+        self.notes.settle(0.2)
         self.assertEqual(self.notes.messages, [])
 
 
