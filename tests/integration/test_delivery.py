@@ -925,11 +925,11 @@ class TestCatchupProtocol(CatchupTest):
             return self.error(c, [req(**kw).SerializeToString()])
         self.assertEqual(bad(tags=["weather"]), "unknown tag 'weather'")
         self.assertEqual(bad(tags=["aid", "weather"]), "unknown tag 'weather'")
-        self.assertEqual(bad(since_seq=20, until_seq=10), "until_seq is below since_seq")
+        self.assertEqual(bad(since_seq=20, until_seq=10), "until_seq 10 is below since_seq 20")
         self.assertEqual(bad(since_seq=0, until_seq=10 ** 12),
-                         "the range is larger than catchup.max_range")
+                         "the range 0..1000000000000 is larger than 100000000 alerts")
         self.assertEqual(bad(since_seq=5, until_seq=5 + 10 ** 12),
-                         "the range is larger than catchup.max_range")
+                         "the range 5..1000000000005 is larger than 100000000 alerts")
         not_a_request = "not a newsalert.v1.CatchupRequest"
         self.assertEqual(self.error(c, [b"\xff\xff\xff\xff"]), not_a_request)
         self.assertEqual(self.error(c, [b"\x0a\x03abc"]), not_a_request)  # field 1 as a string
