@@ -1,6 +1,8 @@
 /* newsalertd.yaml: one table of options (key, type, default, field, help),
  * walked against the YAML document so that an unknown key, a wrong type or
  * an out-of-range value fails loudly with file and line. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libgen.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -170,6 +172,46 @@ static char *resolve(const char *cfg_path, const char *p)
         snprintf(out, n, "%s/%s", dir, p);
     free(copy);
     return out;
+}
+
+/* metrics.listen: "ADDR:PORT" with a numeric address (IPv6 in brackets), or
+ * off. Here rather than in http.c so that the config loader stands alone
+ * (the config fuzzer links it without the HTTP server). */
+bool na_http_disabled(const char *listen)
+{
+    return listen == NULL || listen[0] == '\0' || !strcmp(listen, "off");
+}
+
+int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16_t *port)
+{
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    size_t hlen;
+    unsigned char addr[sizeof(struct in6_addr)];
+    char *end;
+
+    if (colon == NULL || colon[1] == '\0')
+        return -1;
+    hlen = (size_t)(colon - listen);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= host_len)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    /* Numeric addresses only: no name lookup at start-up, and an IPv6
+     * address must be bracketed so that its colons are not the port's. */
+    bool v6 = h != listen;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
+        return -1;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || errno || p > 65535 || colon[1] < '0' || colon[1] > '9')
+        return -1;
+    *port = (uint16_t)p;
+    return 0;
 }
 
 static int set_value(struct na_config *cfg, const struct option_def *o, const char *value,

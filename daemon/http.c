@@ -21,43 +21,6 @@
 #define HTTP_MAX_BODY 1024
 #define HTTP_TIMEOUT_S 10
 
-bool na_http_disabled(const char *listen)
-{
-    return listen == NULL || listen[0] == '\0' || !strcmp(listen, "off");
-}
-
-int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16_t *port)
-{
-    const char *colon = strrchr(listen, ':');
-    const char *h = listen;
-    size_t hlen;
-    unsigned char addr[sizeof(struct in6_addr)];
-    char *end;
-
-    if (colon == NULL || colon[1] == '\0')
-        return -1;
-    hlen = (size_t)(colon - listen);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    if (hlen == 0 || hlen >= host_len)
-        return -1;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    /* Numeric addresses only: no name lookup at start-up, and an IPv6
-     * address must be bracketed so that its colons are not the port's. */
-    bool v6 = h != listen;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
-        return -1;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (*end != '\0' || errno || p > 65535 || colon[1] < '0' || colon[1] > '9')
-        return -1;
-    *port = (uint16_t)p;
-    return 0;
-}
-
 static void reply(struct evhttp_request *req, int code, const char *reason,
                   const char *type, struct evbuffer *body)
 {
