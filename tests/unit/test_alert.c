@@ -54,7 +54,7 @@ static int setup(void **state)
     if (fx->tagger == NULL)
         return -1;
 
-    char *text = read_all("/work/shared/seed-article.txt");
+    char *text = read_all(NA_SOURCE_DIR "/tests/corpus/seed-article.txt");
     char *nl = strchr(text, '\n');
     if (nl == NULL)
         return -1;

@@ -699,7 +699,7 @@ struct seed {
 
 static void read_seed(struct seed *s)
 {
-    FILE *f = fopen("/work/shared/seed-article.txt", "rb");
+    FILE *f = fopen(NA_SOURCE_DIR "/tests/corpus/seed-article.txt", "rb");
     assert_non_null(f);
     assert_int_equal(fseek(f, 0, SEEK_END), 0);
     long size = ftell(f);
