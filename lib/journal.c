@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "journal_int.h"
+#include "fileio.h"
 #include "le.h"
 #include "newsalert/crc32c.h"
 
@@ -221,24 +222,6 @@ fail:
     return NULL;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        if (w == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int na_journal_sync(struct na_journal *j, struct na_error *err)
 {
     j->last_sync_ms = journal_clock_ms(CLOCK_MONOTONIC);
@@ -262,7 +245,7 @@ static int journal_write(struct na_journal *j, struct na_error *err)
     if (j->wlen == 0)
         return 0;
     struct jseg *s = &j->segs[j->n_segs - 1];
-    if (write_all(j->fd, j->wbuf, j->wlen) < 0) {
+    if (na_write_all(j->fd, j->wbuf, j->wlen) < 0) {
         int e = errno;
         /* Cut a partial write back to the last whole record, so that the
          * file stays clean and later appends are readable. */
@@ -332,7 +315,7 @@ static int journal_start_segment(struct na_journal *j, uint64_t first_seq,
         return na_error_set(err, "%s: %s", path, strerror(errno));
     }
     journal_seg_header(h, j->epoch, first_seq);
-    if (write_all(j->fd, h, sizeof(h)) < 0) {
+    if (na_write_all(j->fd, h, sizeof(h)) < 0) {
         int e = errno;
         close(j->fd);
         j->fd = -1;

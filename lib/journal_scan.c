@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "journal_int.h"
 #include "le.h"
 #include "newsalert/crc32c.h"
@@ -23,7 +24,6 @@ static const uint8_t seg_magic[8] = {'N', 'A', 'J', 'R', 'N', 'L', 0, 0};
 static const uint8_t meta_magic[8] = {'N', 'A', 'J', 'M', 'E', 'T', 'A', 0};
 #define META_NAME "journal.meta"
 #define META_SIZE 32
-#define SEG_NAME_LEN 28 /* "seg-" + 20 digits + ".naj" */
 
 static void note(struct na_journal_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -54,24 +54,6 @@ static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
-}
-
-static bool parse_seg_name(const char *name, uint64_t *first)
-{
-    if (strlen(name) != SEG_NAME_LEN || strncmp(name, "seg-", 4) != 0 ||
-        strcmp(name + 24, ".naj") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 4; i < 24; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *first = v;
-    return true;
 }
 
 static int sync_dir(struct na_journal *j, struct na_error *err)
@@ -341,7 +323,7 @@ static int list_segments(struct na_journal *j, uint64_t **out, size_t *n,
         return na_error_set(err, "%s: %s", j->dir, strerror(errno));
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         uint64_t first;
-        if (!parse_seg_name(e->d_name, &first))
+        if (!na_parse_numbered_name(e->d_name, "seg-", ".naj", &first))
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;

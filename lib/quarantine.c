@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "le.h"
 #include "newsalert/crc32c.h"
 #include "newsalert/quarantine.h"
@@ -39,24 +40,6 @@ struct na_quarantine {
     uint8_t *wbuf;
     size_t wlen, wcap;
 };
-
-static bool parse_name(const char *name, uint64_t *index)
-{
-    if (strlen(name) != Q_NAME_LEN || strncmp(name, "q-", 2) != 0 ||
-        strcmp(name + 22, ".naq") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 2; i < 22; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(name[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *index = v;
-    return true;
-}
 
 static void file_path(const char *dir, uint64_t index, char *buf)
 {
@@ -93,7 +76,7 @@ static int list_files(const char *dir, struct qfile **files, size_t *n, size_t *
         uint64_t index;
         char path[PATH_MAX];
         struct stat st;
-        if (!parse_name(e->d_name, &index))
+        if (!na_parse_numbered_name(e->d_name, "q-", ".naq", &index))
             continue;
         file_path(dir, index, path);
         if (stat(path, &st) < 0)
@@ -143,29 +126,12 @@ fail:
     return NULL;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int q_write(struct na_quarantine *q, struct na_error *err)
 {
     if (q->wlen == 0 || q->fd < 0)
         return 0;
     struct qfile *f = &q->files[q->n_files - 1];
-    if (write_all(q->fd, q->wbuf, q->wlen) < 0) {
+    if (na_write_all(q->fd, q->wbuf, q->wlen) < 0) {
         int e = errno;
         /* Cut the partial entry off and start a new file next time, so that
          * nothing is ever appended after a torn entry (or a lost header). */
