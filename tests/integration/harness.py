@@ -297,37 +297,48 @@ def probe_article(probe_id):
     return article(probe_id, probe_id + ": " + POSITIVE[0], POSITIVE[1])
 
 
-def start_tail(daemon, feed, out_path, *args):
-    """Starts `newsalert tail --connect <daemon> ARGS` writing to out_path, and
-    returns it once its subscription is live: probe articles are sent on feed
-    until tail prints one, then a last probe ("probe-last") so that none is
-    still in flight afterwards. Callers drop alerts whose id starts with
-    "probe-"; args must let the probes through (no --count, no narrow --tag)."""
+def start_consumer(feed, out_path, cmd, stderr=None, last_probe=False):
+    """Starts a consumer process (cmd) printing alerts to out_path, and returns
+    it once its subscription is live: probe articles are sent on feed until it
+    prints one. With last_probe, one more probe follows and is waited for, so
+    that none is still in flight afterwards. Probe ids start with "probe-"
+    (callers drop those alerts) and carry the process id, so that consumers
+    started one after the other are not sent ids the daemon already saw."""
     out = open(out_path, "w")
-    tail = subprocess.Popen([os.path.join(BIN, "newsalert"), "tail", "--connect",
-                             daemon.publish] + list(args), stdout=out)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=stderr, text=True)
     out.close()
 
     def printed(needle):
         with open(out_path) as f:
             return needle in f.read()
 
+    def wait_for(needle, what):
+        while not printed(needle):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError("%s never received %s" % (cmd[0], what))
+            yield
+
     n = 0
     deadline = time.monotonic() + WAIT
-    while not printed("probe-"):
-        if time.monotonic() > deadline or tail.poll() is not None:
-            tail.kill()
-            raise AssertionError("newsalert tail never received a probe")
+    for _ in wait_for("probe-", "a probe"):
         n += 1
-        feed.send(probe_article("probe-%d" % n))
+        feed.send(probe_article("probe-c%d-%d" % (proc.pid, n)))
         time.sleep(0.1)
-    feed.send(probe_article("probe-last"))
-    while not printed("probe-last"):
-        if time.monotonic() > deadline:
-            tail.kill()
-            raise AssertionError("newsalert tail never received the last probe")
-        time.sleep(0.02)
-    return tail
+    if last_probe:
+        last = "probe-last-%d" % proc.pid
+        feed.send(probe_article(last))
+        for _ in wait_for(last, "the last probe"):
+            time.sleep(0.02)
+    return proc
+
+
+def start_tail(daemon, feed, out_path, *args):
+    """start_consumer for `newsalert tail --connect <daemon> ARGS`, with a last
+    probe; args must let the probes through (no --count, no narrow --tag)."""
+    return start_consumer(feed, out_path, [os.path.join(BIN, "newsalert"), "tail",
+                                           "--connect", daemon.publish] + list(args),
+                          last_probe=True)
 
 
 def wait_quiet(path, quiet=0.5, timeout=60):

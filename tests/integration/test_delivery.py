@@ -22,7 +22,8 @@ import unittest
 import zmq
 
 from harness import (BIN, POSITIVE, SRC, WAIT, Daemon, Feed, alert_pb2, article,
-                     article_pb2, check_clean_exit, probe_article, start_tail, wait_quiet)
+                     article_pb2, check_clean_exit, probe_article, start_consumer, start_tail,
+                     wait_quiet)
 from newsalert.v1 import catchup_pb2  # noqa: E402  (compiled by the harness)
 from test_daemon import MALFORMED
 from test_journal_tools import parse_segment
@@ -129,28 +130,6 @@ def sync_sub(feed, sock, into=None):
             drain(sock, into if into is not None else {})
             return
     raise AssertionError("the subscriber never received a probe")
-
-
-def start_consumer(feed, out_path, cmd):
-    """Starts a consumer process printing alert ids to out_path and returns it
-    once it has printed a probe (like harness.start_tail, for any command)."""
-    out = open(out_path, "w")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
-    out.close()
-
-    def printed(needle):
-        with open(out_path) as f:
-            return needle in f.read()
-    n = 0
-    deadline = time.monotonic() + WAIT
-    while not printed("probe-"):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError("%s never received a probe" % cmd[0])
-        n += 1
-        feed.send(probe_article("probe-c%d-%d" % (proc.pid, n)))
-        time.sleep(0.1)
-    return proc
 
 
 def printed(path, needle):
@@ -440,7 +419,8 @@ class TestSlowConsumer(DeliveryTest):
         self.procs.append(tail)
         # The C helper, with a receive high-water mark of one message.
         probe = start_consumer(self.feed, probe_out,
-                               [PROBE, self.daemon.publish, self.daemon.catchup, "-", "1"])
+                               [PROBE, self.daemon.publish, self.daemon.catchup, "-", "1"],
+                               stderr=subprocess.PIPE)
         self.procs.append(probe)
         for p in (tail, probe):
             p.send_signal(signal.SIGSTOP)
