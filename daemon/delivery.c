@@ -69,11 +69,6 @@ struct na_delivery {
     size_t next_stream;
 };
 
-static int64_t wall_ms(void)
-{
-    return na_now_ms();
-}
-
 static uint64_t wall_ns(void)
 {
     struct timespec ts;
@@ -150,7 +145,7 @@ static void on_retain_timer(evutil_socket_t fd, short what, void *arg)
     struct na_error err;
     (void)fd;
     (void)what;
-    if (na_journal_retain(d->delivery->journal, wall_ms(), &err) < 0) {
+    if (na_journal_retain(d->delivery->journal, na_now_ms(), &err) < 0) {
         d->stats.journal_errors++;
         na_err("journal: %s", err.msg);
     }
@@ -366,7 +361,7 @@ void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
     }
     if (len <= v->jcap) {
         newsalert__v1__alert__pack(alert, v->jbuf);
-        if (na_journal_append(v->journal, alert->seq, wall_ms(), v->jbuf, len, &err) <
+        if (na_journal_append(v->journal, alert->seq, na_now_ms(), v->jbuf, len, &err) <
             0) {
             d->stats.journal_errors++;
             na_err("journal: alert %llu: %s", (unsigned long long)alert->seq, err.msg);
