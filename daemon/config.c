@@ -405,6 +405,16 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
             path);
         goto fail;
     }
+    /* An empty path means "not set" for the optional ones (CURVE keys);
+     * these three are needed, and an empty one would only fail later, and
+     * less clearly. */
+    if (!*cfg->rules_dir || !*cfg->actors_file || !*cfg->state_dir) {
+        na_error_set(err, "%s: %s must not be empty", path,
+                     !*cfg->rules_dir     ? "rules.dir"
+                     : !*cfg->actors_file ? "rules.actors"
+                                          : "state.dir");
+        goto fail;
+    }
     enum na_fsync policy;
     if (na_fsync_parse(cfg->journal_fsync, &policy, NULL) < 0) {
         na_error_set(err,

@@ -2,6 +2,7 @@
 
 import signal
 import subprocess
+import tempfile
 import os
 import unittest
 
@@ -216,6 +217,18 @@ class TestCommandLine(unittest.TestCase):
         r = self.run_daemon("-c", "/nonexistent/newsalertd.yaml")
         self.assertEqual(r.returncode, 78)
         self.assertIn("/nonexistent/newsalertd.yaml", r.stderr)
+
+    def test_an_empty_required_path_exits_78(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "newsalertd.yaml")
+            for key, text in (("rules.dir", "rules:\n  dir:\n"),
+                              ("rules.actors", "rules:\n  actors: \"\"\n"),
+                              ("state.dir", "state:\n  dir: \"\"\n")):
+                with open(path, "w") as f:
+                    f.write(text)
+                r = self.run_daemon("-c", path, "--check-config")
+                self.assertEqual(r.returncode, 78, key)
+                self.assertIn("%s must not be empty" % key, r.stderr)
 
 
 if __name__ == "__main__":
