@@ -133,7 +133,7 @@ static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (na_journal_sync_due(d->delivery->journal, na_mono_ms()) &&
-        na_journal_sync(d->delivery->journal, &err) < 0) {
+        na_journal_sync_start(d->delivery->journal, &err) < 0) {
         d->stats.journal_errors++;
         na_err("journal: %s", err.msg);
     }
@@ -228,6 +228,13 @@ uint64_t na_delivery_journal_bytes(const struct na_daemon *d)
 {
     return d->delivery && d->delivery->journal
                ? na_journal_size_bytes(d->delivery->journal)
+               : 0;
+}
+
+uint64_t na_delivery_journal_syncs(const struct na_daemon *d)
+{
+    return d->delivery && d->delivery->journal
+               ? na_journal_background_syncs(d->delivery->journal)
                : 0;
 }
 

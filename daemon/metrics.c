@@ -206,6 +206,12 @@ static void emit_journal_bytes(const struct na_daemon *d, struct evbuffer *out,
     put_value(out, name, na_delivery_journal_bytes(d));
 }
 
+static void emit_journal_syncs(const struct na_daemon *d, struct evbuffer *out,
+                               const char *name)
+{
+    put_value(out, name, na_delivery_journal_syncs(d));
+}
+
 static void emit_quarantine_bytes(const struct na_daemon *d, struct evbuffer *out,
                                   const char *name)
 {
@@ -287,6 +293,9 @@ static const struct family families[] = {
      STAT(publish_dropped)},
     {"newsalertd_journal_errors_total", "counter", "Journal writes or syncs that failed.",
      STAT(journal_errors)},
+    {"newsalertd_journal_syncs_total", "counter",
+     "fdatasyncs of the journal done in the background (fsync interval).",
+     EMIT(emit_journal_syncs)},
     {"newsalertd_journal_size_bytes", "gauge", "Bytes in the journal's segment files.",
      EMIT(emit_journal_bytes)},
     {"newsalertd_quarantine_size_bytes", "gauge", "Bytes in the quarantine's files.",

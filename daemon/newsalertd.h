@@ -340,6 +340,8 @@ void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert);
  * copies go out, then the quarantine is flushed. */
 void na_delivery_flush(struct na_daemon *d);
 uint64_t na_delivery_journal_bytes(const struct na_daemon *d);
+/* fdatasyncs done on the journal's sync thread (the interval policy). */
+uint64_t na_delivery_journal_syncs(const struct na_daemon *d);
 uint64_t na_delivery_quarantine_bytes(const struct na_daemon *d);
 void na_delivery_close(struct na_daemon *d);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,15 +223,144 @@ fail:
     return NULL;
 }
 
+/* ---- syncing ----
+ *
+ * An fdatasync takes milliseconds and sometimes much more, and the daemon's
+ * loop must not wait for one that the policy does not make it wait for. So
+ * under NA_FSYNC_INTERVAL the syncs run on a thread of their own, on a dup
+ * of the segment's descriptor (a rotation may close the segment meanwhile;
+ * the dup keeps the file open until it is synced). One sync at a time: a
+ * sync asked for while one runs is not queued, and the data stays dirty for
+ * the next turn. A failure is handed back by the next call that syncs or
+ * flushes. NA_FSYNC_ALWAYS syncs in the caller's thread, as it must. */
+struct journal_syncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;       /* handed over and not yet taken, or -1 */
+    bool running; /* an fdatasync is in progress */
+    bool stop;
+    int error;    /* errno of a failed sync not yet reported, or 0 */
+    uint64_t done;
+};
+
+static void *syncer_main(void *arg)
+{
+    struct journal_syncer *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->fd < 0 && !s->stop)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->fd < 0)
+            break; /* stopping, and nothing left to sync */
+        int fd = s->fd;
+        s->fd = -1;
+        s->running = true;
+        pthread_mutex_unlock(&s->mu);
+        int e = fdatasync(fd) < 0 ? errno : 0;
+        close(fd);
+        pthread_mutex_lock(&s->mu);
+        s->running = false;
+        s->done++;
+        if (e)
+            s->error = e;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static struct journal_syncer *syncer_start(void)
+{
+    struct journal_syncer *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Waits for the sync in flight, if any, and ends the thread. */
+static void syncer_stop(struct journal_syncer *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* A background sync's failure, once: -1 with err set, else 0. */
+static int syncer_take_error(struct na_journal *j, struct na_error *err)
+{
+    if (j->syncer == NULL)
+        return 0;
+    pthread_mutex_lock(&j->syncer->mu);
+    int e = j->syncer->error;
+    j->syncer->error = 0;
+    pthread_mutex_unlock(&j->syncer->mu);
+    if (e)
+        return na_error_set(err, "journal %s: fdatasync: %s", j->dir, strerror(e));
+    return 0;
+}
+
 int na_journal_sync(struct na_journal *j, struct na_error *err)
 {
     j->last_sync_ms = journal_clock_ms(CLOCK_MONOTONIC);
+    if (syncer_take_error(j, err) < 0)
+        return -1;
     if (!j->dirty || j->fd < 0)
         return 0;
     if (fdatasync(j->fd) < 0)
         return na_error_set(err, "journal %s: fdatasync: %s", j->dir, strerror(errno));
     j->dirty = false;
     return 0;
+}
+
+int na_journal_sync_start(struct na_journal *j, struct na_error *err)
+{
+    if (syncer_take_error(j, err) < 0)
+        return -1;
+    if (!j->dirty || j->fd < 0)
+        return 0;
+    if (j->syncer == NULL && (j->syncer = syncer_start()) == NULL)
+        return na_journal_sync(j, err); /* no thread: sync here */
+    struct journal_syncer *s = j->syncer;
+    pthread_mutex_lock(&s->mu);
+    bool busy = s->running || s->fd >= 0;
+    pthread_mutex_unlock(&s->mu);
+    if (busy)
+        return 0; /* still dirty: the next turn syncs it */
+    int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return na_journal_sync(j, err);
+    pthread_mutex_lock(&s->mu);
+    s->fd = fd;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    j->dirty = false;
+    j->last_sync_ms = journal_clock_ms(CLOCK_MONOTONIC);
+    return 0;
+}
+
+uint64_t na_journal_background_syncs(const struct na_journal *j)
+{
+    if (j->syncer == NULL)
+        return 0;
+    pthread_mutex_lock(&j->syncer->mu);
+    uint64_t n = j->syncer->done;
+    pthread_mutex_unlock(&j->syncer->mu);
+    return n;
 }
 
 bool na_journal_sync_due(const struct na_journal *j, int64_t now_ms)
@@ -277,10 +407,12 @@ int na_journal_flush(struct na_journal *j, struct na_error *err)
     if (journal_write(j, err) < 0)
         return -1;
     int64_t now = journal_clock_ms(CLOCK_MONOTONIC);
-    if (j->o.fsync == NA_FSYNC_ALWAYS ||
-        (j->o.fsync == NA_FSYNC_INTERVAL &&
-         now - j->last_sync_ms >= (int64_t)j->o.fsync_interval_ms)) {
+    if (j->o.fsync == NA_FSYNC_ALWAYS) {
         if (na_journal_sync(j, err) < 0)
+            return -1;
+    } else if (j->o.fsync == NA_FSYNC_INTERVAL &&
+               now - j->last_sync_ms >= (int64_t)j->o.fsync_interval_ms) {
+        if (na_journal_sync_start(j, err) < 0)
             return -1;
     }
     return na_journal_retain(j, journal_clock_ms(CLOCK_REALTIME), err);
@@ -292,7 +424,10 @@ static int journal_rotate(struct na_journal *j, struct na_error *err)
 {
     if (journal_write(j, err) < 0)
         return -1;
-    if (j->o.fsync != NA_FSYNC_NEVER && na_journal_sync(j, err) < 0)
+    if (j->o.fsync == NA_FSYNC_INTERVAL && na_journal_sync_start(j, err) < 0)
+        return -1;
+    /* Still dirty: the policy is always, or the syncer was busy. */
+    if (j->o.fsync != NA_FSYNC_NEVER && j->dirty && na_journal_sync(j, err) < 0)
         return -1;
     close(j->fd);
     j->fd = -1;
@@ -393,8 +528,14 @@ int na_journal_close(struct na_journal *j, struct na_error *err)
     if (j == NULL)
         return 0;
     int rc = 0;
+    if (j->syncer) {
+        syncer_stop(j->syncer); /* finishes the sync in flight */
+        rc = syncer_take_error(j, err);
+        j->syncer = NULL;
+    }
     if (j->fd >= 0) {
-        rc = journal_write(j, err);
+        if (rc == 0)
+            rc = journal_write(j, err);
         if (rc == 0 && j->o.fsync != NA_FSYNC_NEVER)
             rc = na_journal_sync(j, err);
         close(j->fd);

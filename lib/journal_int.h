@@ -48,6 +48,9 @@ struct na_journal {
     uint64_t written_seq; /* highest in a file */
     bool dirty;           /* written since the last fdatasync */
     int64_t last_sync_ms; /* CLOCK_MONOTONIC */
+    /* The interval policy's syncs run on a thread of their own (journal.c);
+     * NULL until the first one. */
+    struct journal_syncer *syncer;
 };
 
 /* Writes the path of segment s of j into buf (PATH_MAX bytes). */

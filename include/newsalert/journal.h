@@ -10,7 +10,7 @@
  *   seq = na_journal_last_seq(j);  epoch = na_journal_epoch(j);
  *   per alert:   na_journal_append(j, ++seq, now_ms, packed, len, &err)
  *   per batch:   na_journal_flush(j, &err)  -- then publish the batch
- *   on a timer:  if (na_journal_sync_due(j, mono_ms)) na_journal_sync(j, &err)
+ *   on a timer:  if (na_journal_sync_due(j, mono_ms)) na_journal_sync_start(j, &err)
  *   catch-up:    r = na_journal_reader_open(j, since, &err);
  *                na_journal_reader_gone(r)?  na_journal_reader_next(r, ...)
  *
@@ -105,7 +105,8 @@ int na_journal_append(struct na_journal *j, uint64_t seq, int64_t time_ms,
                       const void *payload, size_t len, struct na_error *err);
 
 /* Writes the buffered records (one write per segment), syncs per the
- * policy and applies retention. On failure the unwritten records are
+ * policy (under interval, in the background: na_journal_sync_start) and
+ * applies retention. On failure the unwritten records are
  * dropped, the segment is cut back to its last whole record, last_seq goes
  * back to the last record written, and the journal stays usable. */
 int na_journal_flush(struct na_journal *j, struct na_error *err);
@@ -114,8 +115,17 @@ int na_journal_flush(struct na_journal *j, struct na_error *err);
  * and interval_ms have passed since the last one. now_ms is CLOCK_MONOTONIC
  * in milliseconds. Never true for the other policies. */
 bool na_journal_sync_due(const struct na_journal *j, int64_t now_ms);
-/* fdatasync of the segment being written (and its directory entry). */
+/* fdatasync of the segment being written, in the caller's thread. Also
+ * returns a background sync's failure not yet reported. */
 int na_journal_sync(struct na_journal *j, struct na_error *err);
+/* The same on the journal's sync thread (started on first use), so that
+ * the caller does not wait for the disk; what NA_FSYNC_INTERVAL uses. When
+ * a sync is already in flight, nothing is started and the data stays
+ * dirty. A failure comes back from the next flush or sync call, and close
+ * waits for the sync in flight. */
+int na_journal_sync_start(struct na_journal *j, struct na_error *err);
+/* Background syncs completed so far. */
+uint64_t na_journal_background_syncs(const struct na_journal *j);
 
 /* Applies retention as of now_ms (wall clock, ms since the Unix epoch);
  * flush does this too. For a timer, so an idle journal still ages out. */

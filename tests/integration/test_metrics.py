@@ -245,6 +245,27 @@ class TestHealthAndErrors(MetricsTest):
         idle.close()
 
 
+class TestJournalSyncs(MetricsTest):
+    tags = ("aid",)
+    extra_config = "journal:\n  fsync: interval\n  fsync_interval_ms: 20\n"
+
+    def test_interval_syncs_run_in_the_background_and_are_counted(self):
+        name = "newsalertd_journal_syncs_total"
+        before = value(parse(self.scrape()), name)   # the set-up's probes may count
+        deadline = time.monotonic() + WAIT
+        i = 0
+        while True:
+            i += 1
+            self.feed.send(article("bgsync-%d" % i, *POSITIVE))
+            self.subs["aid"].recv_until("bgsync-%d" % i)
+            if value(parse(self.scrape()), name) > before:
+                break
+            self.assertLess(time.monotonic(), deadline, "no background sync counted")
+            time.sleep(0.03)
+        after = parse(self.scrape())
+        self.assertEqual(value(after, "newsalertd_journal_errors_total"), 0)
+
+
 class TestHealthWhileStopping(MetricsTest):
     tags = ("aid",)
     # A stop waits until the feed is quiet, for at most linger_ms.
