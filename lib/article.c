@@ -54,17 +54,19 @@ static bool str_valid(const char *s)
     return s == NULL || na_utf8_valid(s, strlen(s));
 }
 
-enum na_reject na_article_check(const Newsalert__V1__Article *a,
-                                const struct na_limits *limits, char *msg, size_t msg_len)
+/* The checks after decoding; the UTF-8 ones are skipped when the wire walk
+ * below has done them already. */
+static enum na_reject check(const Newsalert__V1__Article *a, const struct na_limits *limits,
+                            bool check_utf8, char *msg, size_t msg_len)
 {
     const char *fields[] = {a->id, a->source, a->url, a->headline, a->body, a->language};
     const char *names[] = {"id", "source", "url", "headline", "body", "language"};
 
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; check_utf8 && i < sizeof(fields) / sizeof(fields[0]); i++)
         if (!str_valid(fields[i]))
             return fail(NA_REJECT_INVALID_UTF8, msg, msg_len, "%s is not valid UTF-8",
                         names[i]);
-    for (size_t i = 0; i < a->n_authors; i++)
+    for (size_t i = 0; check_utf8 && i < a->n_authors; i++)
         if (!str_valid(a->authors[i]))
             return fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
                         "author %zu is not valid UTF-8", i);
@@ -85,6 +87,12 @@ enum na_reject na_article_check(const Newsalert__V1__Article *a,
         return fail(NA_REJECT_TOO_MANY_AUTHORS, msg, msg_len,
                     "article %s has %zu authors, over the limit", a->id, a->n_authors);
     return NA_REJECT_NONE;
+}
+
+enum na_reject na_article_check(const Newsalert__V1__Article *a,
+                                const struct na_limits *limits, char *msg, size_t msg_len)
+{
+    return check(a, limits, true, msg, msg_len);
 }
 
 /* protobuf-c does not check everything the protobuf wire format requires,
@@ -188,14 +196,16 @@ Newsalert__V1__Article *na_article_decode(const uint8_t *buf, size_t len,
     }
     /* U+0000 is valid UTF-8, but not text: the tagger, the alert and the
      * logs would all see the string cut at it. */
-    if (w.nul) {
+    if (w.nul || w.bad_utf8) {
         na_article_free(a);
-        *why =
-            fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
-                 "a string field of the article is not UTF-8 text: it holds a NUL byte");
+        *why = fail(NA_REJECT_INVALID_UTF8, msg, msg_len,
+                    w.nul ? "a string field of the article is not UTF-8 text: it holds a "
+                            "NUL byte"
+                          : "a string field of the article is not valid UTF-8");
         return NULL;
     }
-    *why = na_article_check(a, limits, msg, msg_len);
+    /* The walk has checked every string field's UTF-8. */
+    *why = check(a, limits, false, msg, msg_len);
     if (*why != NA_REJECT_NONE) {
         na_article_free(a);
         return NULL;

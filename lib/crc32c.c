@@ -1,7 +1,11 @@
-/* CRC-32C, one table lookup per byte. The journal checks every record it
- * reads at start-up, a few MB at most, so the byte-wise table is fast enough
- * and keeps the code obvious. The table is generated from the reflected
- * polynomial 0x82F63B78 (see na_crc32c's unit test for the check value). */
+/* CRC-32C. The daemon computes it over every alert it journals, so on
+ * x86-64 it uses the SSE 4.2 crc32 instruction when the CPU has it (eight
+ * bytes per instruction; about 2.5% of the daemon's time at full load went
+ * to the byte-wise table). Elsewhere it is one table lookup per byte; the
+ * table is generated from the reflected polynomial 0x82F63B78 (see
+ * na_crc32c's unit test for the check value, which both paths must give). */
+#include <string.h>
+
 #include "newsalert/crc32c.h"
 
 static const uint32_t table[256] = {
@@ -50,12 +54,43 @@ static const uint32_t table[256] = {
     0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
-uint32_t na_crc32c(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc_table(uint32_t crc, const uint8_t *p, size_t len)
 {
-    const uint8_t *p = buf;
-
-    crc = ~crc;
     for (size_t i = 0; i < len; i++)
         crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NA_CRC32C_HW 1
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
+                                                         size_t len)
+{
+    uint64_t c = crc;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    crc = (uint32_t)c;
+    for (; len > 0; p++, len--)
+        crc = __builtin_ia32_crc32qi(crc, *p);
+    return crc;
+}
+#endif
+
+uint32_t na_crc32c_portable(uint32_t crc, const void *buf, size_t len)
+{
+    return len ? ~crc_table(~crc, buf, len) : crc;
+}
+
+uint32_t na_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    if (len == 0)
+        return crc;
+#ifdef NA_CRC32C_HW
+    if (__builtin_cpu_supports("sse4.2"))
+        return ~crc_hw(~crc, buf, len);
+#endif
+    return ~crc_table(~crc, buf, len);
 }

@@ -11,13 +11,19 @@
 
 /* Words after which a period does not end the sentence. Single letters
  * ("J. Smith") and dotted acronyms ("U.S.") are caught by the shape test. */
-static const char *const abbreviations[] = {
-    "Mr",  "Mrs",  "Ms",     "Dr",  "Prof", "Gen",  "Lt",  "Col",  "Maj", "Capt",
-    "Sgt", "Adm",  "Sen",    "Rep", "Gov",  "Pres", "St",  "Jr",   "Sr",  "No",
-    "vs",  "etc",  "approx", "Jan", "Feb",  "Mar",  "Apr", "Jun",  "Jul", "Aug",
-    "Sep", "Sept", "Oct",    "Nov", "Dec",  "Inc",  "Ltd", "Corp", "Co",  "Mt",
-    "Ft",  "Rt",   "Hon",    "Amb", "Cmdr", "Brig",
+#define A(s) {s, sizeof(s) - 1}
+static const struct {
+    const char *word;
+    size_t len;
+} abbreviations[] = {
+    A("Mr"), A("Mrs"), A("Ms"), A("Dr"), A("Prof"), A("Gen"), A("Lt"), A("Col"),
+    A("Maj"), A("Capt"), A("Sgt"), A("Adm"), A("Sen"), A("Rep"), A("Gov"), A("Pres"),
+    A("St"), A("Jr"), A("Sr"), A("No"), A("vs"), A("etc"), A("approx"), A("Jan"),
+    A("Feb"), A("Mar"), A("Apr"), A("Jun"), A("Jul"), A("Aug"), A("Sep"), A("Sept"),
+    A("Oct"), A("Nov"), A("Dec"), A("Inc"), A("Ltd"), A("Corp"), A("Co"), A("Mt"),
+    A("Ft"), A("Rt"), A("Hon"), A("Amb"), A("Cmdr"), A("Brig"),
 };
+#undef A
 
 static bool is_space(unsigned char c)
 {
@@ -39,8 +45,7 @@ static bool is_abbreviation(const char *text, size_t dot)
     if (memchr(text + start, '.', n) != NULL)
         return true; /* U.S., e.g., a.m. */
     for (size_t i = 0; i < sizeof(abbreviations) / sizeof(abbreviations[0]); i++)
-        if (strlen(abbreviations[i]) == n &&
-            memcmp(abbreviations[i], text + start, n) == 0)
+        if (abbreviations[i].len == n && memcmp(abbreviations[i].word, text + start, n) == 0)
             return true;
     return false;
 }
