@@ -4,6 +4,7 @@
  * almost every boundary right. */
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,11 +74,34 @@ static int push(struct na_span **spans, size_t *cap, size_t *n, const char *text
     return 0;
 }
 
+/* The next byte at or after i that may end a sentence ('\n', '.', '!' or
+ * '?'), or len. News text has one every twenty bytes or so, so the bytes in
+ * between are skipped eight at a time: a word holds one of the four when
+ * w ^ (c * 0x01..01) has a zero byte. This loop was the tagger's largest
+ * cost outside Vectorscan. */
+static size_t next_candidate(const char *text, size_t i, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; len - i >= 8; i += 8) {
+        uint64_t w, hit = 0;
+        memcpy(&w, text + i, 8);
+        for (const char *c = "\n.!?"; *c; c++) {
+            uint64_t x = w ^ (ones * (unsigned char)*c);
+            hit |= (x - ones) & ~x & highs;
+        }
+        if (hit)
+            break;
+    }
+    while (i < len && text[i] != '\n' && text[i] != '.' && text[i] != '!' && text[i] != '?')
+        i++;
+    return i;
+}
+
 long na_sentence_split(const char *text, size_t len, struct na_span **spans, size_t *cap)
 {
     size_t n = 0, start = 0;
 
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; (i = next_candidate(text, i, len)) < len; i++) {
         unsigned char c = (unsigned char)text[i];
         size_t end;
         if (c == '\n') {
