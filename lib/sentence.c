@@ -45,8 +45,11 @@ static bool is_abbreviation(const char *text, size_t dot)
         return true; /* an initial */
     if (memchr(text + start, '.', n) != NULL)
         return true; /* U.S., e.g., a.m. */
+    if (n > 6) /* longer than any abbreviation */
+        return false;
     for (size_t i = 0; i < sizeof(abbreviations) / sizeof(abbreviations[0]); i++)
-        if (abbreviations[i].len == n && memcmp(abbreviations[i].word, text + start, n) == 0)
+        if (abbreviations[i].len == n && abbreviations[i].word[0] == text[start] &&
+            memcmp(abbreviations[i].word, text + start, n) == 0)
             return true;
     return false;
 }
@@ -79,17 +82,19 @@ static int push(struct na_span **spans, size_t *cap, size_t *n, const char *text
  * between are skipped eight at a time: a word holds one of the four when
  * w ^ (c * 0x01..01) has a zero byte. This loop was the tagger's largest
  * cost outside Vectorscan. */
-static size_t next_candidate(const char *text, size_t i, size_t len)
+static uint64_t has_byte(uint64_t w, unsigned char c)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t x = w ^ (ones * c);
+    return (x - ones) & ~x & highs;
+}
+
+static size_t next_candidate(const char *text, size_t i, size_t len)
+{
     for (; len - i >= 8; i += 8) {
-        uint64_t w, hit = 0;
+        uint64_t w;
         memcpy(&w, text + i, 8);
-        for (const char *c = "\n.!?"; *c; c++) {
-            uint64_t x = w ^ (ones * (unsigned char)*c);
-            hit |= (x - ones) & ~x & highs;
-        }
-        if (hit)
+        if (has_byte(w, '\n') | has_byte(w, '.') | has_byte(w, '!') | has_byte(w, '?'))
             break;
     }
     while (i < len && text[i] != '\n' && text[i] != '.' && text[i] != '!' && text[i] != '?')
