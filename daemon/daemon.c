@@ -4,6 +4,7 @@
  * articles, never inside one. */
 #include <errno.h>
 #include <event2/http.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,11 @@ static int build_rules(const struct na_config *cfg, const char *state_dir,
     na_info("rules: %s in %.1f ms",
             na_ruleset_from_cache(*rs) ? "read from the cache" : "compiled",
             (double)(mono_ns() - t0) / 1e6);
+    /* A compile peaks at some 15 MB of heap that it frees again; without a
+     * trim the daemon would keep that much resident for good (26 MB rather
+     * than 10 MB idle after a first start). */
+    if (!na_ruleset_from_cache(*rs))
+        malloc_trim(0);
     *tagger = na_tagger_new(*rs, &tl, err);
     if (*tagger == NULL) {
         na_ruleset_free(*rs);
