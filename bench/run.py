@@ -43,6 +43,19 @@ def tcp():
     return "tcp://127.0.0.1:%d" % free_port()
 
 
+def alert_seq(payload):
+    """seq, field 1 of a packed Alert, which the daemon writes first."""
+    if payload[:1] != b"\x08":
+        raise ValueError("not an Alert that starts with its seq")
+    seq, shift = 0, 0
+    for b in payload[1:11]:
+        seq |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return seq
+    raise ValueError("bad varint")
+
+
 def debian_version():
     try:
         with open("/etc/debian_version") as f:
@@ -107,7 +120,7 @@ class Bench:
                 "--rules", os.path.join(SRC, "config", "rules")] + list(extra)
 
     # ---- processes ----
-    def start_daemon(self, feeds, publish, extra_config="", state=None):
+    def start_daemon(self, feeds, publish, extra_config="", state=None, prefix=()):
         cfg = os.path.join(self.work, "newsalertd.yaml")
         with open(cfg, "w") as f:
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (
@@ -124,7 +137,7 @@ class Bench:
             state = tempfile.mkdtemp(prefix="state-", dir=self.work)
             if self.warm_cache and os.path.isdir(self.warm_cache):
                 shutil.copytree(self.warm_cache, os.path.join(state, "cache"))
-        args = [os.path.join(self.bin, "newsalertd"), "-c", cfg, "--publish", publish,
+        args = list(prefix) + [os.path.join(self.bin, "newsalertd"), "-c", cfg, "--publish", publish,
                 "--state-dir", state]
         for ep in feeds:
             args += ["--feed", ep]
@@ -370,6 +383,51 @@ class Bench:
         log("callgrind: %.0f instructions per article (%.0f per byte)" % (
             per, per / (corpus["text_bytes"] / corpus["count"])))
 
+    def callgrind_daemon(self):
+        """Instructions per article of the whole daemon (receive, decode,
+        dedup, tag, journal, publish): a run that replays the corpus over
+        the feed socket, less one that replays nothing."""
+        if not shutil.which("valgrind"):
+            log("valgrind not installed; skipping the daemon's instruction counts")
+            return
+        corpus = self.corpus(2048, 2000)
+        empty = os.path.join(self.work, "empty.feed")
+        open(os.path.join(self.work, "empty.jsonl"), "w").close()
+        subprocess.run([os.path.join(self.bin, "newsalert"), "pack",
+                        os.path.join(self.work, "empty.jsonl"), "-o", empty], check=True)
+        counts = {}
+        for name, feed, alerts in (("empty", empty, 0),
+                                   ("feed", corpus["feed"], sum(corpus["positive"]))):
+            out = os.path.join(self.work, "callgrind.daemon.%s" % name)
+            feed_ep, pub_ep = tcp(), tcp()
+            sub = self.ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.SUBSCRIBE, b"alert.")
+            sub.setsockopt(zmq.RCVHWM, 0)
+            sub.connect(pub_ep)
+            proc = self.start_daemon([feed_ep], pub_ep, prefix=[
+                "valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
+            try:
+                subprocess.run([os.path.join(self.bin, "newsalert"), "replay", feed, "--bind",
+                                feed_ep, "--rate", "1000", "--wait-subscribers", "1",
+                                "--timeout", "120"], check=True, capture_output=True)
+                # Every alert out (one copy per tag, told apart by seq, the
+                # Alert's field 1): the daemon is done.
+                seen = set()
+                while len(seen) < alerts:
+                    if not sub.poll(WAIT * 1000):
+                        raise RuntimeError("the daemon under callgrind stopped alerting")
+                    seen.add(alert_seq(sub.recv_multipart()[1]))
+            finally:
+                self.stop(proc)
+                sub.close(0)
+            with open(out) as f:
+                counts[name] = int(re.search(r"^summary:\s+(\d+)", f.read(), re.M).group(1))
+        per = (counts["feed"] - counts["empty"]) / corpus["count"]
+        self.results["callgrind_daemon"] = {"per_article": per, "articles": corpus["count"],
+                                            "bytes_per_article":
+                                                corpus["text_bytes"] / corpus["count"]}
+        log("callgrind: newsalertd %.0f instructions per article" % per)
+
     # ---- report ----
     def report(self):
         out_dir = os.path.join(HERE, "results")
@@ -437,6 +495,11 @@ class Bench:
                          "of %.0f bytes) | %.0f (%.0f per byte) |" % (
                              c["articles"], c["bytes_per_article"], c["per_article"],
                              c["per_article"] / c["bytes_per_article"]))
+        if "callgrind_daemon" in r:
+            c = r["callgrind_daemon"]
+            other.append("| instructions per article (callgrind, the whole `newsalertd`: "
+                         "%d articles of %.0f bytes over the feed socket) | %.0f |" % (
+                             c["articles"], c["bytes_per_article"], c["per_article"]))
         if "long" in r:
             g = r["long"]
             other.append("| RSS over %d articles at %d/s: at 10%% / at the end / peak "
@@ -486,13 +549,15 @@ def main():
     ap.add_argument("--rates", default="1000,5000,10000",
                     help="comma-separated rates for the latency runs")
     ap.add_argument("--only", action="append", default=[],
-                    help="throughput, latency, startup, tag, callgrind, long")
+                    help="throughput, latency, startup, tag, callgrind, callgrind_daemon, "
+                         "long")
     args = ap.parse_args()
     args.sizes = [1024, 2048, 4096, 16384]
     args.rates = [int(x) for x in args.rates.split(",")]
     b = Bench(args)
     steps = {"throughput": b.throughput, "latency": b.latency, "startup": b.startup_and_reload,
-             "tag": b.tag_offline, "callgrind": b.callgrind, "long": b.long_rss}
+             "tag": b.tag_offline, "callgrind": b.callgrind,
+             "callgrind_daemon": b.callgrind_daemon, "long": b.long_rss}
     try:
         b.warm_up()
         for name, step in steps.items():
