@@ -287,17 +287,20 @@ static struct journal_syncer *syncer_start(void)
     return s;
 }
 
-/* Waits for the sync in flight, if any, and ends the thread. */
-static void syncer_stop(struct journal_syncer *s)
+/* Waits for the sync in flight, if any, ends the thread and frees s.
+ * Returns the errno of a failed sync not yet reported, or 0. */
+static int syncer_stop(struct journal_syncer *s)
 {
     pthread_mutex_lock(&s->mu);
     s->stop = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
+    int e = s->error;
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
+    return e;
 }
 
 /* A background sync's failure, once: -1 with err set, else 0. */
@@ -529,9 +532,10 @@ int na_journal_close(struct na_journal *j, struct na_error *err)
         return 0;
     int rc = 0;
     if (j->syncer) {
-        syncer_stop(j->syncer); /* finishes the sync in flight */
-        rc = syncer_take_error(j, err);
+        int e = syncer_stop(j->syncer); /* finishes the sync in flight */
         j->syncer = NULL;
+        if (e)
+            rc = na_error_set(err, "journal %s: fdatasync: %s", j->dir, strerror(e));
     }
     if (j->fd >= 0) {
         if (rc == 0)
