@@ -538,10 +538,14 @@ int na_journal_close(struct na_journal *j, struct na_error *err)
             rc = na_error_set(err, "journal %s: fdatasync: %s", j->dir, strerror(e));
     }
     if (j->fd >= 0) {
-        if (rc == 0)
-            rc = journal_write(j, err);
-        if (rc == 0 && j->o.fsync != NA_FSYNC_NEVER)
-            rc = na_journal_sync(j, err);
+        /* What is buffered is written even after a failed sync; err keeps
+         * the first failure. */
+        struct na_error *e = rc ? NULL : err;
+        int wrc = journal_write(j, e);
+        if (wrc == 0 && j->o.fsync != NA_FSYNC_NEVER)
+            wrc = na_journal_sync(j, e);
+        if (wrc < 0)
+            rc = -1;
         close(j->fd);
     }
     if (j->dir_fd >= 0)
