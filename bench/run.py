@@ -43,6 +43,12 @@ def tcp():
     return "tcp://127.0.0.1:%d" % free_port()
 
 
+def callgrind_total(out):
+    """The instructions a callgrind output file counted."""
+    with open(out) as f:
+        return int(re.search(r"^summary:\s+(\d+)", f.read(), re.M).group(1))
+
+
 def alert_seq(payload):
     """seq, field 1 of a packed Alert, which the daemon writes first."""
     if payload[:1] != b"\x08":
@@ -360,22 +366,27 @@ class Bench:
         self.results["tag_mb_s"] = statistics.median(rates)
         log("newsalert tag: %.0f MB/s (median)" % self.results["tag_mb_s"])
 
+    def empty_feed(self):
+        """A packed feed of no articles: the run a callgrind count subtracts."""
+        path = os.path.join(self.work, "empty.feed")
+        if not os.path.exists(path):
+            open(os.path.join(self.work, "empty.jsonl"), "w").close()
+            subprocess.run([os.path.join(self.bin, "newsalert"), "pack",
+                            os.path.join(self.work, "empty.jsonl"), "-o", path], check=True)
+        return path
+
     def callgrind(self):
         if not shutil.which("valgrind"):
             log("valgrind not installed; skipping instruction counts")
             return
         corpus = self.corpus(2048, 200)
-        empty = os.path.join(self.work, "empty.feed")
-        open(os.path.join(self.work, "empty.jsonl"), "w").close()
-        subprocess.run([os.path.join(self.bin, "newsalert"), "pack",
-                        os.path.join(self.work, "empty.jsonl"), "-o", empty], check=True)
+        empty = self.empty_feed()
         counts = {}
         for name, feed in (("empty", empty), ("feed", corpus["feed"])):
             out = os.path.join(self.work, "callgrind.%s" % name)
             subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
                            + self.tag_cmd(feed, "-q"), capture_output=True, check=True)
-            with open(out) as f:
-                counts[name] = int(re.search(r"^summary:\s+(\d+)", f.read(), re.M).group(1))
+            counts[name] = callgrind_total(out)
         per = (counts["feed"] - counts["empty"]) / corpus["count"]
         self.results["callgrind"] = {"per_article": per, "articles": corpus["count"],
                                      "bytes_per_article": corpus["text_bytes"] / corpus["count"],
@@ -391,10 +402,7 @@ class Bench:
             log("valgrind not installed; skipping the daemon's instruction counts")
             return
         corpus = self.corpus(2048, 2000)
-        empty = os.path.join(self.work, "empty.feed")
-        open(os.path.join(self.work, "empty.jsonl"), "w").close()
-        subprocess.run([os.path.join(self.bin, "newsalert"), "pack",
-                        os.path.join(self.work, "empty.jsonl"), "-o", empty], check=True)
+        empty = self.empty_feed()
         counts = {}
         for name, feed, alerts in (("empty", empty, 0),
                                    ("feed", corpus["feed"], sum(corpus["positive"]))):
@@ -420,8 +428,7 @@ class Bench:
             finally:
                 self.stop(proc)
                 sub.close(0)
-            with open(out) as f:
-                counts[name] = int(re.search(r"^summary:\s+(\d+)", f.read(), re.M).group(1))
+            counts[name] = callgrind_total(out)
         per = (counts["feed"] - counts["empty"]) / corpus["count"]
         self.results["callgrind_daemon"] = {"per_article": per, "articles": corpus["count"],
                                             "bytes_per_article":

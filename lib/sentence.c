@@ -77,11 +77,7 @@ static int push(struct na_span **spans, size_t *cap, size_t *n, const char *text
     return 0;
 }
 
-/* The next byte at or after i that may end a sentence ('\n', '.', '!' or
- * '?'), or len. News text has one every twenty bytes or so, so the bytes in
- * between are skipped eight at a time: a word holds one of the four when
- * w ^ (c * 0x01..01) has a zero byte. This loop was the tagger's largest
- * cost outside Vectorscan. */
+/* Non-zero when one of the eight bytes of w is c. */
 static uint64_t has_byte(uint64_t w, unsigned char c)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
@@ -89,6 +85,11 @@ static uint64_t has_byte(uint64_t w, unsigned char c)
     return (x - ones) & ~x & highs;
 }
 
+/* The next byte at or after i that may end a sentence ('\n', '.', '!' or
+ * '?'), or len. News text has one every twenty bytes or so, so the bytes in
+ * between are skipped eight at a time: a word holds one of the four when
+ * w ^ (c * 0x01..01) has a zero byte. This loop was the tagger's largest
+ * cost outside Vectorscan. */
 static size_t next_candidate(const char *text, size_t i, size_t len)
 {
     for (; len - i >= 8; i += 8) {
