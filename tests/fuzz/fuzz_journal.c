@@ -3,43 +3,24 @@
  * (so the torn-tail repair runs), read to the end, appended to and read
  * again; and the same bytes as a quarantine file, read to the end. Any
  * input must give a clean open, never a crash or a hang. */
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "fuzz.h"
 #include "newsalert/journal.h"
 #include "newsalert/quarantine.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void write_file(const char *path, const uint8_t *data, size_t size)
+/* An empty directory called name in the target's temporary directory
+ * (whatever an earlier input left there is removed); its path goes to out
+ * (PATH_MAX bytes). */
+static void fresh_dir(const char *name, char *out)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
+    snprintf(out, PATH_MAX, "%s/%s", fuzz_tmpdir(), name);
+    fuzz_rm_tree(out);
+    if (mkdir(out, 0700) < 0)
         abort();
-    if (size && write(fd, data, size) != (ssize_t)size)
-        abort();
-    close(fd);
-}
-
-static void empty_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        char p[4200];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
 }
 
 static void read_to_end(struct na_journal *j, uint64_t since)
@@ -62,24 +43,13 @@ static void read_to_end(struct na_journal *j, uint64_t since)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char dir[64];
-    char seg[128], qdir[128], qfile[160];
+    char dir[PATH_MAX], qdir[PATH_MAX];
     struct na_journal_opts o;
     struct na_journal_report rep;
     struct na_error err;
 
-    if (dir[0] == '\0') {
-        /* tmpfs when there is one: the target runs thousands of times. */
-        strcpy(dir, "/dev/shm/na_fuzz_journalXXXXXX");
-        if (mkdtemp(dir) == NULL) {
-            strcpy(dir, "/tmp/na_fuzz_journalXXXXXX");
-            if (mkdtemp(dir) == NULL)
-                abort();
-        }
-    }
-    empty_dir(dir);
-    snprintf(seg, sizeof(seg), "%s/seg-%020d.naj", dir, 1);
-    write_file(seg, data, size);
+    fresh_dir("journal", dir);
+    fuzz_write(dir, "seg-00000000000000000001.naj", data, size, NULL);
 
     na_journal_opts_default(&o);
     o.fsync = NA_FSYNC_NEVER;
@@ -106,11 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     na_journal_close(j, NULL);
 
     /* The same bytes as a quarantine file. */
-    snprintf(qdir, sizeof(qdir), "%s/q", dir);
-    mkdir(qdir, 0700);
-    empty_dir(qdir);
-    snprintf(qfile, sizeof(qfile), "%s/q-%020d.naq", qdir, 1);
-    write_file(qfile, data, size);
+    fresh_dir("quarantine", qdir);
+    fuzz_write(qdir, "q-00000000000000000001.naq", data, size, NULL);
     struct na_quarantine_reader *qr = na_quarantine_reader_open(qdir, &err);
     struct na_quarantine_entry e;
     if (qr == NULL)
@@ -118,7 +85,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (na_quarantine_reader_next(qr, &e, &err) != 0)
         ;
     na_quarantine_reader_close(qr);
-    empty_dir(qdir);
-    rmdir(qdir);
     return 0;
 }
