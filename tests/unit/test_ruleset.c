@@ -647,9 +647,7 @@ static void test_database_cache(void **state)
     na_ruleset_free(b);
     na_ruleset_free(c);
     na_ruleset_free(d);
-    unlink(path);
-    rmdir(cache);
-    rmdir(dir);
+    tu_rm_dir(dir);
 }
 
 int main(void)
