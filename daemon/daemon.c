@@ -60,13 +60,86 @@ static void reject(struct na_daemon *d, enum na_reject why, const char *msg)
         na_warn("rejected (%s): %s", na_reject_name(why), msg);
 }
 
-static void handle_message(struct na_daemon *d, const uint8_t *const *data,
-                           const size_t *len, size_t n_total)
+/* An article waiting in the round for its tags. */
+struct na_pending {
+    Newsalert__V1__Article *a;
+    uint64_t update_of;
+    uint64_t ns; /* time spent on it before tagging */
+};
+
+static void observe(struct na_daemon *d, uint64_t ns)
 {
+    na_metrics_observe(&d->metrics.processing, ns);
+}
+
+static bool same_key(const Newsalert__V1__Article *x, const Newsalert__V1__Article *y)
+{
+    return !strcmp(x->id, y->id) && !strcmp(x->source ? x->source : "",
+                                            y->source ? y->source : "");
+}
+
+/* The rest of an article, once tagged: its alert, if a tag fired, and the
+ * dedup record. On the loop thread, in the order the articles came. */
+static void finish_one(struct na_daemon *d, struct na_pending *p,
+                       const struct na_tag_job *j)
+{
+    Newsalert__V1__Article *a = p->a;
+    const struct na_result *res = j->res;
+
+    if (j->rc < 0) {
+        na_err("tagging article %s failed: %s", a->id, j->err.msg);
+        return;
+    }
+    if (res->truncated) {
+        d->stats.match_limited++;
+        na_debug("article %s: match limit reached, the rest was not scanned", a->id);
+    }
+    if (res->n_fired == 0) {
+        d->stats.untagged++;
+        na_delivery_remember(d, a, 0);
+        return;
+    }
+    struct na_alert_meta meta = {.seq = ++d->seq,
+                                 .epoch = d->epoch,
+                                 .received_at_ms = na_now_ms(),
+                                 .update_of = p->update_of};
+    Newsalert__V1__Alert *alert = na_alert_build(d->builder, a, res, d->rs, &meta);
+    if (alert == NULL) {
+        na_err("article %s: out of memory building its alert", a->id);
+        d->seq--;
+        return;
+    }
+    d->stats.alerted++;
+    na_delivery_alert(d, alert);
+    na_delivery_remember(d, a, meta.seq);
+    na_debug("alert %llu: article %s", (unsigned long long)meta.seq, a->id);
+}
+
+void na_daemon_finish_round(struct na_daemon *d)
+{
+    size_t n = d->n_pending;
+
+    if (n == 0)
+        return;
+    if (na_tagpool_run(d->pool, d->taggers, d->jobs, n))
+        d->stats.tag_rounds++;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t start = mono_ns();
+        finish_one(d, &d->pending[i], &d->jobs[i]);
+        na_article_free(d->pending[i].a);
+        observe(d, d->pending[i].ns + d->jobs[i].ns + (mono_ns() - start));
+    }
+    d->n_pending = 0;
+}
+
+/* Decodes, validates and dedups one message; an article that passes joins
+ * the round, which is tagged when it is full or the batch ends. */
+void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
+                      size_t n_total)
+{
+    uint64_t start = mono_ns();
     char msg[256];
     enum na_reject why;
-    const struct na_result *res;
-    struct na_error err;
 
     d->stats.received++;
     if (n_total > 2) {
@@ -76,6 +149,7 @@ static void handle_message(struct na_daemon *d, const uint8_t *const *data,
                  n_total);
         reject(d, NA_REJECT_FRAME_COUNT, msg);
         na_delivery_quarantine(d, NA_REJECT_FRAME_COUNT, data, len, n_total);
+        observe(d, mono_ns() - start);
         return;
     }
     const uint8_t *payload = data[n_total - 1];
@@ -85,64 +159,54 @@ static void handle_message(struct na_daemon *d, const uint8_t *const *data,
     if (a == NULL) {
         reject(d, why, msg);
         na_delivery_quarantine(d, why, data, len, n_total);
+        observe(d, mono_ns() - start);
         return;
     }
     d->stats.decoded++;
     na_metrics_feed_seq(&d->metrics, a->source, a->feed_seq);
+    /* Dedup must see the earlier copy recorded: an article already in the
+     * round ends the round first. (Other keys are checked before the round's
+     * earlier articles are recorded; that can only shift which key a full
+     * dedup window forgets, by less than a round.) */
+    for (size_t i = 0; i < d->n_pending; i++)
+        if (same_key(d->pending[i].a, a)) {
+            uint64_t t = mono_ns();
+            na_daemon_finish_round(d);
+            start += mono_ns() - t;
+            break;
+        }
     uint64_t update_of;
     if (na_delivery_check(d, a, &update_of)) {
         na_debug("article %s (%s, revision %u): a duplicate, dropped", a->id,
                  a->source ? a->source : "", a->revision);
         na_article_free(a);
+        observe(d, mono_ns() - start);
         return;
     }
     const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
-    if (na_tagger_tag(d->tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
-        na_err("tagging article %s failed: %s", a->id, err.msg);
-        na_article_free(a);
-        return;
-    }
-    if (res->truncated)
-        d->stats.match_limited++;
-    if (res->truncated)
-        na_debug("article %s: match limit reached, the rest was not scanned", a->id);
-    if (res->n_fired == 0) {
-        d->stats.untagged++;
-        na_delivery_remember(d, a, 0);
-        na_article_free(a);
-        return;
-    }
-    struct na_alert_meta meta = {.seq = ++d->seq,
-                                 .epoch = d->epoch,
-                                 .received_at_ms = na_now_ms(),
-                                 .update_of = update_of};
-    Newsalert__V1__Alert *alert = na_alert_build(d->builder, a, res, d->rs, &meta);
-    if (alert == NULL) {
-        na_err("article %s: out of memory building its alert", a->id);
-        d->seq--;
-    } else {
-        d->stats.alerted++;
-        na_delivery_alert(d, alert);
-        na_delivery_remember(d, a, meta.seq);
-        na_debug("alert %llu: article %s", (unsigned long long)meta.seq, a->id);
-    }
-    na_article_free(a);
+    d->jobs[d->n_pending] = (struct na_tag_job){
+        .headline = h, .headline_len = strlen(h), .body = b, .body_len = strlen(b)};
+    d->pending[d->n_pending++] =
+        (struct na_pending){.a = a, .update_of = update_of, .ns = mono_ns() - start};
+    if (d->n_pending == d->n_slots)
+        na_daemon_finish_round(d);
 }
 
-void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
-                      size_t n_total)
+static void free_taggers(struct na_tagger **t, size_t n)
 {
-    uint64_t start = mono_ns();
-
-    handle_message(d, data, len, n_total);
-    na_metrics_observe(&d->metrics.processing, mono_ns() - start);
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        na_tagger_free(t[i]);
+    free(t);
 }
 
-/* Compiles a ruleset and its tagger, for start-up and reload alike. The
- * compiled database is cached under state_dir/cache, so that starting or
- * reloading with unchanged rules takes milliseconds, not a compile. */
-static int build_rules(const struct na_config *cfg, const char *state_dir,
-                       struct na_ruleset **rs, struct na_tagger **tagger,
+/* Compiles a ruleset and a tagger for each slot of a round, for start-up
+ * and reload alike. The compiled database is cached under state_dir/cache,
+ * so that starting or reloading with unchanged rules takes milliseconds, not
+ * a compile. */
+static int build_rules(const struct na_config *cfg, const char *state_dir, size_t slots,
+                       struct na_ruleset **rs, struct na_tagger ***taggers,
                        struct na_error *err)
 {
     struct na_tagger_limits tl = {.max_matches = (size_t)cfg->max_matches,
@@ -164,8 +228,15 @@ static int build_rules(const struct na_config *cfg, const char *state_dir,
      * than 10 MB idle after a first start). */
     if (!na_ruleset_from_cache(*rs))
         malloc_trim(0);
-    *tagger = na_tagger_new(*rs, &tl, err);
-    if (*tagger == NULL) {
+    *taggers = calloc(slots, sizeof(**taggers));
+    if (*taggers == NULL)
+        na_error_set(err, "out of memory");
+    for (size_t i = 0; *taggers && i < slots; i++)
+        if (((*taggers)[i] = na_tagger_new(*rs, &tl, err)) == NULL) {
+            free_taggers(*taggers, i);
+            *taggers = NULL;
+        }
+    if (*taggers == NULL) {
         na_ruleset_free(*rs);
         *rs = NULL;
         return -1;
@@ -200,6 +271,9 @@ static void log_status(struct na_daemon *d, const char *what)
     if (d->stats.feed_disconnects)
         na_info("%s: feed disconnects: %llu", what,
                 (unsigned long long)d->stats.feed_disconnects);
+    if (d->stats.tag_rounds)
+        na_info("%s: tagged in parallel: %llu rounds on %zu threads", what,
+                (unsigned long long)d->stats.tag_rounds, na_tagpool_threads(d->pool));
 }
 
 /* Everything about CURVE that a reload may read again: the key files are
@@ -252,7 +326,7 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
     struct na_daemon *d = arg;
     struct na_error err;
     struct na_ruleset *rs;
-    struct na_tagger *tagger;
+    struct na_tagger **taggers;
     (void)fd;
     (void)what;
 
@@ -274,7 +348,7 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
         na_notify("READY=1\nSTATUS=reload failed; serving the previous config and rules");
         return;
     }
-    if (build_rules(cfg, d->cfg->state_dir, &rs, &tagger, &err) < 0) {
+    if (build_rules(cfg, d->cfg->state_dir, d->n_slots, &rs, &taggers, &err) < 0) {
         na_err("reload failed, keeping the running config and rules: %s", err.msg);
         na_curve_wipe(&keys);
         na_allowlist_free(allow);
@@ -325,12 +399,13 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
     cfg->feed_rcvhwm = d->cfg->feed_rcvhwm;
     cfg->publish_sndhwm = d->cfg->publish_sndhwm;
     cfg->linger_ms = d->cfg->linger_ms;
+    cfg->tag_threads = d->cfg->tag_threads;
     na_config_free(d->cfg);
     d->cfg = cfg;
-    na_tagger_free(d->tagger);
+    free_taggers(d->taggers, d->n_slots);
     na_ruleset_free(d->rs);
     d->rs = rs;
-    d->tagger = tagger;
+    d->taggers = taggers;
     na_log_set_level(cfg->log_level);
     d->stats.reloads_ok++;
     na_delivery_reconfigure(d);
@@ -427,6 +502,26 @@ static struct event_base *loop_new(void)
     return base;
 }
 
+/* The tagging threads, and a round of eight articles per thread: enough that
+ * waking the helpers is a small part of a round, few enough that a round's
+ * taggers stay small (some 20 KB of Vectorscan scratch each). One thread
+ * tags each article as it comes, with no rounds at all. */
+static int setup_tagging(struct na_daemon *d, struct na_error *err)
+{
+    long long threads = d->cfg->tag_threads;
+    if (threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;
+    }
+    d->n_slots = threads == 1 ? 1 : (size_t)threads * 8;
+    d->pending = calloc(d->n_slots, sizeof(*d->pending));
+    d->jobs = calloc(d->n_slots, sizeof(*d->jobs));
+    if (d->pending == NULL || d->jobs == NULL)
+        return na_error_set(err, "out of memory");
+    d->pool = na_tagpool_new((size_t)threads, err);
+    return d->pool ? 0 : -1;
+}
+
 struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
                                 int *exit_code)
 {
@@ -439,7 +534,9 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     }
     d->cfg = cfg;
     d->started_at_ms = na_now_ms();
-    if (build_rules(cfg, cfg->state_dir, &d->rs, &d->tagger, err) < 0) {
+    if (setup_tagging(d, err) < 0)
+        goto fail;
+    if (build_rules(cfg, cfg->state_dir, d->n_slots, &d->rs, &d->taggers, err) < 0) {
         *exit_code = NA_EXIT_CONFIG;
         goto fail;
     }
@@ -473,9 +570,10 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         na_error_set(err, "cannot install signal handlers");
         goto fail;
     }
-    na_info("ready: %zu tags, %zu actors, %zu patterns, epoch %llu",
+    na_info("ready: %zu tags, %zu actors, %zu patterns, %zu tagging thread(s), epoch %llu",
             na_ruleset_tag_count(d->rs), na_ruleset_actor_count(d->rs),
-            na_ruleset_pattern_count(d->rs), (unsigned long long)d->epoch);
+            na_ruleset_pattern_count(d->rs), na_tagpool_threads(d->pool),
+            (unsigned long long)d->epoch);
     return d;
 fail:
     d->cfg = NULL; /* still the caller's */
@@ -485,7 +583,7 @@ fail:
 
 bool na_daemon_healthy(const struct na_daemon *d)
 {
-    return !d->stopping && d->tagger != NULL && na_ruleset_tag_count(d->rs) > 0;
+    return !d->stopping && d->taggers != NULL && na_ruleset_tag_count(d->rs) > 0;
 }
 
 static void daemon_on_status(evutil_socket_t fd, short what, void *arg)
@@ -584,7 +682,10 @@ void na_daemon_free(struct na_daemon *d)
     if (d->base)
         event_base_free(d->base);
     na_alert_builder_free(d->builder);
-    na_tagger_free(d->tagger);
+    na_tagpool_free(d->pool);
+    free_taggers(d->taggers, d->n_slots);
+    free(d->pending);
+    free(d->jobs);
     na_ruleset_free(d->rs);
     na_allowlist_free(d->allow);
     na_curve_wipe(&d->curve);

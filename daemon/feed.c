@@ -66,7 +66,8 @@ size_t na_feed_drain(struct na_daemon *d, size_t max)
             break;
         handled++;
     }
-    /* The batch's alerts: into the journal, then out. */
+    /* The batch's last round, then its alerts: into the journal, then out. */
+    na_daemon_finish_round(d);
     na_delivery_flush(d);
     return handled;
 }

@@ -224,6 +224,12 @@ static void emit_last_seq(const struct na_daemon *d, struct evbuffer *out,
     put_value(out, name, d->seq);
 }
 
+static void emit_tagging_threads(const struct na_daemon *d, struct evbuffer *out,
+                                 const char *name)
+{
+    put_value(out, name, na_tagpool_threads(d->pool));
+}
+
 /* One row per metric family. A plain counter names its field in struct
  * na_stats; anything with labels, a gauge or a histogram has an emitter.
  * New features add their rows here; nothing is listed for what the daemon
@@ -314,6 +320,12 @@ static const struct family families[] = {
      "Established feed connections that dropped.", STAT(feed_disconnects)},
     {"newsalertd_articles_match_limited_total", "counter",
      "Articles whose scan stopped at limits.max_matches.", STAT(match_limited)},
+    {"newsalertd_tagging_threads", "gauge",
+     "Threads that tag articles, the event loop's own included (tagger.threads).",
+     EMIT(emit_tagging_threads)},
+    {"newsalertd_tagging_rounds_total", "counter",
+     "Rounds of articles tagged in parallel, on more than one thread.",
+     STAT(tag_rounds)},
     {"newsalertd_article_processing_seconds", "histogram",
      "Time to decode, tag and publish one feed message.", EMIT(emit_processing)},
 };

@@ -75,6 +75,7 @@ struct na_config {
     long long max_evidence;
     long long max_evidence_bytes;
     long long batch;
+    long long tag_threads; /* 0: one per CPU (fixed at start) */
     long long status_interval_ms;
     enum na_log_level log_level;
     char *metrics_listen; /* "ADDR:PORT", or "off" / "" for no HTTP server */
@@ -174,6 +175,7 @@ struct na_stats {
     uint64_t quarantined;      /* rejected messages written to the quarantine */
     uint64_t quarantine_errors;
     uint64_t catchup_requests, catchup_refused, catchup_alerts;
+    uint64_t tag_rounds; /* rounds tagged on more than one thread */
 };
 
 /* ---- curve.c: keys, CURVE socket setup, the plain-endpoint warning ---- */
@@ -254,7 +256,14 @@ struct na_daemon {
     bool reload_pending;     /* asked for and not started yet */
     struct na_config *cfg;
     struct na_ruleset *rs;
-    struct na_tagger *tagger;
+    /* Tagging: one tagger per slot of a round, the threads that run them,
+     * and the round being gathered (see na_daemon_finish_round). */
+    struct na_tagger **taggers;
+    size_t n_slots;
+    struct na_tagpool *pool;
+    struct na_pending *pending;
+    struct na_tag_job *jobs;
+    size_t n_pending;
     struct na_alert_builder *builder;
     uint64_t seq;
     uint64_t epoch;
@@ -292,6 +301,10 @@ void na_daemon_free(struct na_daemon *d);
  * real part count (frames beyond the ones kept are counted, not stored). */
 void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
                       size_t n_total);
+/* Tags the articles that na_daemon_handle has gathered, and finishes them
+ * in the order they came: alerts built, journalled and queued. The feed
+ * calls it at the end of every batch. */
+void na_daemon_finish_round(struct na_daemon *d);
 int64_t na_now_ms(void);
 int64_t na_mono_ms(void);
 /* True when ZMQ_EVENTS says a message can be received now. */
@@ -303,6 +316,27 @@ bool na_daemon_healthy(const struct na_daemon *d);
 int na_feed_open(struct na_daemon *d, struct na_error *err);
 /* Receives up to max messages without blocking; returns how many. */
 size_t na_feed_drain(struct na_daemon *d, size_t max);
+
+/* tagpool.c: rounds of articles tagged on several threads. */
+struct na_tag_job {
+    const char *headline, *body;
+    size_t headline_len, body_len;
+    /* Out: rc and res as na_tagger_tag gives them, and the time it took. */
+    int rc;
+    const struct na_result *res;
+    struct na_error err;
+    uint64_t ns;
+};
+struct na_tagpool;
+/* threads counts the caller: 1 starts no thread. NULL with err set. */
+struct na_tagpool *na_tagpool_new(size_t threads, struct na_error *err);
+void na_tagpool_free(struct na_tagpool *p);
+size_t na_tagpool_threads(const struct na_tagpool *p);
+/* Tags jobs[i] with taggers[i] for i < n, on the calling thread and the
+ * helpers, and returns when all are done: true when the helpers took part
+ * (a round of more than one article), false when the caller did it alone. */
+bool na_tagpool_run(struct na_tagpool *p, struct na_tagger *const *taggers,
+                    struct na_tag_job *jobs, size_t n);
 
 /* ---- http.c: /metrics and /healthz on evhttp, in the daemon's loop ---- */
 /* True for the values that turn the server off: "off" and "". */

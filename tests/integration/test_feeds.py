@@ -58,9 +58,12 @@ def first_difference(want, got):
 
 
 class GoldenFeed(unittest.TestCase):
+    # One tagging thread: every article is tagged as it comes.
+    extra_config = "tagger:\n  threads: 1\n"
+
     def setUp(self):
         self.ctx = zmq.Context()
-        self.daemon = Daemon()
+        self.daemon = Daemon(extra_config=self.extra_config)
         self.tail = None
 
     def tearDown(self):
@@ -157,6 +160,18 @@ class GoldenFeed(unittest.TestCase):
         seq = {k: a["seq"] for k, a in zip(got, alerts)}
         self.assertEqual([a["update_of"] for a in alerts],
                          [0, seq[("rev-1", "wire", 0)], 0, 0, seq[("rev-1", "wire", 1)]])
+
+
+class GoldenFeedParallel(GoldenFeed):
+    """The same feeds and the same expected alerts with four tagging threads:
+    a feed replayed at full speed queues up, so the daemon tags it in rounds,
+    and the alerts must come out exactly as they do from one thread."""
+    extra_config = "tagger:\n  threads: 4\n"
+
+    def test_mixed_thousand(self):
+        super().test_mixed_thousand()
+        self.assertRegex(self.daemon.text(), r"stopped: tagged in parallel: [1-9]\d* rounds "
+                                             r"on 4 threads")
 
 
 if __name__ == "__main__":

@@ -266,6 +266,50 @@ class TestJournalSyncs(MetricsTest):
         self.assertEqual(value(after, "newsalertd_journal_errors_total"), 0)
 
 
+class TestParallelTagging(MetricsTest):
+    tags = ("aid",)
+    extra_config = "tagger:\n  threads: 3\n"
+
+    def test_a_burst_is_tagged_in_rounds_and_comes_out_in_order(self):
+        before = parse(self.scrape())
+        self.assertEqual(value(before, "newsalertd_tagging_threads"), 3)
+
+        # The burst waits in the socket while the daemon is stopped, so it is
+        # read in batches and tagged in rounds. In it: negatives, and right
+        # after one article a copy of it and then a revision of it.
+        expect = []
+        self.daemon.signal(signal.SIGSTOP)
+        try:
+            for i in range(150):
+                aid = "burst-%d" % i
+                if i % 3 == 2:
+                    self.feed.send(article(aid, *NEGATIVES[i % len(NEGATIVES)]))
+                    continue
+                self.feed.send(article(aid, *POSITIVE))
+                expect.append((aid, 0))
+                if i == 40:
+                    self.feed.send(article(aid, *POSITIVE))
+                    self.feed.send(article(aid, *POSITIVE, revision=1))
+                    expect.append((aid, 1))
+            self.feed.send(article("burst-end", *POSITIVE))
+            expect.append(("burst-end", 0))
+        finally:
+            self.daemon.signal(signal.SIGCONT)
+        got = [a for _, a in self.subs["aid"].recv_until("burst-end")]
+
+        self.assertEqual([(a.article_id, a.revision) for a in got], expect)
+        self.assertEqual([a.seq - got[0].seq for a in got], list(range(len(got))))
+        revised = [a for a in got if a.article_id == "burst-40"]
+        self.assertEqual([a.update_of for a in revised], [0, revised[0].seq])
+        after = parse(self.scrape())
+        self.assertEqual(value(after, "newsalertd_articles_duplicate_total")
+                         - value(before, "newsalertd_articles_duplicate_total"), 1)
+        self.assertEqual(value(after, "newsalertd_articles_untagged_total")
+                         - value(before, "newsalertd_articles_untagged_total"), 50)
+        self.assertGreater(value(after, "newsalertd_tagging_rounds_total"),
+                           value(before, "newsalertd_tagging_rounds_total"))
+
+
 class TestHealthWhileStopping(MetricsTest):
     tags = ("aid",)
     # A stop waits until the feed is quiet, for at most linger_ms.
