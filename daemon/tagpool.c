@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "newsalertd.h"
@@ -70,6 +71,8 @@ static void *helper_main(void *arg)
 {
     struct na_tagpool *p = arg;
     unsigned long seen = 0;
+
+    prctl(PR_SET_NAME, "na-tagger"); /* for top -H, perf and gdb */
 
     pthread_mutex_lock(&p->mu);
     for (;;) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,6 +248,7 @@ struct journal_syncer {
 static void *syncer_main(void *arg)
 {
     struct journal_syncer *s = arg;
+    prctl(PR_SET_NAME, "na-journal-sync"); /* for top -H, perf and gdb */
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (s->fd < 0 && !s->stop)
