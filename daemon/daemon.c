@@ -23,7 +23,7 @@ int64_t na_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t mono_ns(void)
+uint64_t na_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -32,7 +32,7 @@ static uint64_t mono_ns(void)
 
 int64_t na_mono_ms(void)
 {
-    return (int64_t)(mono_ns() / 1000000u);
+    return (int64_t)(na_mono_ns() / 1000000u);
 }
 
 bool na_zsock_readable(void *sock)
@@ -124,10 +124,10 @@ void na_daemon_finish_round(struct na_daemon *d)
     if (na_tagpool_run(d->pool, d->taggers, d->jobs, n))
         d->stats.tag_rounds++;
     for (size_t i = 0; i < n; i++) {
-        uint64_t start = mono_ns();
+        uint64_t start = na_mono_ns();
         finish_one(d, &d->pending[i], &d->jobs[i]);
         na_article_free(d->pending[i].a);
-        observe(d, d->pending[i].ns + d->jobs[i].ns + (mono_ns() - start));
+        observe(d, d->pending[i].ns + d->jobs[i].ns + (na_mono_ns() - start));
     }
     d->n_pending = 0;
 }
@@ -137,7 +137,7 @@ void na_daemon_finish_round(struct na_daemon *d)
 void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const size_t *len,
                       size_t n_total)
 {
-    uint64_t start = mono_ns();
+    uint64_t start = na_mono_ns();
     char msg[256];
     enum na_reject why;
 
@@ -149,7 +149,7 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
                  n_total);
         reject(d, NA_REJECT_FRAME_COUNT, msg);
         na_delivery_quarantine(d, NA_REJECT_FRAME_COUNT, data, len, n_total);
-        observe(d, mono_ns() - start);
+        observe(d, na_mono_ns() - start);
         return;
     }
     const uint8_t *payload = data[n_total - 1];
@@ -159,7 +159,7 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
     if (a == NULL) {
         reject(d, why, msg);
         na_delivery_quarantine(d, why, data, len, n_total);
-        observe(d, mono_ns() - start);
+        observe(d, na_mono_ns() - start);
         return;
     }
     d->stats.decoded++;
@@ -170,9 +170,9 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
      * dedup window forgets, by less than a round.) */
     for (size_t i = 0; i < d->n_pending; i++)
         if (same_key(d->pending[i].a, a)) {
-            uint64_t t = mono_ns();
+            uint64_t t = na_mono_ns();
             na_daemon_finish_round(d);
-            start += mono_ns() - t;
+            start += na_mono_ns() - t;
             break;
         }
     uint64_t update_of;
@@ -180,14 +180,14 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
         na_debug("article %s (%s, revision %u): a duplicate, dropped", a->id,
                  a->source ? a->source : "", a->revision);
         na_article_free(a);
-        observe(d, mono_ns() - start);
+        observe(d, na_mono_ns() - start);
         return;
     }
     const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
     d->jobs[d->n_pending] = (struct na_tag_job){
         .headline = h, .headline_len = strlen(h), .body = b, .body_len = strlen(b)};
     d->pending[d->n_pending++] =
-        (struct na_pending){.a = a, .update_of = update_of, .ns = mono_ns() - start};
+        (struct na_pending){.a = a, .update_of = update_of, .ns = na_mono_ns() - start};
     if (d->n_pending == d->n_slots)
         na_daemon_finish_round(d);
 }
@@ -216,13 +216,13 @@ static int build_rules(const struct na_config *cfg, const char *state_dir, size_
     if (mkdir(state_dir, 0750) < 0 && errno != EEXIST)
         na_warn("%s: %s; the rules are compiled without a cache", state_dir,
                 strerror(errno));
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = na_mono_ns();
     *rs = na_ruleset_load_cached(cfg->rules_dir, cfg->actors_file, cache, err);
     if (*rs == NULL)
         return -1;
     na_info("rules: %s in %.1f ms",
             na_ruleset_from_cache(*rs) ? "read from the cache" : "compiled",
-            (double)(mono_ns() - t0) / 1e6);
+            (double)(na_mono_ns() - t0) / 1e6);
     /* A compile peaks at some 15 MB of heap that it frees again; without a
      * trim the daemon would keep that much resident for good (26 MB rather
      * than 10 MB idle after a first start). */
@@ -337,7 +337,7 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
     /* MONOTONIC_USEC lets a Type=notify-reload manager tie this RELOADING
      * to the signal it sent; older managers ignore it. */
     na_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
-               (unsigned long long)(mono_ns() / 1000u));
+               (unsigned long long)(na_mono_ns() / 1000u));
     struct na_config *cfg = na_config_load(d->cfg->path, &err);
     struct na_curve keys;
     struct na_allowlist *allow = NULL;

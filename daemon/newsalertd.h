@@ -307,6 +307,7 @@ void na_daemon_handle(struct na_daemon *d, const uint8_t *const *data, const siz
 void na_daemon_finish_round(struct na_daemon *d);
 int64_t na_now_ms(void);
 int64_t na_mono_ms(void);
+uint64_t na_mono_ns(void);
 /* True when ZMQ_EVENTS says a message can be received now. */
 bool na_zsock_readable(void *sock);
 /* Whether the daemon is serving: rules loaded and not stopping. */

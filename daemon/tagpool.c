@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 
 #include "newsalertd.h"
 
@@ -42,19 +41,12 @@ struct na_tagpool {
     bool quit;
 };
 
-static uint64_t thread_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void tag_one(struct na_tagger *t, struct na_tag_job *j)
 {
-    uint64_t start = thread_ns();
+    uint64_t start = na_mono_ns();
     j->rc = na_tagger_tag(t, j->headline, j->headline_len, j->body, j->body_len, &j->res,
                           &j->err);
-    j->ns = thread_ns() - start;
+    j->ns = na_mono_ns() - start;
 }
 
 static void claim_jobs(struct na_tagpool *p)
