@@ -177,8 +177,14 @@ class Bench:
         gen_ep, probe_ep, pub_ep = tcp(), tcp(), tcp()
         probe = self.ctx.socket(zmq.XPUB)
         probe.bind(probe_ep)
-        proc = (self.start_daemon if target == "daemon" else self.start_forwarder)(
-            [gen_ep, probe_ep], pub_ep)
+        if target == "forwarder":
+            proc = self.start_forwarder([gen_ep, probe_ep], pub_ep)
+        else:
+            # "daemon-1thread": the same daemon tagging on its loop alone.
+            extra = self.args.daemon_config.replace("\\n", "\n")
+            if target == "daemon-1thread":
+                extra += "\ntagger:\n  threads: 1\n"
+            proc = self.start_daemon([gen_ep, probe_ep], pub_ep, extra_config=extra)
         try:
             if not probe.poll(WAIT * 1000):
                 raise RuntimeError("%s never subscribed" % target)
@@ -246,7 +252,9 @@ class Bench:
             corpus = self.corpus(size)
             count = max(2000, min(100000, int(40e6 / size))) // (10 if self.args.quick else 1)
             figures = {}
-            for target in ("forwarder", "daemon"):
+            # At 2 KB, also what the tagging threads buy, in the same run.
+            targets = ("forwarder", "daemon") + (("daemon-1thread",) if size == 2048 else ())
+            for target in targets:
                 runs = []
                 for r in range(self.args.runs):
                     s = self.one_run(target, corpus, count)
@@ -464,6 +472,15 @@ class Bench:
                     x["size"], x["count"], x["forwarder"]["articles_per_s"],
                     x["daemon"]["articles_per_s"], 100 * x["ratio"],
                     x["daemon"]["peak_rss_kib"] / 1024, x["daemon"]["lost"]))
+            for x in r["throughput"]:
+                if "daemon-1thread" in x:
+                    one = x["daemon-1thread"]["articles_per_s"]
+                    lines += ["", "With `tagger.threads: 1` (%d B bodies): %.0f articles/s, "
+                              "%.1f%% of the forwarder; the default (%d threads) tags %.2fx "
+                              "as many." % (x["size"], one,
+                                            100 * one / x["forwarder"]["articles_per_s"],
+                                            min(8, os.cpu_count() or 1),
+                                            x["daemon"]["articles_per_s"] / one)]
             lines.append("")
         if "latency" in r:
             lines += ["## Latency at fixed rates (2 KB bodies), microseconds", "",
