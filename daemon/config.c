@@ -53,7 +53,8 @@ static const struct option_def options[] = {
      "messages handled per wakeup before the loop serves other events"},
     {"tagger.threads", OPT_INT, F(tag_threads), "0", 0, 64,
      "threads that tag the articles of a batch in parallel, the loop's own included "
-     "(0: one per CPU, at most 8; read at start only)"},
+     "(0: one per CPU but one, left to ZeroMQ's I/O thread, at least 1 and at most 8; "
+     "read at start only)"},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
      "ZeroMQ endpoint the alert (XPUB) socket binds"},
     {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "100000", 1, 100000000,

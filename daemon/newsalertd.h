@@ -75,7 +75,7 @@ struct na_config {
     long long max_evidence;
     long long max_evidence_bytes;
     long long batch;
-    long long tag_threads; /* 0: one per CPU (fixed at start) */
+    long long tag_threads; /* 0: one per CPU but one (fixed at start) */
     long long status_interval_ms;
     enum na_log_level log_level;
     char *metrics_listen; /* "ADDR:PORT", or "off" / "" for no HTTP server */
