@@ -31,7 +31,7 @@ struct na_tagpool {
     pthread_t *helpers;
     size_t n_helpers;
     /* The round, written under mu while it is closed and no helper is in. */
-    struct na_tagger **taggers;
+    struct na_tagger *const *taggers;
     struct na_tag_job *jobs;
     size_t n_jobs;
     size_t next; /* the next unclaimed job; atomic */
@@ -144,7 +144,7 @@ bool na_tagpool_run(struct na_tagpool *p, struct na_tagger *const *taggers,
         return false;
     }
     pthread_mutex_lock(&p->mu);
-    p->taggers = (struct na_tagger **)taggers;
+    p->taggers = taggers;
     p->jobs = jobs;
     p->n_jobs = n;
     __atomic_store_n(&p->next, 0, __ATOMIC_RELAXED);
