@@ -1,9 +1,9 @@
 /* Tagging in parallel.
  *
  * Tagging is most of an article's cost: of the daemon's ~185,000
- * instructions per 2 KB article (bench/run.py, callgrind_daemon), the
- * Vectorscan scan and the scoring are ~140,000, and they are the only part
- * that touches no shared state. So the feed gathers a round of decoded
+ * instructions per 2 KB article (bench/run.py, callgrind_daemon),
+ * na_tagger_tag (the Vectorscan scan and the scoring) takes ~157,000, and it
+ * is the only part that touches no shared state. So the feed gathers a round of decoded
  * articles, the pool tags them on several threads, and the loop thread then
  * finishes them one by one, in the order they came: sequence numbers,
  * dedup, the journal and publishing stay single-threaded.
