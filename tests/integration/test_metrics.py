@@ -36,6 +36,11 @@ def value(samples, name, **labels):
     return samples[(name, frozenset(labels.items()))]
 
 
+def delta(before, after, name, **labels):
+    """How much a sample grew between two scrapes (from 0 if it was absent)."""
+    return value(after, name, **labels) - before.get((name, frozenset(labels.items())), 0)
+
+
 def curl(url, *args):
     """(HTTP status, headers, body) of a request made with curl."""
     r = subprocess.run(["curl", "--silent", "--show-error", "--max-time", str(int(WAIT)),
@@ -115,23 +120,22 @@ class TestMetrics(MetricsTest):
         text = self.scrape()
         after = parse(text)
 
-        def delta(name, **labels):
-            return value(after, name, **labels) - before.get(
-                (name, frozenset(labels.items())), 0)
-
         n_good = len(good) + 1
         n_bad = len(MALFORMED)
-        self.assertEqual(delta("newsalertd_articles_received_total"),
+        self.assertEqual(delta(before, after, "newsalertd_articles_received_total"),
                          n_good + n_bad + len(NEGATIVES))
-        self.assertEqual(delta("newsalertd_articles_decoded_total"),
+        self.assertEqual(delta(before, after, "newsalertd_articles_decoded_total"),
                          n_good + len(NEGATIVES))
         for reason, _ in MALFORMED:
-            self.assertEqual(delta("newsalertd_articles_rejected_total", reason=reason), 1,
-                             reason)
-        self.assertEqual(delta("newsalertd_articles_untagged_total"), len(NEGATIVES))
-        self.assertEqual(delta("newsalertd_articles_alerted_total"), n_good)
+            self.assertEqual(
+                delta(before, after, "newsalertd_articles_rejected_total", reason=reason), 1,
+                reason)
+        self.assertEqual(delta(before, after, "newsalertd_articles_untagged_total"),
+                         len(NEGATIVES))
+        self.assertEqual(delta(before, after, "newsalertd_articles_alerted_total"), n_good)
         for tag in self.tags:
-            self.assertEqual(delta("newsalertd_alerts_published_total", tag=tag), n_good, tag)
+            self.assertEqual(
+                delta(before, after, "newsalertd_alerts_published_total", tag=tag), n_good, tag)
         self.assertEqual(value(after, "newsalertd_feed_gaps_total", source="wire-a"), 4)
         self.assertEqual(value(after, "newsalertd_feed_gaps_total", source="wire-b"), 0)
         self.assertNotIn(("newsalertd_feed_gaps_total", frozenset({("source", "wire-c")})),
@@ -143,7 +147,7 @@ class TestMetrics(MetricsTest):
 
         # The histogram counts every message and its buckets add up.
         h = "newsalertd_article_processing_seconds"
-        self.assertEqual(delta(h + "_count"), n_good + n_bad + len(NEGATIVES))
+        self.assertEqual(delta(before, after, h + "_count"), n_good + n_bad + len(NEGATIVES))
         buckets = sorted((float(dict(k[1])["le"]), v) for k, v in after.items()
                          if k[0] == h + "_bucket")
         self.assertEqual(buckets[-1], (float("inf"), value(after, h + "_count")))
@@ -302,12 +306,9 @@ class TestParallelTagging(MetricsTest):
         revised = [a for a in got if a.article_id == "burst-40"]
         self.assertEqual([a.update_of for a in revised], [0, revised[0].seq])
         after = parse(self.scrape())
-        self.assertEqual(value(after, "newsalertd_articles_duplicate_total")
-                         - value(before, "newsalertd_articles_duplicate_total"), 1)
-        self.assertEqual(value(after, "newsalertd_articles_untagged_total")
-                         - value(before, "newsalertd_articles_untagged_total"), 50)
-        self.assertGreater(value(after, "newsalertd_tagging_rounds_total"),
-                           value(before, "newsalertd_tagging_rounds_total"))
+        self.assertEqual(delta(before, after, "newsalertd_articles_duplicate_total"), 1)
+        self.assertEqual(delta(before, after, "newsalertd_articles_untagged_total"), 50)
+        self.assertGreater(delta(before, after, "newsalertd_tagging_rounds_total"), 0)
 
 
 class TestHealthWhileStopping(MetricsTest):
