@@ -912,6 +912,11 @@ const struct na_pattern *na_ruleset_pattern(const struct na_ruleset *rs, unsigne
     return id < rs->n_patterns ? &rs->patterns[id] : NULL;
 }
 
+const struct na_pattern *na_ruleset_patterns(const struct na_ruleset *rs)
+{
+    return rs->patterns;
+}
+
 const void *na_ruleset_database(const struct na_ruleset *rs)
 {
     return rs->db;

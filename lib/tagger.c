@@ -40,6 +40,7 @@ struct field_state {
 
 struct na_tagger {
     const struct na_ruleset *rs;
+    const struct na_pattern *patterns; /* the ruleset's, by Vectorscan id */
     struct na_tagger_limits limits;
     hs_scratch_t *scratch;
 
@@ -120,6 +121,7 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     if (t == NULL)
         goto oom;
     t->rs = rs;
+    t->patterns = na_ruleset_patterns(rs);
     t->limits = *limits;
     if (t->limits.max_matches == 0)
         t->limits.max_matches = 1;
@@ -178,17 +180,18 @@ const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
     return t->rs;
 }
 
-static bool is_word(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
-}
+/* \w as Vectorscan has it without UCP: ASCII letters, digits and '_'. A
+ * table, because both ends of most of the hundred or so matches an article
+ * gets are checked. */
+static const bool word_byte[256] = {
+    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['_'] = true, ['a' ... 'z'] = true,
+};
 
 /* The \b assertion at offset i of the text being scanned. */
-static bool boundary_at(const struct na_tagger *t, size_t i)
+static inline bool boundary_at(const struct na_tagger *t, size_t i)
 {
-    bool before = i > 0 && is_word(t->text[i - 1]);
-    bool after = i < t->text_len && is_word(t->text[i]);
+    bool before = i > 0 && word_byte[t->text[i - 1]];
+    bool after = i < t->text_len && word_byte[t->text[i]];
     return before != after;
 }
 
@@ -196,7 +199,7 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
                     unsigned flags, void *ctx)
 {
     struct na_tagger *t = ctx;
-    const struct na_pattern *p = na_ruleset_pattern(t->rs, id);
+    const struct na_pattern *p = &t->patterns[id];
     (void)flags;
 
     if (p->literal_len)
@@ -302,7 +305,7 @@ static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl,
     r->tag = tag;
     for (size_t i = 0; i < n_terms; i++) {
         struct na_match *m = &terms[i];
-        const struct na_pattern *p = na_ruleset_pattern(t->rs, m->pattern);
+        const struct na_pattern *p = &t->patterns[m->pattern];
         const struct na_term *term = &def->terms[p->index];
         m->contribution = 0;
         m->fate = NA_FATE_COUNTED;
@@ -470,7 +473,7 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     size_t n_terms_total = 0;
     for (size_t i = 0; i < t->n_raw; i++) {
         const struct raw_match *m = &t->raw[i];
-        const struct na_pattern *p = na_ruleset_pattern(rs, m->id);
+        const struct na_pattern *p = &t->patterns[m->id];
         if (p->kind != NA_PAT_ACTOR) {
             n_terms_total++;
             continue;
@@ -489,7 +492,7 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     size_t n = 0;
     for (size_t i = 0; i < t->n_raw; i++) {
         const struct raw_match *m = &t->raw[i];
-        const struct na_pattern *p = na_ruleset_pattern(rs, m->id);
+        const struct na_pattern *p = &t->patterns[m->id];
         if (p->kind == NA_PAT_ACTOR)
             continue;
         t->repeats[p->term_id] = 0;

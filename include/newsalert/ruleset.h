@@ -102,6 +102,9 @@ size_t na_ruleset_pattern_count(const struct na_ruleset *rs);
 /* Number of terms and exclusions over all tags (the range of term_id). */
 size_t na_ruleset_term_count(const struct na_ruleset *rs);
 const struct na_pattern *na_ruleset_pattern(const struct na_ruleset *rs, unsigned id);
+/* All na_ruleset_pattern_count() patterns, indexed by Vectorscan id: for the
+ * tagger's match callback, which runs a hundred times an article. */
+const struct na_pattern *na_ruleset_patterns(const struct na_ruleset *rs);
 /* The compiled Vectorscan database (an hs_database_t *). */
 const void *na_ruleset_database(const struct na_ruleset *rs);
 /* Index of the tag called name, or -1. */
