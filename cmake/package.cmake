@@ -28,11 +28,12 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # Runtime dependencies come from the binaries' ELF NEEDED entries through
 # dpkg-shlibdeps (package dpkg-dev): libzmq5, libevent, libprotobuf-c1,
-# libhs5, libyaml, libjansson4, libsystemd0 and libc, with their versions.
+# libhs5, libyaml, libjansson4, libsodium23, libsystemd0 and libc, with their
+# versions.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Building against libnewsalert needs the development files of what it uses.
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS
-    "libprotobuf-c-dev, libvectorscan-dev, libyaml-dev, libjansson-dev, pkg-config")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libprotobuf-c-dev, libvectorscan-dev, libyaml-dev, \
+libjansson-dev, libsodium-dev, pkg-config")
 
 # Everything shipped under /etc is a conffile: dpkg keeps an operator's
 # edits on upgrade and asks before replacing them. CPack does not mark them

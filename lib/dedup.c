@@ -1,6 +1,15 @@
-/* The dedup window: chained hash table plus recency list. Entries are
- * allocated one by one with their key inline; there are at most capacity of
- * them, so memory follows the configuration, not the input. */
+/* The dedup window: a chained hash table plus a recency list, over one array
+ * of fixed-size entries linked by index.
+ *
+ * An entry holds a 128-bit keyed hash of (source, id) instead of the strings:
+ * 40 bytes whatever the ids' length, against some 110 (a header, the key
+ * inline and malloc's overhead) for one allocated entry per article, so the
+ * default window of 100,000 articles takes 4 MiB rather than 11. The hash is
+ * SipHash-2-4 with 128-bit output (libsodium's crypto_shorthash_siphashx24)
+ * under a random key drawn per process: two different articles are taken for
+ * one with a probability of about 2^-128 per pair, and whoever writes the ids
+ * cannot aim for that without the key. The hash's low bits pick the bucket. */
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,42 +19,48 @@
 
 #include "newsalert/dedup.h"
 
+/* Indices into entries are 1-based: 0 is "none", so that a zeroed bucket
+ * array is an empty one. */
 struct entry {
-    struct entry *prev, *next; /* recency: head is the most recent */
-    struct entry *chain;       /* next in the hash bucket */
-    uint64_t hash;
+    uint64_t key[2];
     uint64_t seq;
     uint32_t revision;
-    size_t source_len, id_len;
-    char key[]; /* source, NUL, id, NUL */
+    uint32_t prev, next; /* recency: head is the most recent */
+    uint32_t chain;      /* next in the hash bucket */
 };
 
 struct na_dedup {
     size_t capacity, count;
-    struct entry **buckets;
+    struct entry *entries; /* count used, cap_entries allocated */
+    size_t cap_entries;
+    uint32_t *buckets;
     size_t n_buckets; /* a power of two, >= capacity */
-    struct entry *head, *tail;
-    uint64_t seed;
+    uint32_t head, tail;
+    unsigned char hash_key[crypto_shorthash_siphashx24_KEYBYTES];
 };
 
-/* FNV-1a over the seed and the key, then a 64-bit finaliser (from
- * MurmurHash3's fmix64) so that the low bits used for the bucket depend on
- * every input byte. */
-static uint64_t hash_key(uint64_t seed, const char *source, size_t sl, const char *id,
-                         size_t il)
+/* The hashed bytes are source, NUL, id: C strings have no NUL of their own,
+ * so ("ab", "c") and ("a", "bc") differ. A key too long for the stack buffer
+ * (ids are short in practice) goes through keyed BLAKE2b instead, also with
+ * 128-bit output, which libsodium can feed piece by piece. */
+static void hash_article(const struct na_dedup *d, const char *source, const char *id,
+                         uint64_t out[2])
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (size_t i = 0; i < sl; i++)
-        h = (h ^ (uint8_t)source[i]) * 0x100000001b3ull;
-    h = (h ^ 0xff) * 0x100000001b3ull; /* ("ab", "c") differs from ("a", "bc") */
-    for (size_t i = 0; i < il; i++)
-        h = (h ^ (uint8_t)id[i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    size_t sl = strlen(source), il = strlen(id);
+    unsigned char buf[256];
+
+    if (sl + il + 1 <= sizeof(buf)) {
+        memcpy(buf, source, sl);
+        buf[sl] = '\0';
+        memcpy(buf + sl + 1, id, il);
+        crypto_shorthash_siphashx24((unsigned char *)out, buf, sl + il + 1, d->hash_key);
+        return;
+    }
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, d->hash_key, sizeof(d->hash_key), 2 * sizeof(uint64_t));
+    crypto_generichash_update(&st, (const unsigned char *)source, sl + 1);
+    crypto_generichash_update(&st, (const unsigned char *)id, il);
+    crypto_generichash_final(&st, (unsigned char *)out, 2 * sizeof(uint64_t));
 }
 
 static size_t buckets_for(size_t capacity)
@@ -56,23 +71,41 @@ static size_t buckets_for(size_t capacity)
     return n;
 }
 
+static void random_key(unsigned char *key, size_t n)
+{
+    if (getrandom(key, n, GRND_NONBLOCK) == (ssize_t)n)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mix[2] = {(uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20,
+                       (uint64_t)getpid() * 0x9e3779b97f4a7c15ull};
+    memcpy(key, mix, n < sizeof(mix) ? n : sizeof(mix));
+}
+
 struct na_dedup *na_dedup_new(size_t capacity)
 {
     struct na_dedup *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
-    d->capacity = capacity ? capacity : 1;
+    /* The indices are 32 bits wide; the configuration caps the window far
+     * below that. */
+    if (capacity == 0)
+        capacity = 1;
+    if (capacity > UINT32_MAX - 1)
+        capacity = UINT32_MAX - 1;
+    d->capacity = capacity;
+    /* Lets libsodium pick its fastest BLAKE2b. Both hashes work without it,
+     * so its result (a failure is only ever of its random source) is not
+     * needed. */
+    int sodium = sodium_init();
+    (void)sodium;
     d->n_buckets = buckets_for(d->capacity);
     d->buckets = calloc(d->n_buckets, sizeof(*d->buckets));
     if (d->buckets == NULL) {
         free(d);
         return NULL;
     }
-    if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        d->seed = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid();
-    }
+    random_key(d->hash_key, sizeof(d->hash_key));
     return d;
 }
 
@@ -80,89 +113,86 @@ void na_dedup_free(struct na_dedup *d)
 {
     if (d == NULL)
         return;
-    for (struct entry *e = d->head, *next; e; e = next) {
-        next = e->next;
-        free(e);
-    }
+    free(d->entries);
     free(d->buckets);
     free(d);
 }
 
-static void list_unlink(struct na_dedup *d, struct entry *e)
+static struct entry *at(const struct na_dedup *d, uint32_t i)
 {
+    return &d->entries[i - 1];
+}
+
+static void list_unlink(struct na_dedup *d, uint32_t i)
+{
+    struct entry *e = at(d, i);
     if (e->prev)
-        e->prev->next = e->next;
+        at(d, e->prev)->next = e->next;
     else
         d->head = e->next;
     if (e->next)
-        e->next->prev = e->prev;
+        at(d, e->next)->prev = e->prev;
     else
         d->tail = e->prev;
-    e->prev = e->next = NULL;
+    e->prev = e->next = 0;
 }
 
-static void list_push_head(struct na_dedup *d, struct entry *e)
+static void list_push_head(struct na_dedup *d, uint32_t i)
 {
-    e->prev = NULL;
+    struct entry *e = at(d, i);
+    e->prev = 0;
     e->next = d->head;
     if (d->head)
-        d->head->prev = e;
-    d->head = e;
-    if (d->tail == NULL)
-        d->tail = e;
+        at(d, d->head)->prev = i;
+    d->head = i;
+    if (d->tail == 0)
+        d->tail = i;
 }
 
-static struct entry **bucket_of(const struct na_dedup *d, uint64_t hash)
+static uint32_t *bucket_of(const struct na_dedup *d, const uint64_t key[2])
 {
-    return &d->buckets[hash & (d->n_buckets - 1)];
+    return &d->buckets[key[0] & (d->n_buckets - 1)];
 }
 
-static struct entry *find(const struct na_dedup *d, const char *source, const char *id,
-                          uint64_t *hash_out, size_t *sl, size_t *il)
+static uint32_t find(const struct na_dedup *d, const uint64_t key[2])
 {
-    *sl = strlen(source);
-    *il = strlen(id);
-    uint64_t h = hash_key(d->seed, source, *sl, id, *il);
-    *hash_out = h;
-    for (struct entry *e = *bucket_of(d, h); e; e = e->chain)
-        if (e->hash == h && e->source_len == *sl && e->id_len == *il &&
-            memcmp(e->key, source, *sl) == 0 && memcmp(e->key + *sl + 1, id, *il) == 0)
-            return e;
-    return NULL;
+    for (uint32_t i = *bucket_of(d, key); i; i = at(d, i)->chain)
+        if (at(d, i)->key[0] == key[0] && at(d, i)->key[1] == key[1])
+            return i;
+    return 0;
 }
 
-static void bucket_remove(struct na_dedup *d, struct entry *e)
+static void bucket_remove(struct na_dedup *d, uint32_t i)
 {
-    for (struct entry **p = bucket_of(d, e->hash); *p; p = &(*p)->chain)
-        if (*p == e) {
-            *p = e->chain;
+    for (uint32_t *p = bucket_of(d, at(d, i)->key); *p; p = &at(d, *p)->chain)
+        if (*p == i) {
+            *p = at(d, i)->chain;
             return;
         }
 }
 
-static void evict_lru(struct na_dedup *d)
+static void bucket_add(struct na_dedup *d, uint32_t i)
 {
-    struct entry *e = d->tail;
-    list_unlink(d, e);
-    bucket_remove(d, e);
-    free(e);
-    d->count--;
+    uint32_t *b = bucket_of(d, at(d, i)->key);
+    at(d, i)->chain = *b;
+    *b = i;
 }
 
 enum na_dedup_verdict na_dedup_check(struct na_dedup *d, const char *source,
                                      const char *id, uint32_t revision,
                                      uint64_t *prev_seq)
 {
-    uint64_t h;
-    size_t sl, il;
-    struct entry *e = find(d, source, id, &h, &sl, &il);
+    uint64_t key[2];
+    hash_article(d, source, id, key);
+    uint32_t i = find(d, key);
 
     if (prev_seq)
         *prev_seq = 0;
-    if (e == NULL)
+    if (i == 0)
         return NA_DEDUP_NEW;
-    list_unlink(d, e);
-    list_push_head(d, e);
+    list_unlink(d, i);
+    list_push_head(d, i);
+    struct entry *e = at(d, i);
     if (revision <= e->revision)
         return NA_DEDUP_DUPLICATE;
     if (prev_seq)
@@ -173,36 +203,43 @@ enum na_dedup_verdict na_dedup_check(struct na_dedup *d, const char *source,
 int na_dedup_record(struct na_dedup *d, const char *source, const char *id,
                     uint32_t revision, uint64_t seq)
 {
-    uint64_t h;
-    size_t sl, il;
-    struct entry *e = find(d, source, id, &h, &sl, &il);
+    uint64_t key[2];
+    hash_article(d, source, id, key);
+    uint32_t i = find(d, key);
 
-    if (e) {
+    if (i) {
+        struct entry *e = at(d, i);
         if (revision > e->revision)
             e->revision = revision;
         if (seq)
             e->seq = seq;
-        list_unlink(d, e);
-        list_push_head(d, e);
+        list_unlink(d, i);
+        list_push_head(d, i);
         return 0;
     }
-    e = malloc(sizeof(*e) + sl + il + 2);
-    if (e == NULL)
-        return -1;
-    if (d->count == d->capacity)
-        evict_lru(d);
-    e->hash = h;
-    e->seq = seq;
-    e->revision = revision;
-    e->source_len = sl;
-    e->id_len = il;
-    memcpy(e->key, source, sl + 1);
-    memcpy(e->key + sl + 1, id, il + 1);
-    struct entry **b = bucket_of(d, h);
-    e->chain = *b;
-    *b = e;
-    list_push_head(d, e);
-    d->count++;
+    if (d->count == d->capacity) {
+        /* Full: the least recently used entry's place is taken. */
+        i = d->tail;
+        list_unlink(d, i);
+        bucket_remove(d, i);
+    } else {
+        if (d->count == d->cap_entries) {
+            /* Grown as it fills, so that a large window costs memory only
+             * once it holds that many articles. */
+            size_t cap = d->cap_entries ? d->cap_entries * 2 : 1024;
+            if (cap > d->capacity)
+                cap = d->capacity;
+            struct entry *p = realloc(d->entries, cap * sizeof(*p));
+            if (p == NULL)
+                return -1;
+            d->entries = p;
+            d->cap_entries = cap;
+        }
+        i = (uint32_t)++d->count;
+    }
+    *at(d, i) = (struct entry){.key = {key[0], key[1]}, .seq = seq, .revision = revision};
+    bucket_add(d, i);
+    list_push_head(d, i);
     return 0;
 }
 
@@ -210,23 +247,41 @@ int na_dedup_resize(struct na_dedup *d, size_t capacity)
 {
     if (capacity == 0)
         capacity = 1;
-    size_t n = buckets_for(capacity);
-    if (n != d->n_buckets) {
-        struct entry **b = calloc(n, sizeof(*b));
-        if (b == NULL)
-            return -1;
-        free(d->buckets);
-        d->buckets = b;
-        d->n_buckets = n;
-        for (struct entry *e = d->head; e; e = e->next) {
-            struct entry **slot = bucket_of(d, e->hash);
-            e->chain = *slot;
-            *slot = e;
-        }
+    if (capacity > UINT32_MAX - 1)
+        capacity = UINT32_MAX - 1;
+    if (d->count <= capacity && buckets_for(capacity) == d->n_buckets) {
+        d->capacity = capacity; /* every entry stays where it is */
+        return 0;
     }
+    size_t keep = d->count < capacity ? d->count : capacity;
+    size_t n = buckets_for(capacity);
+    uint32_t *b = calloc(n, sizeof(*b));
+    struct entry *p = malloc((keep ? keep : 1) * sizeof(*p));
+    if (b == NULL || p == NULL) {
+        free(b);
+        free(p);
+        return -1;
+    }
+    /* The kept entries, most recent first, are packed into a new array in
+     * that order, which is then their recency list. */
+    size_t k = 0;
+    for (uint32_t i = d->head; i && k < keep; i = at(d, i)->next, k++) {
+        p[k] = *at(d, i);
+        p[k].prev = (uint32_t)k;                           /* 1-based: the one before */
+        p[k].next = k + 1 < keep ? (uint32_t)(k + 2) : 0; /* and the one after */
+    }
+    free(d->entries);
+    free(d->buckets);
+    d->entries = p;
+    d->cap_entries = keep ? keep : 1;
+    d->buckets = b;
+    d->n_buckets = n;
     d->capacity = capacity;
-    while (d->count > d->capacity)
-        evict_lru(d);
+    d->count = keep;
+    d->head = keep ? 1 : 0;
+    d->tail = (uint32_t)keep;
+    for (uint32_t i = 1; i <= keep; i++)
+        bucket_add(d, i);
     return 0;
 }
 

@@ -11,9 +11,11 @@
  *   }
  *   na_dedup_record(d, src, id, rev, alert_seq_or_0);
  *
- * O(1) per call: a hash table (seeded per process, so crafted ids cannot
- * force collisions) plus a doubly linked recency list. Memory is bounded by
- * the capacity. On a reload, na_dedup_resize keeps the entries (the most
+ * O(1) per call: a hash table plus a doubly linked recency list. An entry
+ * keeps a 128-bit keyed hash of (source, id), not the strings: 40 bytes an
+ * article, whatever its id. The key is drawn per process, so crafted ids
+ * cannot force a collision, and a chance one is about 2^-128 per pair.
+ * Memory grows with the entries up to the capacity. On a reload, na_dedup_resize keeps the entries (the most
  * recent ones when shrinking). After a restart the daemon can refill it
  * from the journal's latest alerts. */
 #ifndef NEWSALERT_DEDUP_H
@@ -48,8 +50,8 @@ enum na_dedup_verdict na_dedup_check(struct na_dedup *d, const char *source,
  * (0: no alert). The entry keeps the highest revision, and the seq of the
  * latest alert (a seq of 0 leaves an earlier alert's seq in place). It
  * becomes the most recently used; when the window is full, the least
- * recently used entry is evicted. The strings are copied. -1 when out of
- * memory (the window is unchanged). */
+ * recently used entry is evicted. -1 when out of memory (the window is
+ * unchanged). */
 int na_dedup_record(struct na_dedup *d, const char *source, const char *id,
                     uint32_t revision, uint64_t seq);
 

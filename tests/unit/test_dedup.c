@@ -162,6 +162,94 @@ static void test_resize_keeps_entries(void **state)
     na_dedup_free(d);
 }
 
+/* Keys past the 256-byte stack buffer take the other hash: they must still
+ * be told apart, including where the split between source and id falls, and
+ * keys on either side of the buffer's edge must not meet. */
+static void test_long_keys(void **state)
+{
+    (void)state;
+    struct na_dedup *d = na_dedup_new(16);
+    char src[400], longer[401], id[300];
+    memset(src, 'x', sizeof(src) - 1);
+    src[sizeof(src) - 1] = '\0';
+    memcpy(longer, src, sizeof(src) - 1);
+    longer[sizeof(src) - 1] = 'y';
+    longer[sizeof(src)] = '\0';
+
+    assert_int_equal(na_dedup_record(d, src, "a", 0, 1), 0);
+    assert_int_equal(check(d, src, "a", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(check(d, src, "b", 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(na_dedup_record(d, longer, "a", 0, 2), 0);
+    assert_int_equal(check(d, src, "ya", 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(check(d, longer, "a", 0, NULL), NA_DEDUP_DUPLICATE);
+
+    /* "s", NUL, id: 256 bytes fit the buffer, 257 do not. */
+    memset(id, 'i', sizeof(id));
+    id[253] = '\0'; /* 1 + 1 + 253 = 255 bytes */
+    assert_int_equal(na_dedup_record(d, "s", id, 0, 3), 0);
+    id[253] = 'i';
+    id[254] = '\0'; /* 256 */
+    assert_int_equal(check(d, "s", id, 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(na_dedup_record(d, "s", id, 0, 4), 0);
+    id[254] = 'i';
+    id[255] = '\0'; /* 257 */
+    assert_int_equal(check(d, "s", id, 0, NULL), NA_DEDUP_NEW);
+    id[254] = '\0';
+    assert_int_equal(check(d, "s", id, 1, NULL), NA_DEDUP_REVISION);
+    id[253] = '\0';
+    assert_int_equal(check(d, "s", id, 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(na_dedup_count(d), 4);
+    na_dedup_free(d);
+}
+
+/* The entries grow as the window fills, and the recency list survives the
+ * moves: a full window still evicts its least recently used entry, also
+ * after a shrink has packed the entries anew. */
+static void test_growth_and_order(void **state)
+{
+    (void)state;
+    struct na_dedup *d = na_dedup_new(3000);
+    char id[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof(id), "%d", i);
+        assert_int_equal(na_dedup_record(d, "s", id, 0, (uint64_t)i + 1), 0);
+    }
+    assert_int_equal(na_dedup_count(d), 3000);
+    /* "0" is touched, so "1" is the least recently used. */
+    assert_int_equal(check(d, "s", "0", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(na_dedup_record(d, "s", "new", 0, 0), 0);
+    assert_int_equal(na_dedup_count(d), 3000);
+    assert_int_equal(check(d, "s", "1", 0, NULL), NA_DEDUP_NEW);
+    for (int i = 2; i < 3000; i++) {
+        uint64_t prev;
+        snprintf(id, sizeof(id), "%d", i);
+        assert_int_equal(check(d, "s", id, 1, &prev), NA_DEDUP_REVISION);
+        assert_int_equal(prev, (uint64_t)i + 1);
+    }
+    /* Now, most recent first: 2999 ... 2, new, 0. Keep three. */
+    assert_int_equal(na_dedup_resize(d, 3), 0);
+    assert_int_equal(na_dedup_record(d, "s", "after", 0, 0), 0);
+    assert_int_equal(check(d, "s", "2997", 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(check(d, "s", "2998", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(na_dedup_record(d, "s", "again", 0, 0), 0);
+    assert_int_equal(check(d, "s", "2999", 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(check(d, "s", "2998", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(check(d, "s", "after", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(check(d, "s", "again", 0, NULL), NA_DEDUP_DUPLICATE);
+    /* Growing again and filling past the old size. */
+    assert_int_equal(na_dedup_resize(d, 5000), 0);
+    for (int i = 0; i < 4997; i++) {
+        snprintf(id, sizeof(id), "g%d", i);
+        assert_int_equal(na_dedup_record(d, "s", id, 0, 0), 0);
+    }
+    assert_int_equal(na_dedup_count(d), 5000);
+    assert_int_equal(check(d, "s", "2998", 0, NULL), NA_DEDUP_DUPLICATE);
+    assert_int_equal(na_dedup_record(d, "s", "last", 0, 0), 0);
+    assert_int_equal(check(d, "s", "after", 0, NULL), NA_DEDUP_NEW);
+    assert_int_equal(check(d, "s", "2998", 0, NULL), NA_DEDUP_DUPLICATE);
+    na_dedup_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +257,8 @@ int main(void)
         cmocka_unit_test(test_eviction_order),
         cmocka_unit_test(test_capacity_one),
         cmocka_unit_test(test_resize_keeps_entries),
+        cmocka_unit_test(test_long_keys),
+        cmocka_unit_test(test_growth_and_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
