@@ -1,8 +1,8 @@
 /* Tagging in parallel.
  *
- * Tagging is most of an article's cost: of the daemon's ~185,000
+ * Tagging is most of an article's cost: of the daemon's ~173,000
  * instructions per 2 KB article (bench/run.py, callgrind_daemon),
- * na_tagger_tag (the Vectorscan scan and the scoring) takes ~157,000, and it
+ * na_tagger_tag (the Vectorscan scan and the scoring) takes ~144,000, and it
  * is the only part that touches no shared state. So the feed gathers a round of decoded
  * articles, the pool tags them on several threads, and the loop thread then
  * finishes them one by one, in the order they came: sequence numbers,
