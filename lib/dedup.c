@@ -2,9 +2,8 @@
  * of fixed-size entries linked by index.
  *
  * An entry holds a 128-bit keyed hash of (source, id) instead of the strings:
- * 40 bytes whatever the ids' length, against some 110 (a header, the key
- * inline and malloc's overhead) for one allocated entry per article, so the
- * default window of 100,000 articles takes 4 MiB rather than 11. The hash is
+ * 40 bytes whatever the ids' length and no allocation per article, so the
+ * default window of 100,000 articles takes 4 MiB. The hash is
  * SipHash-2-4 with 128-bit output (libsodium's crypto_shorthash_siphashx24)
  * under a random key drawn per process: two different articles are taken for
  * one with a probability of about 2^-128 per pair, and whoever writes the ids

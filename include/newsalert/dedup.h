@@ -15,9 +15,10 @@
  * keeps a 128-bit keyed hash of (source, id), not the strings: 40 bytes an
  * article, whatever its id. The key is drawn per process, so crafted ids
  * cannot force a collision, and a chance one is about 2^-128 per pair.
- * Memory grows with the entries up to the capacity. On a reload, na_dedup_resize keeps the entries (the most
- * recent ones when shrinking). After a restart the daemon can refill it
- * from the journal's latest alerts. */
+ * Memory grows with the entries up to the capacity. On a reload,
+ * na_dedup_resize keeps the entries (the most recent ones when shrinking).
+ * After a restart the daemon can refill it from the journal's latest
+ * alerts. */
 #ifndef NEWSALERT_DEDUP_H
 #define NEWSALERT_DEDUP_H
 
