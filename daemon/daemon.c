@@ -653,6 +653,8 @@ void na_daemon_free(struct na_daemon *d)
         return;
     if (d->feed_ev)
         event_free(d->feed_ev);
+    if (d->feed_settle_ev)
+        event_free(d->feed_settle_ev);
     if (d->status_ev)
         event_free(d->status_ev);
     if (d->watchdog_ev)

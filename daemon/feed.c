@@ -6,8 +6,13 @@
  * and when the per-wakeup batch runs out first, the event is re-activated by
  * hand, because no new edge will come for messages already queued. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "newsalertd.h"
 
@@ -72,6 +77,47 @@ size_t na_feed_drain(struct na_daemon *d, size_t max)
     return handled;
 }
 
+long na_rss_kib(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%*d %ld", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* After a burst.
+ *
+ * While articles come faster than they are tagged, they wait in the feed
+ * socket's queue, and that queue is this process's heap: 20,000 articles of
+ * 2 KB queued hold some 50 MiB. glibc keeps freed memory for reuse rather
+ * than hand it back, so the daemon would go on holding the RSS of its worst
+ * burst. So once a burst has drained (a wakeup that ends the queue after one
+ * that found a full batch) and a second has passed without another,
+ * malloc_trim hands the free pages back. It runs on the loop, once a burst. */
+#define TRIM_AFTER_MS 1000
+
+static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
+{
+    struct na_daemon *d = arg;
+    (void)fd;
+    (void)what;
+
+    if (d->feed_backlog)
+        return; /* another burst is under way; its end asks again */
+#ifdef __GLIBC__
+    long before = na_rss_kib();
+    uint64_t t0 = na_mono_ns();
+    malloc_trim(0);
+    d->stats.memory_trims++;
+    na_debug("memory: %ld KiB handed back after a burst, in %.1f ms", before - na_rss_kib(),
+             (double)(na_mono_ns() - t0) / 1e6);
+#endif
+}
+
 static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct na_daemon *d = arg;
@@ -80,10 +126,17 @@ static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
 
     size_t batch = (size_t)d->cfg->batch;
     size_t handled = na_feed_drain(d, batch);
+    if (handled == batch)
+        d->feed_backlog = true;
     /* Either the batch ran out, or recv said EAGAIN; in both cases re-check
      * ZMQ_EVENTS, since a send or receive may have consumed the edge. */
-    if (handled == batch || na_zsock_readable(d->sub))
+    if (handled == batch || na_zsock_readable(d->sub)) {
         event_active(d->feed_ev, EV_READ, 0);
+    } else if (d->feed_backlog) {
+        struct timeval tv = {TRIM_AFTER_MS / 1000, (TRIM_AFTER_MS % 1000) * 1000};
+        d->feed_backlog = false;
+        event_add(d->feed_settle_ev, &tv);
+    }
 }
 
 int na_feed_open(struct na_daemon *d, struct na_error *err)
@@ -129,7 +182,8 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
     if (zmq_getsockopt(d->sub, ZMQ_FD, &fd, &fdlen) < 0)
         return na_error_set(err, "feed: ZMQ_FD: %s", zmq_strerror(errno));
     d->feed_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_readable, d);
-    if (d->feed_ev == NULL || event_add(d->feed_ev, NULL) < 0)
+    d->feed_settle_ev = evtimer_new(d->base, feed_on_settled, d);
+    if (d->feed_ev == NULL || d->feed_settle_ev == NULL || event_add(d->feed_ev, NULL) < 0)
         return na_error_set(err, "feed: cannot watch the socket");
     /* A message may already be queued, its edge gone before we watched. */
     event_active(d->feed_ev, EV_READ, 0);

@@ -230,6 +230,12 @@ static void emit_tagging_threads(const struct na_daemon *d, struct evbuffer *out
     put_value(out, name, na_tagpool_threads(d->pool));
 }
 
+static void emit_rss(const struct na_daemon *d, struct evbuffer *out, const char *name)
+{
+    (void)d;
+    put_value(out, name, (uint64_t)na_rss_kib() * 1024);
+}
+
 /* One row per metric family. A plain counter names its field in struct
  * na_stats; anything with labels, a gauge or a histogram has an emitter.
  * New features add their rows here; nothing is listed for what the daemon
@@ -326,6 +332,11 @@ static const struct family families[] = {
     {"newsalertd_tagging_rounds_total", "counter",
      "Rounds of articles tagged in parallel, on more than one thread.",
      STAT(tag_rounds)},
+    {"newsalertd_memory_trims_total", "counter",
+     "Times the heap was handed back to the system after a burst had drained.",
+     STAT(memory_trims)},
+    {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+     EMIT(emit_rss)},
     {"newsalertd_article_processing_seconds", "histogram",
      "Time to decode, tag and publish one feed message.", EMIT(emit_processing)},
 };

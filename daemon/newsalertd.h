@@ -175,7 +175,8 @@ struct na_stats {
     uint64_t quarantined;      /* rejected messages written to the quarantine */
     uint64_t quarantine_errors;
     uint64_t catchup_requests, catchup_refused, catchup_alerts;
-    uint64_t tag_rounds; /* rounds tagged on more than one thread */
+    uint64_t tag_rounds;   /* rounds tagged on more than one thread */
+    uint64_t memory_trims; /* heap handed back after a burst (feed.c) */
 };
 
 /* ---- curve.c: keys, CURVE socket setup, the plain-endpoint warning ---- */
@@ -249,6 +250,8 @@ struct na_daemon {
     void *sub;
     void *pub;
     struct event *feed_ev;
+    bool feed_backlog;             /* a wakeup found a full batch since the last drain */
+    struct event *feed_settle_ev; /* after a burst: hand memory back (feed.c) */
     struct evhttp *http;
     struct event *status_ev, *watchdog_ev;
     struct event *sig_term, *sig_int, *sig_hup;
@@ -317,6 +320,8 @@ bool na_daemon_healthy(const struct na_daemon *d);
 int na_feed_open(struct na_daemon *d, struct na_error *err);
 /* Receives up to max messages without blocking; returns how many. */
 size_t na_feed_drain(struct na_daemon *d, size_t max);
+/* The resident set size, from /proc/self/statm; 0 if it cannot be read. */
+long na_rss_kib(void);
 
 /* tagpool.c: rounds of articles tagged on several threads. */
 struct na_tag_job {

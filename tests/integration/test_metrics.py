@@ -311,6 +311,42 @@ class TestParallelTagging(MetricsTest):
         self.assertGreater(delta(before, after, "newsalertd_tagging_rounds_total"), 0)
 
 
+class TestMemoryAfterBurst(MetricsTest):
+    tags = ("aid",)
+    extra_config = "feed:\n  batch: 16\n"
+
+    def trims(self):
+        return value(parse(self.scrape()), "newsalertd_memory_trims_total")
+
+    def test_the_heap_is_handed_back_once_a_burst_has_drained(self):
+        samples = parse(self.scrape())
+        self.assertGreater(value(samples, "process_resident_memory_bytes"), 1 << 20)
+        # A trickle, one article at a time, is no burst.
+        for i in range(3):
+            self.feed.send(article("trickle-%d" % i, *POSITIVE))
+            self.subs["aid"].recv_until("trickle-%d" % i)
+        time.sleep(1.5)
+        self.assertEqual(self.trims(), 0)
+
+        # A burst queued while the daemon is stopped comes in full batches;
+        # a second after it has drained, the heap is handed back, once.
+        body = POSITIVE[1] + " " + "Further paragraphs of the report follow. " * 500
+        self.daemon.signal(signal.SIGSTOP)
+        try:
+            for i in range(300):
+                self.feed.send(article("burst-%d" % i, POSITIVE[0], body))
+        finally:
+            self.daemon.signal(signal.SIGCONT)
+        got = self.subs["aid"].recv_until("burst-299")
+        self.assertEqual(len(got), 300)
+        deadline = time.monotonic() + WAIT
+        while self.trims() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.trims(), 1)
+        time.sleep(1.5)
+        self.assertEqual(self.trims(), 1)
+
+
 class TestHealthWhileStopping(MetricsTest):
     tags = ("aid",)
     # A stop waits until the feed is quiet, for at most linger_ms.
