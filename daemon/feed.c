@@ -113,8 +113,8 @@ static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
     uint64_t t0 = na_mono_ns();
     malloc_trim(0);
     d->stats.memory_trims++;
-    na_debug("memory: %ld KiB handed back after a burst, in %.1f ms", before - na_rss_kib(),
-             (double)(na_mono_ns() - t0) / 1e6);
+    na_debug("memory: %ld KiB handed back after a burst, in %.1f ms",
+             before - na_rss_kib(), (double)(na_mono_ns() - t0) / 1e6);
 #endif
 }
 
@@ -183,7 +183,8 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         return na_error_set(err, "feed: ZMQ_FD: %s", zmq_strerror(errno));
     d->feed_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_readable, d);
     d->feed_settle_ev = evtimer_new(d->base, feed_on_settled, d);
-    if (d->feed_ev == NULL || d->feed_settle_ev == NULL || event_add(d->feed_ev, NULL) < 0)
+    if (d->feed_ev == NULL || d->feed_settle_ev == NULL ||
+        event_add(d->feed_ev, NULL) < 0)
         return na_error_set(err, "feed: cannot watch the socket");
     /* A message may already be queued, its edge gone before we watched. */
     event_active(d->feed_ev, EV_READ, 0);

@@ -250,7 +250,7 @@ struct na_daemon {
     void *sub;
     void *pub;
     struct event *feed_ev;
-    bool feed_backlog;             /* a wakeup found a full batch since the last drain */
+    bool feed_backlog;            /* a full batch since the queue last drained */
     struct event *feed_settle_ev; /* after a burst: hand memory back (feed.c) */
     struct evhttp *http;
     struct event *status_ev, *watchdog_ev;

@@ -266,7 +266,7 @@ int na_dedup_resize(struct na_dedup *d, size_t capacity)
     size_t k = 0;
     for (uint32_t i = d->head; i && k < keep; i = at(d, i)->next, k++) {
         p[k] = *at(d, i);
-        p[k].prev = (uint32_t)k;                           /* 1-based: the one before */
+        p[k].prev = (uint32_t)k;                          /* 1-based: the one before */
         p[k].next = k + 1 < keep ? (uint32_t)(k + 2) : 0; /* and the one after */
     }
     free(d->entries);

@@ -21,8 +21,9 @@ static const char *const abbreviations2[] = {
     "Mr", "Ms", "Dr", "Lt", "St", "Jr", "Sr", "No", "vs", "Co", "Mt", "Ft", "Rt",
 };
 static const char *const abbreviations3[] = {
-    "Mrs", "Gen", "Col", "Maj", "Sgt", "Adm", "Sen", "Rep", "Gov", "etc", "Jan", "Feb", "Mar",
-    "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Inc", "Ltd", "Hon", "Amb",
+    "Mrs", "Gen", "Col", "Maj", "Sgt", "Adm", "Sen", "Rep", "Gov",
+    "etc", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep",
+    "Oct", "Nov", "Dec", "Inc", "Ltd", "Hon", "Amb",
 };
 static const char *const abbreviations4[] = {
     "Prof", "Capt", "Pres", "Sept", "Corp", "Cmdr", "Brig",
@@ -105,14 +106,16 @@ static size_t next_candidate(const char *text, size_t i, size_t len)
                   bang = _mm_set1_epi8('!'), query = _mm_set1_epi8('?');
     for (; len - i >= 16; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, dot)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, bang), _mm_cmpeq_epi8(v, query)));
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, dot)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, bang), _mm_cmpeq_epi8(v, query)));
         unsigned mask = (unsigned)_mm_movemask_epi8(hit);
         if (mask != 0)
             return i + (size_t)__builtin_ctz(mask);
     }
 #endif
-    while (i < len && text[i] != '\n' && text[i] != '.' && text[i] != '!' && text[i] != '?')
+    while (i < len && text[i] != '\n' && text[i] != '.' && text[i] != '!' &&
+           text[i] != '?')
         i++;
     return i;
 }

@@ -184,7 +184,10 @@ const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
  * table, because both ends of most of the hundred or so matches an article
  * gets are checked. */
 static const bool word_byte[256] = {
-    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['_'] = true, ['a' ... 'z'] = true,
+    ['0' ... '9'] = true,
+    ['A' ... 'Z'] = true,
+    ['_'] = true,
+    ['a' ... 'z'] = true,
 };
 
 /* The \b assertion at offset i of the text being scanned. */
