@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
-#ifdef __GLIBC__
 #include <malloc.h>
-#endif
+#include <zmq.h>
 
 #include "newsalertd.h"
 
@@ -108,14 +106,12 @@ static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
 
     if (d->feed_backlog)
         return; /* another burst is under way; its end asks again */
-#ifdef __GLIBC__
     long before = na_rss_kib();
     uint64_t t0 = na_mono_ns();
     malloc_trim(0);
     d->stats.memory_trims++;
     na_debug("memory: %ld KiB handed back after a burst, in %.1f ms",
              before - na_rss_kib(), (double)(na_mono_ns() - t0) / 1e6);
-#endif
 }
 
 static void feed_on_readable(evutil_socket_t fd, short what, void *arg)

@@ -3,10 +3,10 @@
  * Tagging is most of an article's cost: of the daemon's ~173,000
  * instructions per 2 KB article (bench/run.py, callgrind_daemon),
  * na_tagger_tag (the Vectorscan scan and the scoring) takes ~144,000, and it
- * is the only part that touches no shared state. So the feed gathers a round of decoded
- * articles, the pool tags them on several threads, and the loop thread then
- * finishes them one by one, in the order they came: sequence numbers,
- * dedup, the journal and publishing stay single-threaded.
+ * is the only part that touches no shared state. So the feed gathers a round
+ * of decoded articles, the pool tags them on several threads, and the loop
+ * thread then finishes them one by one, in the order they came: sequence
+ * numbers, dedup, the journal and publishing stay single-threaded.
  *
  * Each job has a tagger of its own (its scratch and its result buffers), so
  * every result of a round stays valid until the caller has finished with
