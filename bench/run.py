@@ -64,13 +64,6 @@ def alert_seq(payload):
     raise ValueError("bad varint")
 
 
-def default_threads():
-    """What tagger.threads 0 gives on this machine (daemon/daemon.c)."""
-    cpus = os.cpu_count() or 1
-    n = 1 if cpus <= 2 else min(8, cpus - 1)
-    return "%d tagging thread%s" % (n, "" if n == 1 else "s")
-
-
 def debian_version():
     try:
         with open("/etc/debian_version") as f:
@@ -236,6 +229,9 @@ class Bench:
                 # the feed queue's memory back a second after a burst.
                 time.sleep(SETTLE)
                 s["settled_rss_kib"] = self.rss_kib(proc.pid, "VmRSS")
+                # The tagging threads it ran with, as its start-up line says.
+                m = re.search(r"ready: .*?(\d+) tagging thread", open(self.daemon_log).read())
+                s["threads"] = int(m.group(1)) if m else 0
             s["seconds"] = (s["last_recv_ns"] - g["first_send_ns"]) / 1e9
             s["articles_per_s"] = count / s["seconds"] if s["seconds"] > 0 else 0
             s["send_rate"] = count / max(1e-9, (g["last_send_ns"] - g["first_send_ns"]) / 1e9)
@@ -280,6 +276,7 @@ class Bench:
                     "articles_per_s": statistics.median(x["articles_per_s"] for x in runs),
                     "peak_rss_kib": max(x["peak_rss_kib"] for x in runs),
                     "settled_rss_kib": max(x.get("settled_rss_kib", 0) for x in runs),
+                    "threads": max(x.get("threads", 0) for x in runs),
                     "lost": sum(x["expected"] - x["received"] for x in runs),
                 }
                 log("throughput %5d B %-9s %8.0f articles/s" % (
@@ -498,10 +495,13 @@ class Bench:
             for x in r["throughput"]:
                 if "daemon-2threads" in x:
                     two = x["daemon-2threads"]["articles_per_s"]
+                    n = x["daemon"]["threads"]
                     lines += ["", "With `tagger.threads: 2` (%d B bodies): %.0f articles/s, "
-                              "%.1f%% of the forwarder and %.2fx the default (%s)." % (
+                              "%.1f%% of the forwarder and %.2fx the default (%d tagging "
+                              "thread%s)." % (
                                   x["size"], two, 100 * two / x["forwarder"]["articles_per_s"],
-                                  two / x["daemon"]["articles_per_s"], default_threads())]
+                                  two / x["daemon"]["articles_per_s"], n,
+                                  "" if n == 1 else "s")]
             lines.append("")
         if "latency" in r:
             lines += ["## Latency at fixed rates (2 KB bodies), microseconds", "",
