@@ -95,8 +95,15 @@ long na_rss_kib(void)
  * than hand it back, so the daemon would go on holding the RSS of its worst
  * burst. So once a burst has drained (a wakeup that ends the queue after one
  * that found a full batch) and a second has passed without another,
- * malloc_trim hands the free pages back. It runs on the loop, once a burst. */
+ * malloc_trim hands the free pages back.
+ *
+ * A trim runs on the loop and takes a millisecond or more. Near its full
+ * rate the daemon drains a short backlog every few seconds, and a trim then
+ * gives back a MiB or two; so it trims only when RSS has grown by
+ * TRIM_MIN_GROWTH_KIB since the last trim (or the start), which bounds what
+ * it keeps beyond its steady state. */
 #define TRIM_AFTER_MS 1000
+#define TRIM_MIN_GROWTH_KIB (4L << 10)
 
 static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
 {
@@ -107,11 +114,18 @@ static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
     if (d->feed_backlog)
         return; /* another burst is under way; its end asks again */
     long before = na_rss_kib();
+    if (before - d->rss_trimmed_kib < TRIM_MIN_GROWTH_KIB) {
+        na_debug("memory: a burst has drained; RSS %ld KiB, %+ld KiB since the last "
+                 "trim or the start: not trimmed",
+                 before, before - d->rss_trimmed_kib);
+        return;
+    }
     uint64_t t0 = na_mono_ns();
     malloc_trim(0);
+    d->rss_trimmed_kib = na_rss_kib();
     d->stats.memory_trims++;
     na_debug("memory: %ld KiB handed back after a burst, in %.1f ms",
-             before - na_rss_kib(), (double)(na_mono_ns() - t0) / 1e6);
+             before - d->rss_trimmed_kib, (double)(na_mono_ns() - t0) / 1e6);
 }
 
 static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
@@ -179,6 +193,7 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         return na_error_set(err, "feed: ZMQ_FD: %s", zmq_strerror(errno));
     d->feed_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_readable, d);
     d->feed_settle_ev = evtimer_new(d->base, feed_on_settled, d);
+    d->rss_trimmed_kib = na_rss_kib();
     if (d->feed_ev == NULL || d->feed_settle_ev == NULL ||
         event_add(d->feed_ev, NULL) < 0)
         return na_error_set(err, "feed: cannot watch the socket");

@@ -252,6 +252,7 @@ struct na_daemon {
     struct event *feed_ev;
     bool feed_backlog;            /* a full batch since the queue last drained */
     struct event *feed_settle_ev; /* after a burst: hand memory back (feed.c) */
+    long rss_trimmed_kib;         /* RSS after the last trim, or at the start */
     struct evhttp *http;
     struct event *status_ev, *watchdog_ev;
     struct event *sig_term, *sig_int, *sig_hup;
