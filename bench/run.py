@@ -64,6 +64,53 @@ def alert_seq(payload):
     raise ValueError("bad varint")
 
 
+def thread_cpu(pid):
+    """CPU time (ns, from schedstat), the part of it spent in the kernel
+    (clock ticks, from stat) and minor page faults of each thread of pid,
+    summed by role: the process's first thread ("main": the daemon's loop,
+    the forwarder's relay), its ZeroMQ I/O thread(s), and the rest."""
+    out = {}
+    for task in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, task)
+        try:
+            with open(base + "comm") as f:
+                name = f.read().strip()
+            with open(base + "schedstat") as f:
+                ns = int(f.read().split()[0])
+            with open(base + "stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue    # the thread ended meanwhile
+        role = ("main" if int(task) == pid else
+                "zmq_io" if name.startswith("ZMQbg/IO") else "other")
+        acc = out.setdefault(role, [0, 0, 0, 0])
+        acc[0] += ns
+        acc[1] += int(fields[11])       # utime, ticks
+        acc[2] += int(fields[12])       # stime, ticks
+        acc[3] += int(fields[7])        # minflt
+    return out
+
+
+def cpu_per_article(before, after, count):
+    """Per role: microseconds of CPU per article, the kernel's share of it,
+    and minor page faults per article, between two thread_cpu readings."""
+    res = {}
+    for role, a in after.items():
+        b = before.get(role, [0, 0, 0, 0])
+        ticks = (a[1] - b[1]) + (a[2] - b[2])
+        res[role] = {"us": (a[0] - b[0]) / 1e3 / count,
+                     "kernel_share": (a[2] - b[2]) / ticks if ticks else 0.0,
+                     "minflt": (a[3] - b[3]) / count}
+    return res
+
+
+def median_cpu(runs):
+    """The median over runs of each figure of cpu_per_article."""
+    roles = {role for x in runs for role in x["cpu"]}
+    return {role: {k: statistics.median(x["cpu"].get(role, {}).get(k, 0) for x in runs)
+                   for k in ("us", "kernel_share", "minflt")} for role in sorted(roles)}
+
+
 def debian_version():
     try:
         with open("/etc/debian_version") as f:
@@ -216,11 +263,13 @@ class Bench:
                 gen_args += ["--rate", str(rate)]
             # The target is already connected to gen_ep and will subscribe
             # as soon as the generator binds it.
+            cpu_before = thread_cpu(proc.pid)
             gen = subprocess.Popen(gen_args, stdout=subprocess.PIPE, text=True)
             if during:
                 during(proc, gen)
             g = json.loads(gen.communicate(timeout=3600)[0])
             s = json.loads(sink.communicate(timeout=3600)[0].decode())
+            s["cpu"] = cpu_per_article(cpu_before, thread_cpu(proc.pid), count)
             s["expected"] = expect
             s["peak_rss_kib"] = self.rss_kib(proc.pid, "VmHWM")
             s["rss_kib"] = self.rss_kib(proc.pid, "VmRSS")
@@ -278,6 +327,7 @@ class Bench:
                     "settled_rss_kib": max(x.get("settled_rss_kib", 0) for x in runs),
                     "threads": max(x.get("threads", 0) for x in runs),
                     "lost": sum(x["expected"] - x["received"] for x in runs),
+                    "cpu": median_cpu(runs),
                 }
                 log("throughput %5d B %-9s %8.0f articles/s" % (
                     size, target, figures[target]["articles_per_s"]))
@@ -297,6 +347,7 @@ class Bench:
                         for _ in range(self.args.runs)]
                 figures[target] = {k: statistics.median(x[k] for x in runs)
                                    for k in ("p50_us", "p99_us", "p999_us", "max_us")}
+                figures[target]["cpu"] = median_cpu(runs)
                 figures[target]["lost"] = sum(x["expected"] - x["received"] for x in runs)
                 log("latency %6d/s %-9s p50 %8.1f us  p99 %8.1f us" % (
                     rate, target, figures[target]["p50_us"], figures[target]["p99_us"]))
@@ -522,6 +573,30 @@ class Bench:
                         d["p99_us"], d["p999_us"]))
             lines += ["", "![latency percentiles against rate](latency.png)", ""]
             self.plot(out_dir)
+        cpu_rows = [("%d B bodies, full speed" % x["size"], x) for x in r.get("throughput", [])]
+        cpu_rows += [("%d/s, 2 KB bodies" % x["rate"], x) for x in r.get("latency", [])]
+        cpu_rows = [(label, x) for label, x in cpu_rows
+                    if "cpu" in x["forwarder"] and "cpu" in x["daemon"]]
+        if cpu_rows:
+            def cell(c, role):
+                v = c.get(role)
+                return "%.1f (%.0f%%)" % (v["us"], 100 * v["kernel_share"]) if v else "-"
+            lines += ["## Where the CPU goes", "",
+                      "Microseconds of CPU per article in each thread of the forwarder and of "
+                      "newsalertd, from the generator's start to the sink's last message "
+                      "(`/proc/PID/task/*/schedstat`); in brackets the kernel's share "
+                      "(`stat`), then the ZeroMQ I/O threads' minor page faults per article. "
+                      "The generator and the sink share the same two cores.", "",
+                      "| workload | fwd relay | fwd ZeroMQ I/O | nad loop | nad ZeroMQ I/O "
+                      "| nad other threads | I/O faults fwd / nad |",
+                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for label, x in cpu_rows:
+                f, d = x["forwarder"]["cpu"], x["daemon"]["cpu"]
+                lines.append("| %s | %s | %s | %s | %s | %s | %.2f / %.2f |" % (
+                    label, cell(f, "main"), cell(f, "zmq_io"), cell(d, "main"),
+                    cell(d, "zmq_io"), cell(d, "other"),
+                    f.get("zmq_io", {}).get("minflt", 0), d.get("zmq_io", {}).get("minflt", 0)))
+            lines.append("")
         other = []
         if "startup_ms" in r:
             other.append("| start-up with the shipped rules, first start: compiling "
