@@ -574,6 +574,12 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
         na_error_set(err, "cannot install signal handlers");
         goto fail;
     }
+    /* main() held SIGHUP back until now; one sent meanwhile is delivered
+     * here and asks for a reload. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
     na_info("ready: %zu tags, %zu actors, %zu patterns, %zu tagging thread(s), epoch %llu",
             na_ruleset_tag_count(d->rs), na_ruleset_actor_count(d->rs),
             na_ruleset_pattern_count(d->rs), na_tagpool_threads(d->pool),

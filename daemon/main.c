@@ -1,6 +1,8 @@
 /* newsalertd: command line, config loading and the exit codes. Only main()
  * ends the process. */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,15 @@ int main(int argc, char **argv)
     enum na_log_level level = NA_LOG_INFO;
     struct na_error err;
     int c;
+
+    /* SIGHUP asks for a reload. Until the loop's handler is in place (at the
+     * end of na_daemon_new), it stays pending instead of ending the process
+     * by its default action: a reload asked for during start-up runs as soon
+     * as the daemon is up. Threads started meanwhile keep it blocked. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
 
     if (feeds == NULL)
         return NA_EXIT_RUNTIME;

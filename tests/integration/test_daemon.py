@@ -4,6 +4,8 @@ import signal
 import subprocess
 import tempfile
 import os
+import re
+import time
 import unittest
 
 from harness import (BIN, NEGATIVES, POSITIVE, WAIT, DaemonTest, Daemon, alert_pb2,  # noqa: F401
@@ -162,6 +164,33 @@ class TestReload(DaemonTest):
         self.feed.send(article("aid-again", *POSITIVE))
         got = self.subs["aid"].recv_until("aid-again")
         self.assertEqual([a.article_id for _, a in got], ["aid-again"])
+
+
+class TestSighupDuringStart(unittest.TestCase):
+    def test_a_sighup_before_the_daemon_is_up_is_a_reload_once_it_is(self):
+        # A fresh state directory: the first start compiles the rules, which
+        # takes a few hundred milliseconds before the loop's handler exists.
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.start()
+        deadline = time.monotonic() + WAIT
+        blocked = False
+        while not blocked and time.monotonic() < deadline and d.proc.poll() is None:
+            try:
+                with open("/proc/%d/status" % d.proc.pid) as f:
+                    mask = re.search(r"^SigBlk:\s*([0-9a-f]+)", f.read(), re.M)
+            except OSError:
+                break
+            blocked = mask is not None and int(mask.group(1), 16) & (1 << (signal.SIGHUP - 1))
+            if not blocked:
+                time.sleep(0.001)
+        self.assertTrue(blocked, "SIGHUP was never held back during start-up:\n" + d.text())
+        self.assertNotIn("ready:", d.text())
+        d.signal(signal.SIGHUP)
+        d.wait_log("ready:")
+        d.wait_log("reloaded:")
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(d.stop(), 0)
 
 
 class TestCommandLine(unittest.TestCase):
