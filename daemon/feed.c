@@ -98,12 +98,16 @@ long na_rss_kib(void)
  * malloc_trim hands the free pages back.
  *
  * A trim runs on the loop and takes a millisecond or more. Near its full
- * rate the daemon drains a short backlog every few seconds, and a trim then
- * gives back a MiB or two; so it trims only when RSS has grown by
- * TRIM_MIN_GROWTH_KIB since the last trim (or the start), which bounds what
- * it keeps beyond its steady state. */
+ * rate the daemon drains a short backlog every few seconds, and trimming
+ * after each gave back a MiB or two each time. So a burst that has grown RSS
+ * by TRIM_GROWTH_KIB since the last trim (or the start) is trimmed at once;
+ * one that has grown it by less, down to TRIM_SMALL_GROWTH_KIB, only if the
+ * last trim is TRIM_SMALL_EVERY_MS old. What the daemon keeps beyond its
+ * steady state stays small, and small trims stay rare. */
 #define TRIM_AFTER_MS 1000
-#define TRIM_MIN_GROWTH_KIB (4L << 10)
+#define TRIM_GROWTH_KIB (4L << 10)
+#define TRIM_SMALL_GROWTH_KIB (1L << 10)
+#define TRIM_SMALL_EVERY_MS 30000
 
 static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
 {
@@ -113,16 +117,19 @@ static void feed_on_settled(evutil_socket_t fd, short what, void *arg)
 
     if (d->feed_backlog)
         return; /* another burst is under way; its end asks again */
-    long before = na_rss_kib();
-    if (before - d->rss_trimmed_kib < TRIM_MIN_GROWTH_KIB) {
+    long before = na_rss_kib(), grown = before - d->rss_trimmed_kib;
+    int64_t now = na_mono_ms();
+    if (grown < TRIM_GROWTH_KIB &&
+        (grown < TRIM_SMALL_GROWTH_KIB || now - d->trimmed_at_ms < TRIM_SMALL_EVERY_MS)) {
         na_debug("memory: a burst has drained; RSS %ld KiB, %+ld KiB since the last "
                  "trim or the start: not trimmed",
-                 before, before - d->rss_trimmed_kib);
+                 before, grown);
         return;
     }
     uint64_t t0 = na_mono_ns();
     malloc_trim(0);
     d->rss_trimmed_kib = na_rss_kib();
+    d->trimmed_at_ms = now;
     d->stats.memory_trims++;
     na_debug("memory: %ld KiB handed back after a burst, in %.1f ms",
              before - d->rss_trimmed_kib, (double)(na_mono_ns() - t0) / 1e6);
@@ -194,6 +201,7 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
     d->feed_ev = event_new(d->base, fd, EV_READ | EV_PERSIST, feed_on_readable, d);
     d->feed_settle_ev = evtimer_new(d->base, feed_on_settled, d);
     d->rss_trimmed_kib = na_rss_kib();
+    d->trimmed_at_ms = na_mono_ms();
     if (d->feed_ev == NULL || d->feed_settle_ev == NULL ||
         event_add(d->feed_ev, NULL) < 0)
         return na_error_set(err, "feed: cannot watch the socket");

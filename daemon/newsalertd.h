@@ -253,6 +253,7 @@ struct na_daemon {
     bool feed_backlog;            /* a full batch since the queue last drained */
     struct event *feed_settle_ev; /* after a burst: hand memory back (feed.c) */
     long rss_trimmed_kib;         /* RSS after the last trim, or at the start */
+    int64_t trimmed_at_ms;        /* when that was (na_mono_ms) */
     struct evhttp *http;
     struct event *status_ev, *watchdog_ev;
     struct event *sig_term, *sig_int, *sig_hup;
