@@ -351,7 +351,8 @@ class TestMemoryAfterBurst(MetricsTest):
 
         # A burst of short articles, queued while the daemon is stopped,
         # drains in full batches too, but it grows the heap by far less than
-        # the 4 MiB a trim waits for: not worth holding the loop for.
+        # 4 MiB, and the last trim is seconds old: not worth holding the loop
+        # for.
         self.daemon.signal(signal.SIGSTOP)
         try:
             for i in range(300):
