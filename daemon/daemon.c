@@ -474,6 +474,14 @@ static void daemon_on_stop(evutil_socket_t sig, short what, void *arg)
         event_base_loopbreak(d->base);
 }
 
+void na_hold_sighup(bool hold)
+{
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &hup, NULL);
+}
+
 static struct event *add_signal(struct na_daemon *d, int sig, event_callback_fn cb)
 {
     struct event *ev = evsignal_new(d->base, sig, cb, d);
@@ -576,10 +584,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     }
     /* main() held SIGHUP back until now; one sent meanwhile is delivered
      * here and asks for a reload. */
-    sigset_t hup;
-    sigemptyset(&hup);
-    sigaddset(&hup, SIGHUP);
-    pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
+    na_hold_sighup(false);
     na_info("ready: %zu tags, %zu actors, %zu patterns, %zu tagging thread(s), epoch %llu",
             na_ruleset_tag_count(d->rs), na_ruleset_actor_count(d->rs),
             na_ruleset_pattern_count(d->rs), na_tagpool_threads(d->pool),

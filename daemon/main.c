@@ -1,8 +1,6 @@
 /* newsalertd: command line, config loading and the exit codes. Only main()
  * ends the process. */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +75,11 @@ int main(int argc, char **argv)
     struct na_error err;
     int c;
 
-    /* SIGHUP asks for a reload. Until the loop's handler is in place (at the
-     * end of na_daemon_new), it stays pending instead of ending the process
-     * by its default action: a reload asked for during start-up runs as soon
-     * as the daemon is up. Threads started meanwhile keep it blocked. */
-    sigset_t hup;
-    sigemptyset(&hup);
-    sigaddset(&hup, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &hup, NULL);
+    /* Until the loop's handler is in place (at the end of na_daemon_new), a
+     * SIGHUP stays pending instead of ending the process by its default
+     * action: a reload asked for during start-up runs as soon as the daemon
+     * is up. Threads started meanwhile keep it blocked. */
+    na_hold_sighup(true);
 
     if (feeds == NULL)
         return NA_EXIT_RUNTIME;

@@ -301,6 +301,10 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
                                 int *exit_code);
 /* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
 int na_daemon_run(struct na_daemon *d);
+/* SIGHUP asks for a reload. main() holds it back (pending, not lost) from
+ * its first line; na_daemon_new lets it through once the loop's handler is
+ * in place. */
+void na_hold_sighup(bool hold);
 void na_daemon_free(struct na_daemon *d);
 /* One feed message: frames[0..n) are the received parts, with n_total the
  * real part count (frames beyond the ones kept are counted, not stored). */
