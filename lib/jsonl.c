@@ -10,7 +10,8 @@
 static bool ignored_key(const char *k)
 {
     return k[0] == '_' || !strcmp(k, "labels") || !strcmp(k, "split") ||
-           !strcmp(k, "style");
+           !strcmp(k, "style") || !strcmp(k, "region") || !strcmp(k, "form") ||
+           !strcmp(k, "negative");
 }
 
 static int want_string(json_t *v, const char *key, char **out, struct na_error *err)

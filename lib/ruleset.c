@@ -103,7 +103,7 @@ static int is_word(unsigned char c)
 static char *phrase_to_regex(const char *phrase, bool *bound_start, bool *bound_end)
 {
     size_t len = strlen(phrase);
-    /* The longest expansion is the apostrophe's, 20 bytes. */
+    /* The longest expansion is the apostrophe's, 10 bytes. */
     char *out = malloc(len * 20 + 16), *o = out;
     if (out == NULL)
         return NULL;
@@ -121,7 +121,7 @@ static char *phrase_to_regex(const char *phrase, bool *bound_start, bool *bound_
         } else if (c == '*' && (i + 1 == len || phrase[i + 1] == ' ')) {
             o += sprintf(o, "\\w*");
         } else if (c == '\'') {
-            o += sprintf(o, "(?:'|\\xe2\\x80\\x99)");
+            o += sprintf(o, "(?:'|\xe2\x80\x99)"); /* ’ itself: UTF-8 mode */
         } else if (is_word(c) || c >= 0x80) {
             *o++ = (char)c;
         } else {
@@ -158,6 +158,23 @@ static char *regex_strip_bounds(const char *re, bool *bound_start, bool *bound_e
         out[len] = '\0';
     }
     return out;
+}
+
+/* Conservatively: an expression of plain characters and \x escapes matches
+ * one length only; anything else may match several. */
+static bool expr_variable_width(const char *e)
+{
+    for (; *e; e++) {
+        unsigned char c = (unsigned char)*e;
+        if (c == '\\') {
+            if (e[1] != 'x')
+                return true;
+            e++;
+        } else if (strchr("?*+{|[.()", c) || c >= 0x80) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Aliases are proper nouns: matched exactly, as whole words (the tagger
@@ -277,6 +294,15 @@ static int load_term(struct na_yaml *y, yaml_node_t *n, bool exclusion, struct n
         } else if (!strcmp(key, "case")) {
             if (na_yaml_to_bool(y, v, key, &t->case_sensitive, err) < 0)
                 return -1;
+        } else if (!strcmp(key, "veto") && exclusion) {
+            if (na_yaml_to_string(y, v, key, &s, err) < 0)
+                return -1;
+            if (!strcmp(s, "within"))
+                t->veto_within = true;
+            else if (strcmp(s, "overlap") != 0)
+                return na_error_set(err,
+                                    "%s:%d: veto: expected overlap or within, got '%.40s'",
+                                    file, na_yaml_line(v), s);
         } else if (!strcmp(key, "context") && !exclusion) {
             if (na_yaml_to_string(y, v, key, &s, err) < 0)
                 return -1;
@@ -498,6 +524,9 @@ static int add_aliases(struct na_yaml *y, yaml_node_t *seq, unsigned actor,
         char *expr;
         const char *s;
         struct na_pattern pat = {.kind = NA_PAT_ACTOR, .index = actor};
+        /* A literal alias matches its UTF-8 bytes exactly, accents and all,
+         * without UTF-8 mode, which would triple the compile time of the
+         * thousand or so aliases; regex aliases get it, as terms do. */
         unsigned flags = 0;
         if (n->type == YAML_MAPPING_NODE &&
             n->data.mapping.pairs.top - n->data.mapping.pairs.start == 1 &&
@@ -508,7 +537,8 @@ static int add_aliases(struct na_yaml *y, yaml_node_t *seq, unsigned actor,
                                   "regex", &s, err) < 0)
                 return -1;
             expr = regex_strip_bounds(s, &pat.bound_start, &pat.bound_end);
-            flags = HS_FLAG_SOM_LEFTMOST;
+            flags = HS_FLAG_SOM_LEFTMOST | HS_FLAG_UTF8;
+            pat.variable_width = expr && expr_variable_width(expr);
         } else {
             if (na_yaml_to_string(y, n, key, &s, err) < 0)
                 return -1;
@@ -667,9 +697,13 @@ static int add_pattern(struct na_ruleset *rs, struct compile_list *cl, char *exp
                        const struct na_term *term, struct na_pattern pat,
                        struct na_error *err)
 {
-    unsigned flags = HS_FLAG_SOM_LEFTMOST;
+    /* UTF-8 mode, so that a class such as [eé] or a '.' takes a whole
+     * character ("communiqué"); the texts are valid UTF-8 by then. */
+    unsigned flags = HS_FLAG_SOM_LEFTMOST | HS_FLAG_UTF8;
     if (!term->case_sensitive)
         flags |= HS_FLAG_CASELESS;
+    if (expr != NULL)
+        pat.variable_width = expr_variable_width(expr);
     if (expr == NULL || list_add(cl, expr, flags, term->file, term->line) < 0)
         return na_error_set(err, "out of memory");
     rs->patterns[cl->n - 1] = pat;

@@ -4,11 +4,14 @@
  * steady state allocates nothing. */
 #include <hs.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "newsalert/model.h"
 #include "newsalert/sentence.h"
 #include "newsalert/tagger.h"
+#include "newsalert/utf8.h"
 
 /* A term counts fully the first time, half the second, a quarter the third,
  * and not after that: repetition is weak evidence, and a text that repeats a
@@ -19,6 +22,13 @@ struct raw_match {
     unsigned id;
     uint32_t start, end;
     enum na_field field;
+};
+
+/* A match whose leftmost start failed its word-boundary check: a later
+ * start of the same pattern, ending at the same place, may pass it. */
+struct retry {
+    unsigned id;
+    uint32_t start, end;
 };
 
 /* Progress of one "near" term within the current sentence. */
@@ -56,6 +66,10 @@ struct na_tagger {
     uint32_t *last_gen, *last_idx;
     uint32_t *repeats; /* per term id: times counted in this article */
     uint32_t gen;
+    struct retry *retry;
+    size_t n_retry, cap_retry;
+    const struct retry *retrying; /* the retry being scanned for */
+    size_t retry_base;            /* where its window starts in the text */
 
     struct field_state fields[2];
     struct near_state *near; /* per term id */
@@ -66,6 +80,14 @@ struct na_tagger {
     struct na_evidence *evidence; /* n_tags * max_evidence */
     struct na_evidence *sentence_acc;
     size_t cap_sentence_acc;
+
+    /* The learned layer. */
+    const struct na_model *model;
+    bool keep_features;
+    struct na_featbuf features;
+    uint32_t *term_hash; /* per term id: its name's hash (tag, source) */
+    double *sentence_score[2];
+    size_t cap_sentence_score[2];
     struct na_result res;
 };
 
@@ -136,6 +158,26 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->mentions = calloc(na ? na : 1, sizeof(*t->mentions));
     t->near = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->near));
     t->actor_hits = calloc(na ? na : 1, sizeof(*t->actor_hits));
+    t->term_hash = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->term_hash));
+    if (t->term_hash == NULL)
+        goto oom;
+    for (size_t id = 0; id < np; id++) {
+        const struct na_pattern *p = &t->patterns[id];
+        if (p->kind == NA_PAT_ACTOR)
+            continue;
+        const struct na_tag *def = na_ruleset_tag(rs, p->tag);
+        const char *src = p->kind == NA_PAT_TERM ? def->terms[p->index].source
+                                                 : def->excludes[p->index].source;
+        size_t nl = strlen(def->name), sl = strlen(src);
+        char *name = malloc(nl + sl + 2);
+        if (name == NULL)
+            goto oom;
+        memcpy(name, def->name, nl + 1);
+        memcpy(name + nl + 1, src, sl);
+        /* The kind is mixed in where the feature is made. */
+        t->term_hash[p->term_id] = na_feature_hash(0, name, nl + 1 + sl);
+        free(name);
+    }
     t->evidence = calloc(nt * (t->limits.max_evidence ? t->limits.max_evidence : 1),
                          sizeof(*t->evidence));
     /* Never NULL, so that slicing it into per-tag runs (&matches[i]) is
@@ -172,7 +214,22 @@ void na_tagger_free(struct na_tagger *t)
     free(t->matches);
     free(t->evidence);
     free(t->sentence_acc);
+    free(t->retry);
+    free(t->term_hash);
+    free(t->sentence_score[0]);
+    free(t->sentence_score[1]);
+    na_featbuf_release(&t->features);
     free(t);
+}
+
+void na_tagger_set_model(struct na_tagger *t, const struct na_model *m)
+{
+    t->model = m;
+}
+
+void na_tagger_keep_features(struct na_tagger *t, bool on)
+{
+    t->keep_features = on;
 }
 
 const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
@@ -180,9 +237,9 @@ const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
     return t->rs;
 }
 
-/* \w as Vectorscan has it without UCP: ASCII letters, digits and '_'. A
- * table, because both ends of most of the hundred or so matches an article
- * gets are checked. */
+/* ASCII letters, digits and '_', as \w is without UCP. A table, because
+ * both ends of most of the hundred or so matches an article gets are
+ * checked. */
 static const bool word_byte[256] = {
     ['0' ... '9'] = true,
     ['A' ... 'Z'] = true,
@@ -190,31 +247,62 @@ static const bool word_byte[256] = {
     ['a' ... 'z'] = true,
 };
 
-/* The \b assertion at offset i of the text being scanned. */
-static inline bool boundary_at(const struct na_tagger *t, size_t i)
+/* Is the character that starts at s[i] (a UTF-8 lead byte) a letter? The
+ * general punctuation block (curly quotes, dashes), Latin-1 punctuation and
+ * CJK punctuation are not; every other non-ASCII character is taken for one,
+ * which is right for the accented Latin, Greek and Cyrillic of names. */
+static bool utf8_letter_at(const unsigned char *s, size_t i, size_t len)
 {
-    bool before = i > 0 && word_byte[t->text[i - 1]];
-    bool after = i < t->text_len && word_byte[t->text[i]];
-    return before != after;
+    unsigned char c = s[i], d = i + 1 < len ? s[i + 1] : 0;
+    if (c == 0xc2)
+        return d < 0xa0;
+    if (c == 0xc3)
+        return d != 0x97 && d != 0xb7;
+    if (c == 0xe2)
+        return d != 0x80 && d != 0x81;
+    if (c == 0xe3)
+        return d != 0x80;
+    return true;
 }
 
-static int on_match(unsigned id, unsigned long long from, unsigned long long to,
-                    unsigned flags, void *ctx)
+static bool word_char_before(const struct na_tagger *t, size_t i)
 {
-    struct na_tagger *t = ctx;
-    const struct na_pattern *p = &t->patterns[id];
-    (void)flags;
+    if (i == 0)
+        return false;
+    unsigned char c = t->text[i - 1];
+    if (c < 0x80)
+        return word_byte[c];
+    size_t k = i - 1;
+    while (k > 0 && i - k < 4 && (t->text[k] & 0xc0) == 0x80)
+        k--;
+    return utf8_letter_at(t->text, k, t->text_len);
+}
 
-    if (p->literal_len)
-        from = to - p->literal_len;
-    if ((p->bound_start && !boundary_at(t, from)) ||
-        (p->bound_end && !boundary_at(t, to)))
-        return 0;
+static bool word_char_at(const struct na_tagger *t, size_t i)
+{
+    if (i >= t->text_len)
+        return false;
+    unsigned char c = t->text[i];
+    if (c < 0x80)
+        return word_byte[c];
+    if ((c & 0xc0) == 0x80)
+        return true; /* inside a character: never a boundary */
+    return utf8_letter_at(t->text, i, t->text_len);
+}
 
+/* The \b assertion at offset i of the text being scanned, with letters as
+ * utf8_letter_at has them. */
+static inline bool boundary_at(const struct na_tagger *t, size_t i)
+{
+    return word_char_before(t, i) != word_char_at(t, i);
+}
+
+static int add_raw(struct na_tagger *t, unsigned id, uint32_t from, uint32_t to)
+{
     if (t->last_gen[id] == t->gen) {
         struct raw_match *prev = &t->raw[t->last_idx[id]];
         if (prev->start == from && prev->field == t->scanning) {
-            prev->end = (uint32_t)to;
+            prev->end = to;
             return 0;
         }
     }
@@ -234,9 +322,65 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     }
     t->last_gen[id] = t->gen;
     t->last_idx[id] = (uint32_t)t->n_raw;
-    t->raw[t->n_raw++] =
-        (struct raw_match){id, (uint32_t)from, (uint32_t)to, t->scanning};
+    t->raw[t->n_raw++] = (struct raw_match){id, from, to, t->scanning};
     return 0;
+}
+
+/* Start-of-match mode reports the leftmost start for each end. When that
+ * start is inside a word, a later start of the same pattern may still be a
+ * match ("(multilateral )?development bank" in "xmultilateral development
+ * bank"), so the span after the failed start is scanned again. Only
+ * patterns that can match at more than one width need it. */
+static int push_retry(struct na_tagger *t, unsigned id, uint32_t from, uint32_t to)
+{
+    if (to - from < 2 || t->n_retry >= t->limits.max_matches)
+        return 0;
+    if (t->n_retry == t->cap_retry) {
+        size_t ncap = t->cap_retry ? t->cap_retry * 2 : 16;
+        struct retry *p = realloc(t->retry, ncap * sizeof(*p));
+        if (p == NULL)
+            return 0;
+        t->retry = p;
+        t->cap_retry = ncap;
+    }
+    t->retry[t->n_retry++] = (struct retry){id, from, to};
+    return 0;
+}
+
+static int on_match(unsigned id, unsigned long long from, unsigned long long to,
+                    unsigned flags, void *ctx)
+{
+    struct na_tagger *t = ctx;
+    const struct na_pattern *p = &t->patterns[id];
+    (void)flags;
+
+    if (p->literal_len)
+        from = to - p->literal_len;
+    if (p->bound_end && !boundary_at(t, to))
+        return 0;
+    if (p->bound_start && !boundary_at(t, from))
+        return p->variable_width ? push_retry(t, id, (uint32_t)from, (uint32_t)to) : 0;
+    return add_raw(t, id, (uint32_t)from, (uint32_t)to);
+}
+
+/* A report of a retry's scan: offsets are relative to its window. */
+static int on_retry(unsigned id, unsigned long long from, unsigned long long to,
+                    unsigned flags, void *ctx)
+{
+    struct na_tagger *t = ctx;
+    const struct retry *r = t->retrying;
+    (void)flags;
+
+    from += t->retry_base;
+    to += t->retry_base;
+    if (id != r->id || to != r->end)
+        return 0;
+    if (!boundary_at(t, from)) {
+        push_retry(t, id, (uint32_t)from, (uint32_t)to);
+        return 1;
+    }
+    add_raw(t, id, (uint32_t)from, (uint32_t)to);
+    return 1;
 }
 
 static int scan(struct na_tagger *t, enum na_field field, const char *text, size_t len,
@@ -247,8 +391,18 @@ static int scan(struct na_tagger *t, enum na_field field, const char *text, size
     t->scanning = field;
     t->text = (const unsigned char *)text;
     t->text_len = len;
-    hs_error_t rc = hs_scan((const hs_database_t *)na_ruleset_database(t->rs), text,
-                            (unsigned)len, 0, t->scratch, on_match, t);
+    const hs_database_t *db = na_ruleset_database(t->rs);
+    t->n_retry = 0;
+    hs_error_t rc = hs_scan(db, text, (unsigned)len, 0, t->scratch, on_match, t);
+    while (rc == HS_SUCCESS && t->n_retry > 0 && !t->truncated) {
+        struct retry r = t->retry[--t->n_retry];
+        t->retrying = &r;
+        t->retry_base = r.start + 1;
+        rc = hs_scan(db, text + t->retry_base, r.end - (unsigned)t->retry_base, 0,
+                     t->scratch, on_retry, t);
+        if (rc == HS_SCAN_TERMINATED)
+            rc = HS_SUCCESS;
+    }
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED)
         return na_error_set(err, "Vectorscan scan failed (%d)", rc);
     return 0;
@@ -314,7 +468,9 @@ static void score_tag(struct na_tagger *t, unsigned tag, struct na_match *excl,
         m->fate = NA_FATE_COUNTED;
         for (size_t e = 0; e < n_excl; e++)
             if (excl[e].field == m->field && excl[e].start < m->end &&
-                excl[e].end > m->start) {
+                excl[e].end > m->start &&
+                (!def->excludes[t->patterns[excl[e].pattern].index].veto_within ||
+                 (m->start >= excl[e].start && m->end <= excl[e].end))) {
                 m->fate = NA_FATE_VETOED;
                 m->veto = excl[e].pattern;
                 break;
@@ -448,6 +604,195 @@ static int cmp_actor_hit(const void *a, const void *b)
     return x->actor < y->actor ? -1 : x->actor > y->actor;
 }
 
+static struct na_feature *feature_add(struct na_tagger *t, enum na_feature_kind kind,
+                                      uint32_t base, float value)
+{
+    struct na_featbuf *fb = &t->features;
+    if (fb->n == fb->cap) {
+        size_t ncap = fb->cap ? fb->cap * 2 : 512;
+        struct na_feature *p = realloc(fb->v, ncap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        fb->v = p;
+        fb->cap = ncap;
+    }
+    /* Mix the kind into a name's hash, as na_feature_hash would have. */
+    uint32_t h = (base ^ ((uint32_t)kind * 0x9e3779b1u)) * 0x01000193u;
+    struct na_feature *f = &fb->v[fb->n++];
+    *f = (struct na_feature){.hash = h ? h : 1, .value = value, .kind = (uint8_t)kind};
+    return f;
+}
+
+static const char *const length_class[] = {"len:flash", "len:short", "len:long"};
+static const char *const actor_count[] = {"0", "1", "2", "3+"};
+
+/* The learned layer's features of the article just tagged: its word
+ * n-grams, the headline's, what the rules found, and a few facts (see
+ * features.h). */
+static int build_features(struct na_tagger *t, const char *headline, size_t headline_len,
+                          const char *body, size_t body_len)
+{
+    struct na_featbuf *fb = &t->features;
+    const struct na_ruleset *rs = t->rs;
+
+    fb->n = 0;
+    long words = 0, k;
+    if ((k = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_HEADLINE, headline, headline_len,
+                                t->fields[0].spans, t->fields[0].n_spans,
+                                NA_MODEL_NGRAM)) < 0 ||
+        (k = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_BODY, body, body_len,
+                                t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM)) <
+            0)
+        return -1;
+    for (size_t i = 0; i < fb->n; i++)
+        words += fb->v[i].n == 1;
+    na_features_normalise(fb, 0);
+    size_t head = fb->n;
+    if (na_features_ngrams(fb, NA_FEAT_HEAD, NA_FIELD_HEADLINE, headline, headline_len,
+                           t->fields[0].spans, t->fields[0].n_spans, 2) < 0)
+        return -1;
+    na_features_normalise(fb, head);
+
+    for (size_t i = 0; i < t->res.n_matches; i++) {
+        const struct na_match *m = &t->res.matches[i];
+        const struct na_pattern *p = &t->patterns[m->pattern];
+        enum na_feature_kind kind;
+        if (m->exclusion)
+            kind = NA_FEAT_VETO;
+        else if (m->fate == NA_FATE_COUNTED && m->contribution > 0)
+            kind = NA_FEAT_RULE;
+        else if (m->fate == NA_FATE_NO_CONTEXT)
+            kind = NA_FEAT_NO_CTX;
+        else
+            continue;
+        for (int pass = 0; pass < 2; pass++) {
+            struct na_feature *f = feature_add(t, kind, t->term_hash[p->term_id], 1.0f);
+            if (f == NULL)
+                return -1;
+            f->field = (uint8_t)m->field;
+            f->start = m->start;
+            f->end = m->end;
+            f->ref = m->pattern;
+            if (kind != NA_FEAT_RULE || m->field != NA_FIELD_HEADLINE)
+                break;
+            kind = NA_FEAT_RULE_HEAD;
+        }
+    }
+    for (unsigned tag = 0; tag < t->res.n_tags; tag++) {
+        const struct na_tag *def = na_ruleset_tag(rs, tag);
+        double v = def->threshold > 0 ? t->res.tags[tag].score / def->threshold : 0;
+        if (v <= 0)
+            continue;
+        struct na_feature *f = feature_add(
+            t, NA_FEAT_SCORE, na_feature_hash(NA_FEAT_SCORE, def->name, strlen(def->name)),
+            (float)(v < 3 ? v : 3));
+        if (f == NULL)
+            return -1;
+        f->ref = tag;
+    }
+    unsigned states = 0, orgs = 0;
+    for (size_t i = 0; i < t->res.n_actors; i++) {
+        if (na_ruleset_actor(rs, t->res.actors[i].actor)->kind == NA_ACTOR_STATE)
+            states++;
+        else
+            orgs++;
+    }
+    char name[32];
+    const char *len_name = length_class[words < 60 ? 0 : words < 350 ? 1 : 2];
+    snprintf(name, sizeof(name), "states:%s", actor_count[states < 3 ? states : 3]);
+    if (!feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1) ||
+        !feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, len_name, strlen(len_name)),
+                     1))
+        return -1;
+    snprintf(name, sizeof(name), "orgs:%s", actor_count[orgs < 3 ? orgs : 3]);
+    if (!feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1))
+        return -1;
+    return 0;
+}
+
+/* Evidence for a tag that the model fired without a counted rule match: the
+ * sentence whose words weigh most for it, with its heaviest n-gram as the
+ * term. Returns false when no sentence speaks for the tag. */
+static bool model_evidence(struct na_tagger *t, unsigned tag)
+{
+    struct na_tag_result *r = &t->res.tags[tag];
+    for (int fi = 0; fi < 2; fi++) {
+        size_t ns = t->fields[fi].n_spans;
+        if (t->cap_sentence_score[fi] < ns) {
+            double *p = realloc(t->sentence_score[fi], ns * sizeof(*p));
+            if (p == NULL)
+                return false;
+            t->sentence_score[fi] = p;
+            t->cap_sentence_score[fi] = ns;
+        }
+        for (size_t i = 0; i < ns; i++)
+            t->sentence_score[fi][i] = 0;
+    }
+    const struct na_feature *fv = t->features.v;
+    for (size_t i = 0; i < t->features.n; i++) {
+        if (fv[i].kind != NA_FEAT_NGRAM || fv[i].field == 0)
+            continue;
+        int fi = fv[i].field - 1;
+        if (fv[i].sentence < t->fields[fi].n_spans)
+            t->sentence_score[fi][fv[i].sentence] +=
+                na_model_weight(t->model, tag, fv[i].hash) * fv[i].value;
+    }
+    int best_f = -1;
+    size_t best_s = 0;
+    for (int fi = 0; fi < 2; fi++)
+        for (size_t i = 0; i < t->fields[fi].n_spans; i++)
+            if (t->sentence_score[fi][i] > 0 &&
+                (best_f < 0 || t->sentence_score[fi][i] > t->sentence_score[best_f][best_s])) {
+                best_f = fi;
+                best_s = i;
+            }
+    if (best_f < 0)
+        return false;
+    const struct na_span *sp = &t->fields[best_f].spans[best_s];
+    struct na_evidence ev = {(enum na_field)(best_f + 1), sp->start, sp->end, sp->start,
+                             sp->end, NA_EVIDENCE_MODEL, t->sentence_score[best_f][best_s]};
+    double top = 0;
+    for (size_t i = 0; i < t->features.n; i++) {
+        if (fv[i].kind != NA_FEAT_NGRAM || fv[i].field != best_f + 1 ||
+            fv[i].sentence != best_s)
+            continue;
+        double w = na_model_weight(t->model, tag, fv[i].hash);
+        if (w > top) {
+            top = w;
+            ev.term_start = fv[i].start;
+            ev.term_end = fv[i].end;
+        }
+    }
+    if (top <= 0)
+        return false;
+    r->evidence = &t->evidence[tag * t->limits.max_evidence];
+    r->evidence[0] = ev;
+    r->n_evidence = 1;
+    return true;
+}
+
+/* The model decides: a calibrated probability per tag, firing at the
+ * model's threshold. A tag needs evidence to fire: the rules' sentences when
+ * they counted any, else the model's own. */
+static int decide(struct na_tagger *t)
+{
+    double d[NA_MAX_TAGS];
+    na_model_decide(t->model, t->features.v, t->features.n, d);
+    t->res.model = t->model;
+    for (unsigned tag = 0; tag < t->res.n_tags; tag++) {
+        struct na_tag_result *r = &t->res.tags[tag];
+        double p = na_model_probability(t->model, tag, d[tag]);
+        r->decision = d[tag];
+        r->confidence = p;
+        r->fired = p >= na_model_threshold(t->model, tag);
+        if (r->fired && r->n_evidence == 0 && t->limits.max_evidence > 0 &&
+            !model_evidence(t, tag))
+            r->fired = false;
+        r->priority = na_priority_of(p);
+    }
+    return 0;
+}
+
 int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len,
                   const char *body, size_t body_len, const struct na_result **out,
                   struct na_error *err)
@@ -461,6 +806,9 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
         memset(t->last_gen, 0, na_ruleset_pattern_count(rs) * sizeof(*t->last_gen));
         t->gen = 1;
     }
+    if (!na_utf8_valid(headline, headline_len) || !na_utf8_valid(body, body_len))
+        return na_error_set(err, "the %s is not valid UTF-8",
+                            na_utf8_valid(headline, headline_len) ? "body" : "headline");
     t->n_raw = 0;
     t->truncated = false;
     memset(&t->res, 0, sizeof(t->res));
@@ -532,8 +880,6 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
                   &t->matches[term_start], i - term_start, article_has_actor);
         if (collect_evidence(t, tag, &t->matches[term_start], i - term_start) < 0)
             return na_error_set(err, "out of memory");
-        if (t->res.tags[tag].fired)
-            t->res.n_fired++;
     }
 
     size_t n_hits = 0, n_actors = na_ruleset_actor_count(rs);
@@ -549,6 +895,17 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     t->res.matches = t->matches;
     t->res.n_matches = n;
     t->res.truncated = t->truncated;
+    if (t->model || t->keep_features) {
+        if (build_features(t, headline, headline_len, body, body_len) < 0)
+            return na_error_set(err, "out of memory");
+        t->res.features = t->features.v;
+        t->res.n_features = t->features.n;
+    }
+    if (t->model && decide(t) < 0)
+        return na_error_set(err, "out of memory");
+    for (unsigned tag = 0; tag < n_tags; tag++)
+        if (t->res.tags[tag].fired)
+            t->res.n_fired++;
     *out = &t->res;
     return 0;
 }

@@ -20,6 +20,7 @@ int cmd_record(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_journal(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);

@@ -35,6 +35,9 @@ struct na_term {
     bool case_sensitive;
     double weight;
     enum na_context context;
+    /* Exclusions: veto only the matches that lie inside this one's span
+     * ("veto: within"), rather than every match it overlaps. */
+    bool veto_within;
     const char *file; /* borrowed from the ruleset's file table */
     int line;
 };
@@ -69,6 +72,9 @@ struct na_pattern {
      * the tagger rather than compiled as \b, because Vectorscan compiles
      * boundary assertions slowly (seconds for a thousand aliases). */
     bool bound_start, bound_end;
+    /* The expression can match texts of different lengths, so a failed
+     * start boundary may hide a later start (the tagger then looks again). */
+    bool variable_width;
     unsigned literal_len; /* actors: the alias's length (matched without SOM) */
 };
 

@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "newsalert/features.h"
 #include "newsalert/ruleset.h"
+
+struct na_model;
 
 enum na_field { NA_FIELD_HEADLINE = 1, NA_FIELD_BODY = 2 };
 enum na_priority { NA_PRIORITY_LOW = 1, NA_PRIORITY_NORMAL = 2, NA_PRIORITY_HIGH = 3 };
@@ -38,14 +41,20 @@ struct na_evidence {
     enum na_field field;
     uint32_t start, end;           /* the sentence */
     uint32_t term_start, term_end; /* its strongest match */
-    unsigned term_pattern;
+    unsigned term_pattern;         /* NA_EVIDENCE_MODEL: the model's n-gram */
     double weight;
 };
 
+#define NA_EVIDENCE_MODEL ((unsigned)-1)
+
 struct na_tag_result {
     unsigned tag;
-    double score;
+    double score; /* the rules' */
+    /* With a model: its calibrated probability, and the tag fires when that
+     * reaches the model's threshold for the tag. Without one: 1 -
+     * 0.5^(score/threshold), firing at the rules' threshold. */
     double confidence;
+    double decision; /* the model's decision value (0 without a model) */
     enum na_priority priority;
     bool fired;
     struct na_evidence *evidence; /* strongest first */
@@ -66,6 +75,11 @@ struct na_result {
     struct na_match *matches; /* every term/exclusion match, for --explain */
     size_t n_matches;
     bool truncated; /* max_matches was reached: the rest was not scanned */
+    /* The learned layer's features, when a model is in use or features
+     * were asked for (na_tagger_keep_features). */
+    const struct na_feature *features;
+    size_t n_features;
+    const struct na_model *model; /* the model that decided, or NULL */
 };
 
 struct na_tagger_limits {
@@ -82,13 +96,20 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
 void na_tagger_free(struct na_tagger *t);
 
 /* Tags one article. The result points into the tagger and is valid until the
- * next call; the texts are borrowed only for the call. Returns 0, or -1 when
- * Vectorscan failed (err says why). */
+ * next call; the texts are borrowed only for the call and must be valid
+ * UTF-8. Returns 0, or -1 when they are not, or when Vectorscan failed (err
+ * says why). */
 int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len,
                   const char *body, size_t body_len, const struct na_result **out,
                   struct na_error *err);
 
 const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t);
+
+/* Decide with model m from now on (borrowed: it must outlive its use, and
+ * its tags are the ruleset's, as na_model_load checked); NULL: rules only. */
+void na_tagger_set_model(struct na_tagger *t, const struct na_model *m);
+/* Compute the features even without a model (for training). */
+void na_tagger_keep_features(struct na_tagger *t, bool on);
 
 /* Calibration: confidence = 1 - 0.5^(score / threshold); the priority is
  * high from 0.85, normal from 0.6, low below. */
