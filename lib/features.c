@@ -170,3 +170,13 @@ void na_features_normalise(struct na_featbuf *fb, size_t from)
     for (size_t i = from; i < fb->n; i++)
         fb->v[i].value *= scale;
 }
+
+const char *na_feature_meta_name(unsigned fact, unsigned cls)
+{
+    static const char *const names[3][4] = {
+        {"states:0", "states:1", "states:2", "states:3+"},
+        {"len:flash", "len:short", "len:long", "len:long"},
+        {"orgs:0", "orgs:1", "orgs:2", "orgs:3+"},
+    };
+    return fact < 3 && cls < 4 ? names[fact][cls] : "?";
+}

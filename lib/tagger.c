@@ -623,9 +623,6 @@ static struct na_feature *feature_add(struct na_tagger *t, enum na_feature_kind 
     return f;
 }
 
-static const char *const length_class[] = {"len:flash", "len:short", "len:long"};
-static const char *const actor_count[] = {"0", "1", "2", "3+"};
-
 /* The learned layer's features of the article just tagged: its word
  * n-grams, the headline's, what the rules found, and a few facts (see
  * features.h). */
@@ -697,16 +694,18 @@ static int build_features(struct na_tagger *t, const char *headline, size_t head
         else
             orgs++;
     }
-    char name[32];
-    const char *len_name = length_class[words < 60 ? 0 : words < 350 ? 1 : 2];
-    snprintf(name, sizeof(name), "states:%s", actor_count[states < 3 ? states : 3]);
-    if (!feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1) ||
-        !feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, len_name, strlen(len_name)),
-                     1))
-        return -1;
-    snprintf(name, sizeof(name), "orgs:%s", actor_count[orgs < 3 ? orgs : 3]);
-    if (!feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1))
-        return -1;
+    /* ref says which fact, n which class of it, for --explain. */
+    unsigned cls[3] = {states < 3 ? states : 3, words < 60 ? 0 : words < 350 ? 1 : 2,
+                       orgs < 3 ? orgs : 3};
+    for (unsigned fact = 0; fact < 3; fact++) {
+        const char *name = na_feature_meta_name(fact, cls[fact]);
+        struct na_feature *f =
+            feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1);
+        if (f == NULL)
+            return -1;
+        f->ref = fact;
+        f->n = (uint16_t)cls[fact];
+    }
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* newsalert tag: the daemon's tagger, offline, over a recorded feed or JSON
  * lines; --explain shows why each tag fired or did not. */
 #include <getopt.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ static void tag_usage(FILE *out)
         "                      vetoes, score and verdict\n"
         "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
         "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+        "  -M, --model FILE    the learned layer's model (default DIR/../tagger.model\n"
+        "                      when it exists)\n"
+        "  -N, --no-model      the rules alone decide\n"
         "  -q, --quiet         print only the summary\n"
         "  -h, --help          show this help\n");
 }
@@ -43,6 +47,16 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
             fprintf(out, " (confidence %.2f, %s)", r->confidence,
                     na_priority_name(r->priority));
         fputc('\n', out);
+        if (res->model)
+            tool_explain_model(out, rs, res, t, headline, body);
+        for (size_t e = 0; r->fired && e < r->n_evidence; e++) {
+            const struct na_evidence *ev = &r->evidence[e];
+            const char *text = text_of(ev->field, headline, body);
+            int len = (int)(ev->end - ev->start) > 160 ? 160 : (int)(ev->end - ev->start);
+            fprintf(out, "    evidence %s%s \"%.*s\"\n", na_field_name(ev->field),
+                    ev->term_pattern == NA_EVIDENCE_MODEL ? " (model)" : "", len,
+                    text + ev->start);
+        }
         for (size_t i = 0; i < res->n_matches; i++) {
             const struct na_match *m = &res->matches[i];
             if (m->tag != t)
@@ -86,6 +100,103 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
         fprintf(out, "  (match limit reached: the rest of the text was not scanned)\n");
 }
 
+static int cmp_hash(const void *a, const void *b)
+{
+    const struct na_feature *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+struct contribution {
+    const struct na_feature *f; /* its first occurrence */
+    double weight, value;
+};
+
+static int cmp_contribution(const void *a, const void *b)
+{
+    const struct contribution *x = a, *y = b;
+    double ax = fabs(x->weight * x->value), ay = fabs(y->weight * y->value);
+    if (ax != ay)
+        return ax > ay ? -1 : 1;
+    return x->f->hash < y->f->hash ? -1 : x->f->hash > y->f->hash;
+}
+
+static void feature_name(FILE *out, const struct na_ruleset *rs, const struct na_feature *f,
+                         const char *headline, const char *body)
+{
+    static const char *const kinds[] = {
+        [NA_FEAT_NGRAM] = "words",     [NA_FEAT_HEAD] = "headline words",
+        [NA_FEAT_RULE] = "rule term",  [NA_FEAT_RULE_HEAD] = "rule term in headline",
+        [NA_FEAT_NO_CTX] = "rule term without its actor",
+        [NA_FEAT_VETO] = "exclusion",  [NA_FEAT_SCORE] = "rule score of",
+        [NA_FEAT_META] = "article",
+    };
+    fprintf(out, "%s", f->kind <= NA_FEAT_META ? kinds[f->kind] : "?");
+    switch (f->kind) {
+    case NA_FEAT_NGRAM:
+    case NA_FEAT_HEAD: {
+        const char *text = text_of((enum na_field)f->field, headline, body);
+        fprintf(out, " \"%.*s\"", (int)(f->end - f->start), text + f->start);
+        break;
+    }
+    case NA_FEAT_RULE:
+    case NA_FEAT_RULE_HEAD:
+    case NA_FEAT_NO_CTX:
+    case NA_FEAT_VETO: {
+        const struct na_pattern *p = na_ruleset_pattern(rs, f->ref);
+        const struct na_tag *def = na_ruleset_tag(rs, p->tag);
+        const struct na_term *term =
+            p->kind == NA_PAT_EXCLUDE ? &def->excludes[p->index] : &def->terms[p->index];
+        fprintf(out, " %s:%d", term->file, term->line);
+        break;
+    }
+    case NA_FEAT_SCORE:
+        fprintf(out, " %s", na_ruleset_tag(rs, f->ref)->name);
+        break;
+    default:
+        fprintf(out, " %s", na_feature_meta_name(f->ref, f->n));
+    }
+}
+
+void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
+                        unsigned tag, const char *headline, const char *body)
+{
+    const struct na_model *m = res->model;
+    const struct na_tag_result *r = &res->tags[tag];
+    size_t n = res->n_features, k = 0;
+    struct na_feature *f = malloc((n ? n : 1) * sizeof(*f));
+    struct contribution *c = malloc((n ? n : 1) * sizeof(*c));
+
+    fprintf(out, "    model %s: decision %+.2f, probability %.2f, fires at %.2f\n",
+            na_model_version(m), r->decision, r->confidence, na_model_threshold(m, tag));
+    if (f == NULL || c == NULL) {
+        free(f);
+        free(c);
+        return;
+    }
+    memcpy(f, res->features, n * sizeof(*f));
+    qsort(f, n, sizeof(*f), cmp_hash);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        double v = 0;
+        while (j < n && f[j].hash == f[i].hash)
+            v += f[j++].value;
+        double w = na_model_weight(m, tag, f[i].hash);
+        if (w != 0)
+            c[k++] = (struct contribution){&f[i], w, v};
+        i = j;
+    }
+    qsort(c, k, sizeof(*c), cmp_contribution);
+    for (size_t i = 0; i < k && i < 8; i++) {
+        fprintf(out, "      %+.3f  ", c[i].weight * c[i].value);
+        feature_name(out, rs, c[i].f, headline, body);
+        fprintf(out, "  (weight %+.2f x %.2f)\n", c[i].weight, c[i].value);
+    }
+    free(f);
+    free(c);
+}
+
 void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
                  const struct na_result *res, unsigned tag, const char *headline,
                  const char *body)
@@ -113,13 +224,20 @@ int cmd_tag(int argc, char **argv)
     static const struct option opts[] = {
         {"explain", no_argument, NULL, 'e'},      {"rules", required_argument, NULL, 'r'},
         {"actors", required_argument, NULL, 'a'}, {"quiet", no_argument, NULL, 'q'},
+        {"model", required_argument, NULL, 'M'},  {"no-model", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *rules = NULL, *actors = NULL;
-    bool explain = false, quiet = false;
+    const char *rules = NULL, *actors = NULL, *model_path = NULL;
+    bool explain = false, quiet = false, no_model = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "er:a:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "er:a:M:Nqh", opts, NULL)) != -1) {
         switch (c) {
+        case 'M':
+            model_path = optarg;
+            break;
+        case 'N':
+            no_model = true;
+            break;
         case 'e':
             explain = true;
             break;
@@ -148,6 +266,13 @@ int cmd_tag(int argc, char **argv)
     struct na_tagger *tagger = tool_load_tagger("tag", rules, actors, &rs);
     if (tagger == NULL)
         return EXIT_FAIL;
+    struct na_model *model = tool_load_model("tag", rules, model_path, no_model, rs);
+    if (model == TOOL_MODEL_FAILED) {
+        na_tagger_free(tagger);
+        na_ruleset_free(rs);
+        return EXIT_FAIL;
+    }
+    na_tagger_set_model(tagger, model);
     struct na_error err;
     struct na_alert_builder *builder = na_alert_builder_new(512);
     struct article_source *src = article_source_open(argv[optind], "tag");
@@ -155,6 +280,7 @@ int cmd_tag(int argc, char **argv)
         article_source_close(src);
         na_alert_builder_free(builder);
         na_tagger_free(tagger);
+        na_model_free(model);
         na_ruleset_free(rs);
         return EXIT_FAIL;
     }
@@ -229,6 +355,7 @@ int cmd_tag(int argc, char **argv)
     article_source_close(src);
     na_alert_builder_free(builder);
     na_tagger_free(tagger);
+    na_model_free(model);
     na_ruleset_free(rs);
     return status;
 }

@@ -5,9 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "newsalert/feedfile.h"
+#include "newsalert/model.h"
 #include "newsalert/ruleset.h"
+#include "newsalert/tagger.h"
 
 #define EXIT_OK 0
 #define EXIT_FAIL 1
@@ -84,6 +87,19 @@ int tool_curve_keys(const char *cmd, const char *server_pub, const char *key,
 int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
                       const char *key);
 int tool_curve_server(const char *cmd, void *sock, const char *key);
+
+/* The model to decide with: --model FILE, else DIR/../tagger.model when it
+ * exists (DIR as tool_load_rules finds it), else none (NULL: the rules
+ * decide); --no-model: none. TOOL_MODEL_FAILED when a model could not be
+ * loaded (reported). The caller owns the model. */
+#define TOOL_MODEL_FAILED ((struct na_model *)-1)
+struct na_model *tool_load_model(const char *cmd, const char *rules_dir,
+                                 const char *model_path, bool no_model,
+                                 const struct na_ruleset *rs);
+/* The explanation of the learned layer's verdict on one tag: its top
+ * features by contribution. */
+void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
+                        unsigned tag, const char *headline, const char *body);
 
 bool tool_is_tty(int fd);
 double tool_now(void);

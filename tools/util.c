@@ -197,6 +197,33 @@ struct na_tagger *tool_load_tagger(const char *cmd, const char *rules_dir,
     return t;
 }
 
+struct na_model *tool_load_model(const char *cmd, const char *rules_dir,
+                                 const char *model_path, bool no_model,
+                                 const struct na_ruleset *rs)
+{
+    char path[4096];
+    struct na_error err;
+
+    if (no_model)
+        return NULL;
+    if (model_path == NULL) {
+        if (rules_dir == NULL)
+            rules_dir = is_dir("config/rules") ? "config/rules" : NA_INSTALLED_RULES;
+        snprintf(path, sizeof(path), "%s/../tagger.model", rules_dir);
+        if (access(path, F_OK) != 0)
+            return NULL; /* no model beside the rules: the rules decide */
+        model_path = path;
+    }
+    struct na_model *m = na_model_load(model_path, rs, &err);
+    if (m == NULL) {
+        tool_error(cmd, "%s", err.msg);
+        return TOOL_MODEL_FAILED;
+    }
+    if (!na_model_rules_match(m, rs))
+        tool_error(cmd, "warning: %s was trained with other rules than these", model_path);
+    return m;
+}
+
 bool tool_is_tty(int fd)
 {
     return isatty(fd) == 1;

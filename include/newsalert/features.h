@@ -61,4 +61,9 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
  * n-grams has unit length whatever the article's length. */
 void na_features_normalise(struct na_featbuf *fb, size_t from);
 
+/* The name (and so the hash) of an article fact: fact 0 is the number of
+ * states named (class 0, 1, 2, 3 or more), 1 the length (under 60 words,
+ * under 350, longer), 2 the number of organisations named. Borrowed. */
+const char *na_feature_meta_name(unsigned fact, unsigned cls);
+
 #endif
