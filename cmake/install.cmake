@@ -49,7 +49,8 @@ install(TARGETS newsalertd newsalert-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BIN
 
 # The shipped defaults. A Debian package marks them as conffiles
 # (cmake/package.cmake), so an operator's edits survive upgrades.
-install(FILES config/newsalertd.yaml config/actors.yaml DESTINATION ${NA_CONFDIR})
+install(FILES config/newsalertd.yaml config/actors.yaml config/tagger.model
+        DESTINATION ${NA_CONFDIR})
 install(DIRECTORY config/rules DESTINATION ${NA_CONFDIR} FILES_MATCHING PATTERN "*.yaml")
 
 na_localize(${CMAKE_SOURCE_DIR}/systemd/newsalertd.service

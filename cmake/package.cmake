@@ -28,17 +28,18 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # Runtime dependencies come from the binaries' ELF NEEDED entries through
 # dpkg-shlibdeps (package dpkg-dev): libzmq5, libevent, libprotobuf-c1,
-# libhs5, libyaml, libjansson4, libsodium23, libsystemd0 and libc, with their
+# libhs5, libyaml, libjansson4, libsodium23, liblinear4, libsystemd0 and libc, with their
 # versions.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Building against libnewsalert needs the development files of what it uses.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libprotobuf-c-dev, libvectorscan-dev, libyaml-dev, \
-libjansson-dev, libsodium-dev, pkg-config")
+libjansson-dev, libsodium-dev, liblinear-dev, pkg-config")
 
 # Everything shipped under /etc is a conffile: dpkg keeps an operator's
 # edits on upgrade and asks before replacing them. CPack does not mark them
 # by itself.
-set(_na_conffiles "${NA_CONFDIR}/newsalertd.yaml\n${NA_CONFDIR}/actors.yaml\n")
+set(_na_conffiles
+    "${NA_CONFDIR}/newsalertd.yaml\n${NA_CONFDIR}/actors.yaml\n${NA_CONFDIR}/tagger.model\n")
 file(GLOB _na_rules RELATIVE ${CMAKE_SOURCE_DIR}/config/rules ${CMAKE_SOURCE_DIR}/config/rules/*.yaml)
 list(SORT _na_rules)
 foreach(r ${_na_rules})

@@ -70,6 +70,9 @@ static const struct option_def options[] = {
      "directory of rules files, one per tag (relative to this file)"},
     {"rules.actors", OPT_PATH, F(actors_file), "actors.yaml", 0, 0,
      "actors file (relative to this file)"},
+    {"rules.model", OPT_PATH, F(model_file), "", 0, 0,
+     "the learned layer's model file, from newsalert train (relative to this file; "
+     "empty: the rules alone decide)"},
     {"limits.max_article_bytes", OPT_SIZE, L(max_article_bytes), "1048576", 256, 64 * MiB,
      "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)"},
     {"limits.max_headline_bytes", OPT_SIZE, L(max_headline_bytes), "4096", 16, 1 * MiB,
@@ -455,6 +458,7 @@ void na_config_free(struct na_config *cfg)
     free(cfg->feed_curve_secret_key);
     free(cfg->rules_dir);
     free(cfg->actors_file);
+    free(cfg->model_file);
     free(cfg->metrics_listen);
     free(cfg->state_dir);
     free(cfg->journal_fsync);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "newsalert/model.h"
 #include "newsalertd.h"
 
 int64_t na_now_ms(void)
@@ -206,8 +207,8 @@ static void free_taggers(struct na_tagger **t, size_t n)
  * so that starting or reloading with unchanged rules takes milliseconds, not
  * a compile. */
 static int build_rules(const struct na_config *cfg, const char *state_dir, size_t slots,
-                       struct na_ruleset **rs, struct na_tagger ***taggers,
-                       struct na_error *err)
+                       struct na_ruleset **rs, struct na_model **model,
+                       struct na_tagger ***taggers, struct na_error *err)
 {
     struct na_tagger_limits tl = {.max_matches = (size_t)cfg->max_matches,
                                   .max_evidence = (size_t)cfg->max_evidence};
@@ -228,6 +229,22 @@ static int build_rules(const struct na_config *cfg, const char *state_dir, size_
      * than 10 MB idle after a first start). */
     if (!na_ruleset_from_cache(*rs))
         malloc_trim(0);
+    *model = NULL;
+    if (*cfg->model_file) {
+        t0 = na_mono_ns();
+        *model = na_model_load(cfg->model_file, *rs, err);
+        if (*model == NULL) {
+            na_ruleset_free(*rs);
+            *rs = NULL;
+            return -1;
+        }
+        na_info("model %s: %zu features, loaded in %.1f ms", na_model_version(*model),
+                na_model_feature_count(*model), (double)(na_mono_ns() - t0) / 1e6);
+        if (!na_model_rules_match(*model, *rs))
+            na_warn("%s was trained with other rules than %s: retrain it with newsalert "
+                    "train",
+                    cfg->model_file, cfg->rules_dir);
+    }
     *taggers = calloc(slots, sizeof(**taggers));
     if (*taggers == NULL)
         na_error_set(err, "out of memory");
@@ -235,8 +252,12 @@ static int build_rules(const struct na_config *cfg, const char *state_dir, size_
         if (((*taggers)[i] = na_tagger_new(*rs, &tl, err)) == NULL) {
             free_taggers(*taggers, i);
             *taggers = NULL;
+        } else {
+            na_tagger_set_model((*taggers)[i], *model);
         }
     if (*taggers == NULL) {
+        na_model_free(*model);
+        *model = NULL;
         na_ruleset_free(*rs);
         *rs = NULL;
         return -1;
@@ -326,6 +347,7 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
     struct na_daemon *d = arg;
     struct na_error err;
     struct na_ruleset *rs;
+    struct na_model *model;
     struct na_tagger **taggers;
     (void)fd;
     (void)what;
@@ -348,7 +370,7 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
         na_notify("READY=1\nSTATUS=reload failed; serving the previous config and rules");
         return;
     }
-    if (build_rules(cfg, d->cfg->state_dir, d->n_slots, &rs, &taggers, &err) < 0) {
+    if (build_rules(cfg, d->cfg->state_dir, d->n_slots, &rs, &model, &taggers, &err) < 0) {
         na_err("reload failed, keeping the running config and rules: %s", err.msg);
         na_curve_wipe(&keys);
         na_allowlist_free(allow);
@@ -403,14 +425,17 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
     na_config_free(d->cfg);
     d->cfg = cfg;
     free_taggers(d->taggers, d->n_slots);
+    na_model_free(d->model);
     na_ruleset_free(d->rs);
     d->rs = rs;
+    d->model = model;
     d->taggers = taggers;
     na_log_set_level(cfg->log_level);
     d->stats.reloads_ok++;
     na_delivery_reconfigure(d);
-    na_info("reloaded: %zu tags, %zu actors, %zu patterns", na_ruleset_tag_count(rs),
-            na_ruleset_actor_count(rs), na_ruleset_pattern_count(rs));
+    na_info("reloaded: %zu tags, %zu actors, %zu patterns, %s%s", na_ruleset_tag_count(rs),
+            na_ruleset_actor_count(rs), na_ruleset_pattern_count(rs),
+            model ? "model " : "no model", model ? na_model_version(model) : "");
     if (d->curve.publish_on)
         na_info("reloaded: %zu allowed consumer key(s) from %s",
                 na_allowlist_count(d->allow), d->cfg->publish_curve_allow_dir);
@@ -548,7 +573,7 @@ struct na_daemon *na_daemon_new(struct na_config *cfg, struct na_error *err,
     d->started_at_ms = na_now_ms();
     if (setup_tagging(d, err) < 0)
         goto fail;
-    if (build_rules(cfg, cfg->state_dir, d->n_slots, &d->rs, &d->taggers, err) < 0) {
+    if (build_rules(cfg, cfg->state_dir, d->n_slots, &d->rs, &d->model, &d->taggers, err) < 0) {
         *exit_code = NA_EXIT_CONFIG;
         goto fail;
     }
@@ -703,6 +728,7 @@ void na_daemon_free(struct na_daemon *d)
     free_taggers(d->taggers, d->n_slots);
     free(d->pending);
     free(d->jobs);
+    na_model_free(d->model);
     na_ruleset_free(d->rs);
     na_allowlist_free(d->allow);
     na_curve_wipe(&d->curve);

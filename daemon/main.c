@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "newsalert/model.h"
 #include "newsalertd.h"
 
 static void usage(FILE *out)
@@ -181,8 +182,12 @@ int main(int argc, char **argv)
 
     if (check) {
         struct na_ruleset *rs = na_ruleset_load(cfg->rules_dir, cfg->actors_file, &err);
-        if (rs == NULL) {
+        struct na_model *model = NULL;
+        if (rs && *cfg->model_file && (model = na_model_load(cfg->model_file, rs, &err)))
+            na_model_free(model);
+        if (rs == NULL || (*cfg->model_file && model == NULL)) {
             fprintf(stderr, "newsalertd: %s\n", err.msg);
+            na_ruleset_free(rs);
             na_config_free(cfg);
             return NA_EXIT_CONFIG;
         }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "newsalert/model.h"
 #include "newsalertd.h"
 
 /* Upper bounds in ns and, in the same order, as Prometheus "le" labels.
@@ -101,6 +102,12 @@ static void emit_build_info(const struct na_daemon *d, struct evbuffer *out,
 {
     (void)d;
     put_labelled(out, name, "version", NA_VERSION, 1);
+}
+
+static void emit_model_info(const struct na_daemon *d, struct evbuffer *out,
+                            const char *name)
+{
+    put_labelled(out, name, "version", d->model ? na_model_version(d->model) : "none", 1);
 }
 
 static void emit_start_time(const struct na_daemon *d, struct evbuffer *out,
@@ -254,6 +261,10 @@ struct family {
 static const struct family families[] = {
     {"newsalertd_build_info", "gauge", "Build of the running daemon (always 1).",
      EMIT(emit_build_info)},
+    {"newsalertd_model_info", "gauge",
+     "The learned layer's model in service, by version (\"none\": the rules alone; always "
+     "1).",
+     EMIT(emit_model_info)},
     {"newsalertd_start_time_seconds", "gauge", "When the daemon started, in Unix time.",
      EMIT(emit_start_time)},
     {"newsalertd_articles_received_total", "counter",

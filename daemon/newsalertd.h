@@ -70,6 +70,7 @@ struct na_config {
     long long linger_ms;
     char *rules_dir;   /* resolved against the config file's directory */
     char *actors_file; /* likewise */
+    char *model_file;  /* likewise; "" = the rules alone decide */
     struct na_limits limits;
     long long max_matches;
     long long max_evidence;
@@ -261,6 +262,7 @@ struct na_daemon {
     bool reload_pending;     /* asked for and not started yet */
     struct na_config *cfg;
     struct na_ruleset *rs;
+    struct na_model *model; /* NULL: the rules alone decide */
     /* Tagging: one tagger per slot of a round, the threads that run them,
      * and the round being gathered (see na_daemon_finish_round). */
     struct na_tagger **taggers;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "newsalert/alert.h"
+#include "newsalert/model.h"
 #include "newsalert/utf8.h"
 
 struct na_alert_builder {
@@ -130,6 +131,7 @@ Newsalert__V1__Alert *na_alert_build(struct na_alert_builder *b,
     a->revision = article->revision;
     a->feed_seq = article->feed_seq;
     a->language = article->language;
+    a->model = res->model ? (char *)na_model_version(res->model) : "";
 
     char *cursor = b->arena;
     size_t ev_i = 0;
@@ -223,6 +225,8 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
     json_object_set_new(o, "revision", json_integer(a->revision));
     json_object_set_new(o, "feed_seq", json_integer((json_int_t)a->feed_seq));
     json_object_set_new(o, "language", str_or_empty(a->language));
+    if (a->model && *a->model)
+        json_object_set_new(o, "model", json_string(a->model));
     json_object_set_new(
         o, "priority",
         enum_word(&newsalert__v1__priority__descriptor, a->priority, "PRIORITY_"));

@@ -92,6 +92,11 @@ class Daemon:
         self.config = os.path.join(self.dir, "newsalertd.yaml")
         with open(self.config, "w") as f:
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (rules, actors))
+            # The model beside the rules, as `newsalert tag --rules DIR`
+            # finds it, so that the daemon and the offline tagger agree.
+            model = os.path.join(os.path.dirname(rules), "tagger.model")
+            if os.path.exists(model):
+                f.write("  model: %s\n" % model)
             f.write("log:\n  status_interval_ms: %d\n" % status_interval_ms)
             if metrics is not None:
                 f.write("metrics:\n  listen: \"%s\"\n" % metrics)
