@@ -9,7 +9,9 @@
 
 #include "fuzz.h"
 #include "newsalert/alert.h"
+#include "newsalert/model.h"
 #include "newsalert/tagger.h"
+#include "newsalert/utf8.h"
 
 /* The daemon's defaults: limits.max_matches, limits.max_evidence and
  * limits.max_evidence_bytes. */
@@ -19,12 +21,14 @@
 
 static struct na_ruleset *rs;
 static struct na_tagger *tagger;
+static struct na_model *model;
 static struct na_alert_builder *builder;
 
 static void teardown(void)
 {
     na_alert_builder_free(builder);
     na_tagger_free(tagger);
+    na_model_free(model);
     na_ruleset_free(rs);
 }
 
@@ -48,6 +52,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(1);
     }
     tagger = na_tagger_new(rs, &lim, &err);
+    /* The learned layer too, when the model beside the rules loads. */
+    char model_path[PATH_MAX];
+    snprintf(model_path, sizeof(model_path), "%s/tagger.model", dir);
+    if (tagger && access(model_path, R_OK) == 0) {
+        model = na_model_load(model_path, rs, &err);
+        if (model == NULL) {
+            fprintf(stderr, "fuzz_tagger: %s\n", err.msg);
+            exit(1);
+        }
+        na_tagger_set_model(tagger, model);
+    }
     builder = na_alert_builder_new(MAX_EVIDENCE_BYTES);
     if (tagger == NULL || builder == NULL) {
         fprintf(stderr, "fuzz_tagger: %s\n", tagger ? "out of memory" : err.msg);
@@ -141,6 +156,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (bl)
         memcpy(body, nl + 1, bl);
     body[bl] = '\0';
+    /* Text that is not UTF-8 is refused; the same text with its non-ASCII
+     * bytes made ASCII is then tagged, so the scan still sees it. */
+    if (!na_utf8_valid(headline, hl) || !na_utf8_valid(body, bl)) {
+        FUZZ_CHECK(na_tagger_tag(tagger, headline, hl, body, bl, &res, &err) == -1);
+        for (size_t i = 0; i < hl; i++)
+            headline[i] = (char)((unsigned char)headline[i] & 0x7f);
+        for (size_t i = 0; i < bl; i++)
+            body[i] = (char)((unsigned char)body[i] & 0x7f);
+    }
     FUZZ_CHECK(na_tagger_tag(tagger, headline, hl, body, bl, &res, &err) == 0);
     check_result(res, hl, bl);
     if (res->n_fired)

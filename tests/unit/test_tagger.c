@@ -809,6 +809,119 @@ static void test_shipped_negatives(void **state)
         "alliance");
 }
 
+/* Rules for the matcher's own cases: UTF-8 classes, a start inside a word,
+ * and an exclusion that vetoes only what lies within it. */
+static int setup_matcher(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    struct na_error err = {{0}};
+    if (fx == NULL)
+        return -1;
+    tu_rules_init(&fx->dir);
+    tu_rules_file(&fx->dir, "accent.yaml",
+                  "tag: accent\n"
+                  "threshold: 1\n"
+                  "terms:\n"
+                  "  - {regex: '\\bcommuniqu[eé]s?\\b', weight: 1}\n"
+                  "  - {phrase: 'Côte d''Ivoire', weight: 1}\n",
+                  NULL);
+    tu_rules_file(&fx->dir, "bank.yaml",
+                  "tag: bank\n"
+                  "threshold: 1\n"
+                  "terms:\n"
+                  "  - {regex: '\\b(multilateral )?development banks?\\b', weight: 1}\n",
+                  NULL);
+    tu_rules_file(&fx->dir, "relief.yaml",
+                  "tag: relief\n"
+                  "threshold: 3\n"
+                  "terms:\n"
+                  "  - {regex: '\\baid convoys?\\b', weight: 3}\n"
+                  "  - {phrase: aid, weight: 1}\n"
+                  "exclude:\n"
+                  "  - {regex: '\\bfirst aid\\b', veto: within}\n"
+                  "  - {regex: '\\bhearing aids?\\b'}\n",
+                  NULL);
+    tu_actors(&fx->dir, TU_ACTORS);
+    fx->rs = na_ruleset_load(fx->dir.rules, fx->dir.actors, &err);
+    if (fx->rs == NULL) {
+        print_error("rules: %s\n", err.msg);
+        return -1;
+    }
+    fx->tagger = na_tagger_new(fx->rs, &default_limits, &err);
+    if (fx->tagger == NULL) {
+        print_error("tagger: %s\n", err.msg);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static void test_accented_forms(void **state)
+{
+    struct fixture *fx = *state;
+    const struct na_match *m[8];
+    /* é is two bytes: a byte class could only ever match one of them. */
+    const char *body = "The final communiqué was short; both communiques named "
+                       "Côte d’Ivoire and Côte d'Ivoire.";
+    const struct na_result *res = tag_text(fx->tagger, "", body);
+    assert_int_equal(term_matches(fx, res, "accent", m, 8), 4);
+    assert_span(body, m[0]->start, m[0]->end, "communiqué");
+    assert_span(body, m[1]->start, m[1]->end, "communiques");
+    assert_span(body, m[2]->start, m[2]->end, "Côte d’Ivoire");
+    /* A letter that ends in a UTF-8 byte still ends a word: no match of
+     * "communiqué" inside "communiquéx", nor after a letter. */
+    res = tag_text(fx->tagger, "", "communiquéx écommuniqué");
+    assert_int_equal(term_matches(fx, res, "accent", m, 8), 0);
+    /* Text that is not UTF-8 is refused, not scanned. */
+    const struct na_result *out;
+    struct na_error err;
+    assert_int_equal(na_tagger_tag(fx->tagger, "a\xff", 2, "", 0, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "UTF-8"));
+}
+
+static void test_start_inside_a_word(void **state)
+{
+    struct fixture *fx = *state;
+    const struct na_match *m[8];
+    /* The leftmost start of the match ending at "bank" is inside
+     * "xmultilateral"; the later start at "development" is a real match. */
+    const char *body = "An xmultilateral development bank lent more.";
+    const struct na_result *res = tag_text(fx->tagger, "", body);
+    assert_int_equal(term_matches(fx, res, "bank", m, 8), 1);
+    assert_span(body, m[0]->start, m[0]->end, "development bank");
+    assert_true(tag_result(fx, res, "bank")->fired);
+    body = "A multilateral development bank.";
+    res = tag_text(fx->tagger, "", body);
+    assert_int_equal(term_matches(fx, res, "bank", m, 8), 1);
+    assert_span(body, m[0]->start, m[0]->end, "multilateral development bank");
+    res = tag_text(fx->tagger, "", "redevelopment banks");
+    assert_int_equal(term_matches(fx, res, "bank", m, 8), 0);
+}
+
+static void test_veto_within(void **state)
+{
+    struct fixture *fx = *state;
+    const struct na_match *m[8];
+    /* "first aid" vetoes the "aid" inside it, not the convoy that runs on
+     * past it. */
+    const char *body = "A first aid convoy reached Gaza.";
+    const struct na_result *res = tag_text(fx->tagger, "", body);
+    assert_int_equal(term_matches(fx, res, "relief", m, 8), 2);
+    assert_span(body, m[0]->start, m[0]->end, "aid convoy");
+    assert_int_equal(m[0]->fate, NA_FATE_COUNTED);
+    assert_int_equal(m[1]->fate, NA_FATE_VETOED);
+    assert_true(tag_result(fx, res, "relief")->fired);
+    res = tag_text(fx->tagger, "", "She took a first aid course.");
+    assert_int_equal(term_matches(fx, res, "relief", m, 8), 1);
+    assert_int_equal(m[0]->fate, NA_FATE_VETOED);
+    assert_false(tag_result(fx, res, "relief")->fired);
+    /* An exclusion without "veto: within" vetoes every match it overlaps. */
+    res = tag_text(fx->tagger, "", "The hearing aid convoy.");
+    assert_int_equal(term_matches(fx, res, "relief", m, 8), 2);
+    assert_int_equal(m[0]->fate, NA_FATE_VETOED);
+    assert_false(tag_result(fx, res, "relief")->fired);
+}
+
 int main(void)
 {
     const struct CMUnitTest small[] = {
@@ -833,7 +946,13 @@ int main(void)
         cmocka_unit_test(test_shipped_seed),
         cmocka_unit_test(test_shipped_negatives),
     };
+    const struct CMUnitTest matcher[] = {
+        cmocka_unit_test(test_accented_forms),
+        cmocka_unit_test(test_start_inside_a_word),
+        cmocka_unit_test(test_veto_within),
+    };
     int failed = cmocka_run_group_tests_name("small rules", small, setup_small, teardown);
+    failed += cmocka_run_group_tests_name("matcher", matcher, setup_matcher, teardown);
     failed +=
         cmocka_run_group_tests_name("shipped rules", shipped, setup_shipped, teardown);
     return failed;
