@@ -166,6 +166,60 @@ class TestReload(DaemonTest):
         self.assertEqual([a.article_id for _, a in got], ["aid-again"])
 
 
+class TestModelReload(DaemonTest):
+    """The model beside the rules is in service, named in every alert, and a
+    SIGHUP reloads it like the rules: a damaged one is refused and the
+    running one kept, a new one replaces it."""
+
+    tags = ("aid",)
+
+    def setUp(self):
+        import shutil
+        src = os.path.join(os.environ["NA_SOURCE_DIR"], "config")
+        self.cfg = tempfile.mkdtemp(prefix="na-model-")
+        shutil.copytree(os.path.join(src, "rules"), os.path.join(self.cfg, "rules"))
+        shutil.copy(os.path.join(src, "actors.yaml"), self.cfg)
+        shutil.copy(os.path.join(src, "tagger.model"), self.cfg)
+        self.model = os.path.join(self.cfg, "tagger.model")
+        self.config_dir = self.cfg
+        super().setUp()
+
+    def tearDown(self):
+        import shutil
+        super().tearDown()
+        shutil.rmtree(self.cfg, ignore_errors=True)
+
+    def version_of(self, article_id):
+        self.feed.send(article(article_id, *POSITIVE))
+        _, alert = self.subs["aid"].recv_until(article_id)[-1]
+        return alert.model
+
+    def test_a_model_reloads_and_a_damaged_one_is_refused(self):
+        first = re.search(r"model ([0-9a-f]{16}):", self.daemon.text())
+        self.assertIsNotNone(first, self.daemon.text())
+        self.assertEqual(self.version_of("before"), first.group(1))
+        # Damaged: cut in half. The reload fails and names the file.
+        good = open(self.model, "rb").read()
+        with open(self.model, "wb") as f:
+            f.write(good[:len(good) // 2])
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reload failed")
+        self.assertIn("tagger.model: damaged or truncated", self.daemon.text())
+        self.assertEqual(self.version_of("after-bad"), first.group(1))
+        # A model trained otherwise (n-grams in at least 5 train articles).
+        corpus = os.path.join(os.environ["NA_SOURCE_DIR"], "tests", "corpus", "labelled.jsonl")
+        r = subprocess.run([os.path.join(BIN, "newsalert"), "train", corpus, "-q",
+                            "--rules", os.path.join(self.cfg, "rules"), "--min-df", "5",
+                            "-o", self.model], capture_output=True, text=True, timeout=WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reloaded:")
+        second = re.search(r"reloaded: .* model ([0-9a-f]{16})", self.daemon.text())
+        self.assertIsNotNone(second, self.daemon.text())
+        self.assertNotEqual(second.group(1), first.group(1))
+        self.assertEqual(self.version_of("after-good"), second.group(1))
+
+
 class TestSighupDuringStart(unittest.TestCase):
     def test_a_sighup_before_the_daemon_is_up_is_a_reload_once_it_is(self):
         # A fresh state directory: the first start compiles the rules, which
