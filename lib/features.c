@@ -32,45 +32,41 @@ void na_featbuf_release(struct na_featbuf *fb)
     *fb = (struct na_featbuf){0};
 }
 
-static struct na_feature *featbuf_push(struct na_featbuf *fb)
-{
-    if (fb->n == fb->cap) {
-        size_t ncap = fb->cap ? fb->cap * 2 : 512;
-        struct na_feature *p = realloc(fb->v, ncap * sizeof(*p));
-        if (p == NULL)
-            return NULL;
-        fb->v = p;
-        fb->cap = ncap;
-    }
-    return &fb->v[fb->n++];
-}
+/* What a byte adds to a word: ASCII letters lower-cased, every digit '0', 0
+ * for a separator, and NONASCII for the bytes of a multi-byte character,
+ * which utf8_letter decides on. */
+#define NONASCII 0xff
+static const unsigned char norm[256] = {
+    ['0' ... '9'] = '0',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l',
+    ['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r',
+    ['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
+    ['Y'] = 'y', ['Z'] = 'z',
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
+    ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l',
+    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
+    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
+    ['y'] = 'y', ['z'] = 'z',
+    [0x80 ... 0xff] = NONASCII,
+};
 
-/* Byte classes: 0 separator, 1 ASCII letter or digit, 2 start of a UTF-8
- * sequence (decided by what it encodes), 3 continuation byte. */
-static unsigned char byte_class(unsigned char c)
+/* Is the character that starts at s[i] (a UTF-8 lead byte) a letter? Not
+ * U+00A0-U+00BF, U+00D7, U+00F7, U+2000-U+206F (curly quotes, dashes) or
+ * U+3000-U+303F; any other is, which is right for the accented Latin, Greek
+ * and Cyrillic of names. The tagger's word boundaries read it the same. */
+static bool utf8_letter(const unsigned char *s, size_t i, size_t len)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    if (c >= 0xc0)
-        return 2;
-    if (c >= 0x80)
-        return 3;
-    return 0;
-}
-
-/* Length of the UTF-8 sequence at s[i] when it is punctuation rather than a
- * letter (U+00A0-U+00BF, U+00D7, U+00F7, U+2000-U+206F, U+3000-U+303F), or 0. */
-static size_t punct_len(const unsigned char *s, size_t i, size_t len)
-{
-    if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0xa0 && s[i + 1] <= 0xbf)
-        return 2;
-    if (s[i] == 0xc3 && i + 1 < len && (s[i + 1] == 0x97 || s[i + 1] == 0xb7))
-        return 2;
-    if (s[i] == 0xe2 && i + 2 < len && (s[i + 1] == 0x80 || s[i + 1] == 0x81))
-        return 3;
-    if (s[i] == 0xe3 && i + 2 < len && s[i + 1] == 0x80)
-        return 3;
-    return 0;
+    unsigned char c = s[i], d = i + 1 < len ? s[i + 1] : 0;
+    if (c == 0xc2)
+        return d < 0xa0;
+    if (c == 0xc3)
+        return d != 0x97 && d != 0xb7;
+    if (c == 0xe2)
+        return d != 0x80 && d != 0x81;
+    if (c == 0xe3)
+        return d != 0x80;
+    return c >= 0xc0;
 }
 
 /* An apostrophe (ASCII or U+2019) at s[i]: its length, or 0. */
@@ -83,45 +79,76 @@ static size_t apostrophe_len(const unsigned char *s, size_t i, size_t len)
     return 0;
 }
 
-static bool is_word_at(const unsigned char *s, size_t i, size_t len)
+static bool word_at(const unsigned char *s, size_t i, size_t len)
 {
-    unsigned char k = byte_class(s[i]);
-    return k == 1 || k == 3 || (k == 2 && punct_len(s, i, len) == 0);
+    unsigned char k = norm[s[i]];
+    return k != 0 && (k != NONASCII || utf8_letter(s, i, len));
+}
+
+/* Past the separator at s[i]: a possessive "'s" ends the word before it and
+ * is skipped whole; a multi-byte punctuation mark is skipped whole. */
+static size_t skip_separator(const unsigned char *s, size_t i, size_t len)
+{
+    size_t a = apostrophe_len(s, i, len);
+    if (a && i + a < len && (s[i + a] | 0x20) == 's' &&
+        (i + a + 1 == len || !word_at(s, i + a + 1, len)))
+        return i + a + 1;
+    if (a)
+        return i + a;
+    i++;
+    while (i < len && (s[i] & 0xc0) == 0x80)
+        i++;
+    return i;
 }
 
 long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsigned field,
                         const char *text, size_t len, const struct na_span *spans,
-                        size_t n_spans, unsigned max_n)
+                        size_t n_spans, unsigned max_n, size_t max_words)
 {
     const unsigned char *s = (const unsigned char *)text;
+    const uint64_t seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
     uint64_t hist[3];
     uint32_t hist_start[3];
     size_t n_hist = 0, sentence = 0, i = 0;
-    long added = 0;
+    size_t words = 0;
 
     if (max_n > 3)
         max_n = 3;
-    while (i < len) {
-        if (!is_word_at(s, i, len)) {
-            size_t a = apostrophe_len(s, i, len);
-            /* A possessive ends the word before it: skip the "s" too. */
-            if (a && i + a < len && (s[i + a] | 0x20) == 's' &&
-                (i + a + 1 == len || !is_word_at(s, i + a + 1, len)))
-                i += a + 1;
-            else
-                i += a ? a : 1;
+    /* A word and its separator take two bytes at least; max_n grams end at
+     * each word, and no more than max_words words are read. */
+    size_t most = (len + 1) / 2 < max_words ? (len + 1) / 2 : max_words;
+    if (fb->cap - fb->n < most * max_n + 8) {
+        size_t ncap = fb->n + most * max_n + 8;
+        if (ncap < fb->cap * 2)
+            ncap = fb->cap * 2;
+        struct na_feature *p = realloc(fb->v, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        fb->v = p;
+        fb->cap = ncap;
+    }
+    while (i < len && words < max_words) {
+        unsigned char k = norm[s[i]];
+        if (k == 0 || (k == NONASCII && !utf8_letter(s, i, len))) {
+            i = skip_separator(s, i, len);
             continue;
         }
         size_t start = i;
         uint64_t h = FNV_OFFSET;
-        while (i < len && is_word_at(s, i, len)) {
-            unsigned char c = s[i];
-            if (c >= 'A' && c <= 'Z')
-                c |= 0x20;
-            else if (c >= '0' && c <= '9')
-                c = '0';
-            h = (h ^ c) * FNV_PRIME;
-            i++;
+        for (;;) {
+            if (k != NONASCII) {
+                h = (h ^ k) * FNV_PRIME;
+                i++;
+            } else {
+                do
+                    h = (h ^ s[i++]) * FNV_PRIME;
+                while (i < len && (s[i] & 0xc0) == 0x80);
+            }
+            if (i >= len)
+                break;
+            k = norm[s[i]];
+            if (k == 0 || (k == NONASCII && !utf8_letter(s, i, len)))
+                break;
         }
         /* Which sentence: spans are in order, so walk forward. */
         size_t before = sentence;
@@ -139,27 +166,29 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
         hist[n_hist] = h;
         hist_start[n_hist] = (uint32_t)start;
         n_hist++;
+        words++;
         /* The 1-gram ending here, then the 2- and 3-grams ending here. */
+        uint64_t g = seed;
         for (unsigned n = 1; n <= max_n && n <= n_hist; n++) {
-            uint64_t g = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
-            for (size_t k = n_hist - n; k < n_hist; k++)
-                g = (g ^ hist[k]) * FNV_PRIME;
-            g = (g ^ n) * FNV_PRIME;
-            struct na_feature *f = featbuf_push(fb);
-            if (f == NULL)
-                return -1;
-            *f = (struct na_feature){.hash = fold(g),
-                                     .value = 1.0f,
-                                     .kind = (uint8_t)kind,
-                                     .field = (uint8_t)field,
-                                     .n = (uint16_t)n,
-                                     .start = hist_start[n_hist - n],
-                                     .end = (uint32_t)i,
-                                     .sentence = (uint32_t)sentence};
-            added++;
+            g = n == 1 ? (seed ^ h) * FNV_PRIME : g;
+            if (n > 1) {
+                /* the n-gram: the earlier words first, then this one */
+                g = seed;
+                for (size_t q = n_hist - n; q < n_hist; q++)
+                    g = (g ^ hist[q]) * FNV_PRIME;
+            }
+            uint64_t gn = (g ^ n) * FNV_PRIME;
+            fb->v[fb->n++] = (struct na_feature){.hash = fold(gn),
+                                                 .value = 1.0f,
+                                                 .kind = (uint8_t)kind,
+                                                 .field = (uint8_t)field,
+                                                 .n = (uint16_t)n,
+                                                 .start = hist_start[n_hist - n],
+                                                 .end = (uint32_t)i,
+                                                 .sentence = (uint32_t)sentence};
         }
     }
-    return added;
+    return (long)words;
 }
 
 void na_features_normalise(struct na_featbuf *fb, size_t from)

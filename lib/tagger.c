@@ -633,22 +633,29 @@ static int build_features(struct na_tagger *t, const char *headline, size_t head
     const struct na_ruleset *rs = t->rs;
 
     fb->n = 0;
-    long words = 0, k;
-    if ((k = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_HEADLINE, headline, headline_len,
-                                t->fields[0].spans, t->fields[0].n_spans,
-                                NA_MODEL_NGRAM)) < 0 ||
-        (k = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_BODY, body, body_len,
-                                t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM)) <
-            0)
+    long hw, bw;
+    if ((hw = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_HEADLINE, headline, headline_len,
+                                 t->fields[0].spans, t->fields[0].n_spans, NA_MODEL_NGRAM,
+                                 NA_MODEL_MAX_WORDS)) < 0 ||
+        (bw = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_BODY, body, body_len,
+                                 t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM,
+                                 NA_MODEL_MAX_WORDS - (size_t)hw)) < 0)
         return -1;
-    for (size_t i = 0; i < fb->n; i++)
-        words += fb->v[i].n == 1;
+    long words = hw + bw;
     na_features_normalise(fb, 0);
     size_t head = fb->n;
     if (na_features_ngrams(fb, NA_FEAT_HEAD, NA_FIELD_HEADLINE, headline, headline_len,
-                           t->fields[0].spans, t->fields[0].n_spans, 2) < 0)
+                           t->fields[0].spans, t->fields[0].n_spans, 2, NA_MODEL_MAX_WORDS) < 0)
         return -1;
     na_features_normalise(fb, head);
+    /* The lede says what a story is about; in a long piece, the background
+     * comes later. */
+    const char *nl = memchr(body, '\n', body_len);
+    size_t lede_len = nl ? (size_t)(nl - body) : body_len, lede = fb->n;
+    if (na_features_ngrams(fb, NA_FEAT_LEDE, NA_FIELD_BODY, body, lede_len,
+                           t->fields[1].spans, t->fields[1].n_spans, 2, NA_MODEL_MAX_WORDS) < 0)
+        return -1;
+    na_features_normalise(fb, lede);
 
     for (size_t i = 0; i < t->res.n_matches; i++) {
         const struct na_match *m = &t->res.matches[i];

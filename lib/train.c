@@ -135,7 +135,8 @@ static uint32_t *vocabulary(const struct na_trainset *ts, unsigned min_df, size_
             continue;
         for (size_t j = 0; j < e->n; j++)
             all[k++] = (uint64_t)e->hash[j] << 32 |
-                       (e->kind[j] == NA_FEAT_NGRAM || e->kind[j] == NA_FEAT_HEAD);
+                       (e->kind[j] == NA_FEAT_NGRAM || e->kind[j] == NA_FEAT_HEAD ||
+                        e->kind[j] == NA_FEAT_LEDE);
     }
     qsort(all, k, sizeof(*all), cmp_u64);
     for (size_t i = 0; i < k;) {
@@ -329,7 +330,7 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                    const struct na_train_options *opt, const char *path,
                    struct na_train_report *report, struct na_error *err)
 {
-    static const double grid[] = {0.25, 0.5, 1, 2, 4, 8, 16, 32};
+    static const double grid[] = {0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64};
     size_t n_tags = na_ruleset_tag_count(rs), nv = 0, n_train = 0, n_dev = 0;
     struct rows rows = {0};
     size_t *train_idx = NULL, *dev_idx = NULL;

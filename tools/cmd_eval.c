@@ -275,12 +275,23 @@ static void count(const struct corpus *c, const unsigned *got, const size_t *idx
     }
 }
 
+/* A tag that neither has nor gets any article here has no F1: it is left
+ * out of the macro average, and printed as "-". */
+static bool defined(const struct counts *k)
+{
+    return k->tp + k->fp + k->fn > 0;
+}
+
 static double macro_f1(const struct counts *k, size_t n_tags)
 {
     double s = 0;
+    size_t n = 0;
     for (size_t t = 0; t < n_tags; t++)
-        s += f1_of(&k[t]);
-    return n_tags ? s / (double)n_tags : 0;
+        if (defined(&k[t])) {
+            s += f1_of(&k[t]);
+            n++;
+        }
+    return n ? s / (double)n : 0;
 }
 
 /* xorshift64*: a fixed seed, so that intervals repeat exactly. */
@@ -321,6 +332,7 @@ static int bootstrap(const struct corpus *c, const unsigned *got, const unsigned
             pool[n++] = i;
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     struct counts k[NA_MAX_TAGS], k2[NA_MAX_TAGS];
+    size_t kept[NA_MAX_TAGS + 1] = {0};
     for (int r = 0; r < BOOTSTRAP_ROUNDS; r++) {
         for (size_t i = 0; i < n; i++)
             idx[i] = pool[next_random(&seed) % (n ? n : 1)];
@@ -328,16 +340,20 @@ static int bootstrap(const struct corpus *c, const unsigned *got, const unsigned
         if (other)
             count(c, other, idx, n, ALL, n_tags, k2);
         for (size_t t = 0; t <= n_tags; t++) {
+            /* A resample in which the tag has no F1 says nothing of it. */
+            if (t < n_tags && (!defined(&k[t]) || (other && !defined(&k2[t]))))
+                continue;
             double a = t < n_tags ? f1_of(&k[t]) : macro_f1(k, n_tags);
             double b = other ? (t < n_tags ? f1_of(&k2[t]) : macro_f1(k2, n_tags)) : 0;
-            dist[t * BOOTSTRAP_ROUNDS + r] = other ? b - a : a;
+            dist[t * BOOTSTRAP_ROUNDS + kept[t]++] = other ? b - a : a;
         }
     }
     for (size_t t = 0; t <= n_tags; t++) {
         double *d = &dist[t * BOOTSTRAP_ROUNDS];
-        qsort(d, BOOTSTRAP_ROUNDS, sizeof(*d), cmp_double);
-        lo[t] = d[(int)(0.025 * BOOTSTRAP_ROUNDS)];
-        hi[t] = d[(int)(0.975 * BOOTSTRAP_ROUNDS) - 1];
+        size_t m = kept[t];
+        qsort(d, m, sizeof(*d), cmp_double);
+        lo[t] = m ? d[(size_t)(0.025 * (double)m)] : 0;
+        hi[t] = m ? d[(size_t)(0.975 * (double)m) - ((size_t)(0.975 * (double)m) > 0)] : 0;
     }
     free(pool);
     free(idx);
@@ -378,24 +394,34 @@ static double report(const struct corpus *c, const struct set *s, size_t n_tags)
                "recall", "f1", "f1 95% interval");
         struct counts all = {0, 0, 0};
         double mp = 0, mr = 0;
+        size_t n_def = 0;
         for (size_t t = 0; t < n_tags; t++) {
             double p = ratio(k[t].tp, k[t].tp + k[t].fp), r = ratio(k[t].tp, k[t].tp + k[t].fn);
-            printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f  [%.3f, %.3f]\n",
-                   na_ruleset_tag(s->rs, t)->name, k[t].tp, k[t].fp, k[t].fn, p, r,
-                   f1_of(&k[t]), lo[t], hi[t]);
+            if (defined(&k[t]))
+                printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f  [%.3f, %.3f]\n",
+                       na_ruleset_tag(s->rs, t)->name, k[t].tp, k[t].fp, k[t].fn, p, r,
+                       f1_of(&k[t]), lo[t], hi[t]);
+            else
+                printf("%-10s %6u %6u %6u %9s %7s %7s\n", na_ruleset_tag(s->rs, t)->name, 0u,
+                       0u, 0u, "-", "-", "-");
             all.tp += k[t].tp;
             all.fp += k[t].fp;
             all.fn += k[t].fn;
+            if (!defined(&k[t]))
+                continue;
             mp += p;
             mr += r;
+            n_def++;
             if (sub == ALL && f1_of(&k[t]) < worst)
                 worst = f1_of(&k[t]);
         }
+        if (n_def == 0)
+            n_def = 1;
         double p = ratio(all.tp, all.tp + all.fp), r = ratio(all.tp, all.tp + all.fn);
         printf("%-10s %6u %6u %6u %9.3f %7.3f %7.3f\n", "micro", all.tp, all.fp, all.fn, p, r,
                f1_of(&all));
         printf("%-10s %6s %6s %6s %9.3f %7.3f %7.3f  [%.3f, %.3f]\n", "macro", "", "", "",
-               mp / (double)n_tags, mr / (double)n_tags, macro_f1(k, n_tags), lo[n_tags],
+               mp / (double)n_def, mr / (double)n_def, macro_f1(k, n_tags), lo[n_tags],
                hi[n_tags]);
     }
     unsigned hard = 0, hard_fp = 0;

@@ -130,12 +130,13 @@ static void feature_name(FILE *out, const struct na_ruleset *rs, const struct na
         [NA_FEAT_RULE] = "rule term",  [NA_FEAT_RULE_HEAD] = "rule term in headline",
         [NA_FEAT_NO_CTX] = "rule term without its actor",
         [NA_FEAT_VETO] = "exclusion",  [NA_FEAT_SCORE] = "rule score of",
-        [NA_FEAT_META] = "article",
+        [NA_FEAT_META] = "article",    [NA_FEAT_LEDE] = "words of the lede",
     };
-    fprintf(out, "%s", f->kind <= NA_FEAT_META ? kinds[f->kind] : "?");
+    fprintf(out, "%s", f->kind <= NA_FEAT_LEDE ? kinds[f->kind] : "?");
     switch (f->kind) {
     case NA_FEAT_NGRAM:
-    case NA_FEAT_HEAD: {
+    case NA_FEAT_HEAD:
+    case NA_FEAT_LEDE: {
         const char *text = text_of((enum na_field)f->field, headline, body);
         fprintf(out, " \"%.*s\"", (int)(f->end - f->start), text + f->start);
         break;

@@ -20,6 +20,7 @@ enum na_feature_kind {
     NA_FEAT_VETO,      /* an exclusion that matched */
     NA_FEAT_SCORE,     /* a tag's rule score over its threshold (capped) */
     NA_FEAT_META,      /* length class, how many states and organisations */
+    NA_FEAT_LEDE,      /* a word 1- or 2-gram of the body's first paragraph */
 };
 
 /* One occurrence. The same hash may occur many times in an article: the
@@ -48,14 +49,15 @@ void na_featbuf_release(struct na_featbuf *fb);
 uint32_t na_feature_hash(enum na_feature_kind kind, const char *name, size_t len);
 
 /* Appends the word n-grams of one text (up to max_n words, never across a
- * sentence) as occurrences of kind, each worth 1; returns how many were
- * appended, or -1 when out of memory. Words are runs of letters and digits
+ * sentence) as occurrences of kind, each worth 1, for the first max_words
+ * words at most; returns how many words it read, or -1 when out of
+ * memory. Words are runs of letters and digits
  * (any byte of a multi-byte UTF-8 letter counts as a letter; general
  * punctuation such as curly quotes does not), lower-cased, with every digit
  * read as 0 and a possessive "'s" dropped. */
 long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsigned field,
                         const char *text, size_t len, const struct na_span *spans,
-                        size_t n_spans, unsigned max_n);
+                        size_t n_spans, unsigned max_n, size_t max_words);
 
 /* Scales the values of fb->v[from..] by 1/sqrt(count), so that a block of
  * n-grams has unit length whatever the article's length. */

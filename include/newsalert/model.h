@@ -26,6 +26,10 @@
 
 #define NA_MODEL_FORMAT 1
 #define NA_MODEL_NGRAM 3
+/* The learned layer reads an article's first 20,000 words (headline
+ * first): far past any news article, and it bounds the tagger's memory
+ * whatever the input. */
+#define NA_MODEL_MAX_WORDS 20000
 
 struct na_model;
 

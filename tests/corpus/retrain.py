@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Trains the model from the corpus, twice, and requires both to be the
+shipped CONFIG/tagger.model byte for byte: training is deterministic and the
+shipped model is the corpus's. Also how the shipped model is made:
+
+  retrain.py NEWSALERT CONFIG --write
+
+usage: retrain.py NEWSALERT CONFIG [--write]
+"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def corpus():
+    return ([os.path.join(HERE, "labelled.jsonl")] +
+            sorted(glob.glob(os.path.join(HERE, "pool", "*.jsonl"))))
+
+
+def train(newsalert, config, out):
+    cmd = [newsalert, "train", *corpus(), "--rules", os.path.join(config, "rules"),
+           "-o", out, "--quiet"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        sys.exit(1)
+    return r.stdout
+
+
+def main(argv):
+    newsalert, config = argv[1], argv[2]
+    shipped = os.path.join(config, "tagger.model")
+    if "--write" in argv:
+        sys.stdout.write(train(newsalert, config, shipped))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = os.path.join(tmp, "a.model"), os.path.join(tmp, "b.model")
+        sys.stdout.write(train(newsalert, config, a))
+        train(newsalert, config, b)
+        ba, bb = open(a, "rb").read(), open(b, "rb").read()
+        if ba != bb:
+            print("two trainings on the same corpus gave different models")
+            return 1
+        if ba != open(shipped, "rb").read():
+            print("%s is not what the corpus trains; run: %s %s %s --write"
+                  % (shipped, argv[0], newsalert, config))
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
