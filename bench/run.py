@@ -171,8 +171,9 @@ class Bench:
         return {"feed": feed, "positive": positive, "text_bytes": text, "count": count}
 
     def tag_cmd(self, feed, *extra):
-        return [os.path.join(self.bin, "newsalert"), "tag", feed,
-                "--rules", os.path.join(SRC, "config", "rules")] + list(extra)
+        return ([os.path.join(self.bin, "newsalert"), "tag", feed,
+                 "--rules", os.path.join(SRC, "config", "rules")] +
+                (["--no-model"] if self.args.no_model else []) + list(extra))
 
     # ---- processes ----
     def start_daemon(self, feeds, publish, extra_config="", state=None, prefix=()):
@@ -180,6 +181,9 @@ class Bench:
         with open(cfg, "w") as f:
             f.write("rules:\n  dir: %s\n  actors: %s\n" % (
                 os.path.join(SRC, "config", "rules"), os.path.join(SRC, "config", "actors.yaml")))
+            # The shipped setup: the learned layer beside the rules.
+            if not self.args.no_model:
+                f.write("  model: %s\n" % os.path.join(SRC, "config", "tagger.model"))
             f.write("log:\n  status_interval_ms: 0\n")
             f.write("metrics:\n  listen: \"off\"\n")
             f.write("catchup:\n  endpoint: ipc://%s/catchup\n" % self.work)
@@ -666,6 +670,8 @@ def main():
     ap.add_argument("--daemon-config", default="",
                     help="YAML appended to the daemon's config (\\n for newlines), "
                          "e.g. 'journal:\\n  fsync: always'")
+    ap.add_argument("--no-model", action="store_true",
+                    help="the rules alone, without the learned layer")
     ap.add_argument("--rates", default="1000,5000,10000",
                     help="comma-separated rates for the latency runs")
     ap.add_argument("--only", action="append", default=[],

@@ -167,7 +167,7 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
         hist_start[n_hist] = (uint32_t)start;
         n_hist++;
         words++;
-        /* The 1-gram ending here, then the 2- and 3-grams ending here. */
+        /* The 1-gram ending here, then the longer ones ending here. */
         uint64_t g = seed;
         for (unsigned n = 1; n <= max_n && n <= n_hist; n++) {
             g = n == 1 ? (seed ^ h) * FNV_PRIME : g;

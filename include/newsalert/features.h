@@ -12,7 +12,7 @@
 
 /* Feature namespaces; the kind is part of the hash. */
 enum na_feature_kind {
-    NA_FEAT_NGRAM = 1, /* a word 1-, 2- or 3-gram anywhere in the article */
+    NA_FEAT_NGRAM = 1, /* a word n-gram anywhere in the article */
     NA_FEAT_HEAD,      /* a word 1- or 2-gram of the headline */
     NA_FEAT_RULE,      /* a rule term counted for a tag */
     NA_FEAT_RULE_HEAD, /* the same, in the headline */

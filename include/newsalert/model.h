@@ -25,7 +25,8 @@
 #include "newsalert/ruleset.h"
 
 #define NA_MODEL_FORMAT 1
-#define NA_MODEL_NGRAM 3
+/* Word n-grams up to this length (3-grams did no better on dev). */
+#define NA_MODEL_NGRAM 2
 /* The learned layer reads an article's first 20,000 words (headline
  * first): far past any news article, and it bounds the tagger's memory
  * whatever the input. */
