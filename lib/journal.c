@@ -54,11 +54,13 @@ void na_journal_opts_default(struct na_journal_opts *o)
     o->max_age_ms = 7LL * 24 * 3600 * 1000;
     o->fsync = NA_FSYNC_INTERVAL;
     o->fsync_interval_ms = 1000;
+    o->reserve_seqs = 65536;
 }
 
 bool na_journal_report_damaged(const struct na_journal_report *r)
 {
-    return r->bytes_truncated || r->segments_damaged || r->segments_skipped;
+    return r->bytes_truncated || r->segments_damaged || r->segments_skipped ||
+           r->seqs_skipped;
 }
 
 int64_t journal_clock_ms(clockid_t id)
@@ -134,6 +136,8 @@ journal_alloc(const char *path, const struct na_journal_opts *opts, struct na_er
         j->o = *opts;
     else
         na_journal_opts_default(&j->o);
+    if (j->o.reserve_seqs == 0)
+        j->o.reserve_seqs = 1;
     if (j->o.segment_bytes < MIN_SEGMENT_BYTES)
         j->o.segment_bytes = MIN_SEGMENT_BYTES;
     j->dir_fd = j->fd = -1;
@@ -478,6 +482,20 @@ static int journal_start_segment(struct na_journal *j, uint64_t first_seq,
     return 0;
 }
 
+/* Moves the high-water mark to cover seq and a block above it, durably:
+ * until journal.meta says so, seq may not be appended (nor published). */
+static int journal_reserve(struct na_journal *j, uint64_t seq, struct na_error *err)
+{
+    uint64_t old = j->reserved_seq;
+    j->reserved_seq = seq + j->o.reserve_seqs - 1 < seq ? UINT64_MAX
+                                                        : seq + j->o.reserve_seqs - 1;
+    if (journal_meta_write(j, err) < 0) {
+        j->reserved_seq = old;
+        return -1;
+    }
+    return 0;
+}
+
 int na_journal_append(struct na_journal *j, uint64_t seq, int64_t time_ms,
                       const void *payload, size_t len, struct na_error *err)
 {
@@ -498,6 +516,8 @@ int na_journal_append(struct na_journal *j, uint64_t seq, int64_t time_ms,
             return -1;
     }
     if (j->fd < 0 && journal_start_segment(j, seq, err) < 0)
+        return -1;
+    if (seq > j->reserved_seq && journal_reserve(j, seq, err) < 0)
         return -1;
     if (j->wcap - j->wlen < rec) {
         size_t cap = j->wcap ? j->wcap : 4096;
@@ -549,6 +569,15 @@ int na_journal_close(struct na_journal *j, struct na_error *err)
         if (wrc < 0)
             rc = -1;
         close(j->fd);
+        j->fd = -1;
+    }
+    /* Everything appended is written (and synced, unless the policy is
+     * never): the next run may go on from the last seq rather than above
+     * the reservation. */
+    if (rc == 0 && !j->o.read_only && j->dir_fd >= 0 && j->reserved_seq > j->last_seq) {
+        j->reserved_seq = j->last_seq;
+        if (journal_meta_write(j, err) < 0)
+            rc = -1;
     }
     if (j->dir_fd >= 0)
         close(j->dir_fd); /* releases the lock */

@@ -33,6 +33,9 @@ struct na_journal {
     int dir_fd; /* locked, for a writable journal; else -1 */
     uint64_t epoch;
     uint64_t floor_seq; /* first seq of the newest segment ever started */
+    /* The high-water mark: no seq above it has been appended. Durable in
+     * journal.meta before any appended seq passes it. */
+    uint64_t reserved_seq;
 
     struct jseg *segs; /* oldest first */
     size_t n_segs, cap_segs;

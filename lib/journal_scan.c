@@ -23,7 +23,9 @@
 static const uint8_t seg_magic[8] = {'N', 'A', 'J', 'R', 'N', 'L', 0, 0};
 static const uint8_t meta_magic[8] = {'N', 'A', 'J', 'M', 'E', 'T', 'A', 0};
 #define META_NAME "journal.meta"
-#define META_SIZE 32
+#define META_SIZE 40
+#define META_VERSION 2 /* 1: 32 bytes, without the reserved seq */
+#define META_V1_SIZE 32
 
 static void note(struct na_journal_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -73,9 +75,10 @@ int journal_meta_write(struct na_journal *j, struct na_error *err)
     uint8_t m[META_SIZE] = {0};
 
     memcpy(m, meta_magic, 8);
-    le_put16(m + 8, NA_JOURNAL_VERSION);
+    le_put16(m + 8, META_VERSION);
     le_put64(m + 16, j->epoch);
     le_put64(m + 24, j->floor_seq);
+    le_put64(m + 32, j->reserved_seq);
     le_put32(m + 12, na_crc32c(0, m, META_SIZE));
     snprintf(tmp, sizeof(tmp), "%s/" META_NAME ".tmp", j->dir);
     snprintf(path, sizeof(path), "%s/" META_NAME, j->dir);
@@ -105,7 +108,7 @@ int journal_meta_write(struct na_journal *j, struct na_error *err)
 
 /* 1: a valid meta file read; 0: missing or damaged (*why says which). */
 static int meta_read(struct na_journal *j, uint64_t *epoch, uint64_t *floor_seq,
-                     const char **why)
+                     uint64_t *reserved_seq, const char **why)
 {
     char path[PATH_MAX];
     uint8_t m[META_SIZE + 1];
@@ -118,15 +121,18 @@ static int meta_read(struct na_journal *j, uint64_t *epoch, uint64_t *floor_seq,
     ssize_t n = read(fd, m, sizeof(m));
     close(fd);
     *why = "damaged";
-    if (n != META_SIZE || memcmp(m, meta_magic, 8) != 0 ||
-        le_get16(m + 8) != NA_JOURNAL_VERSION)
+    if (n < 16 || memcmp(m, meta_magic, 8) != 0)
+        return 0;
+    unsigned version = le_get16(m + 8);
+    if (!(version == 1 && n == META_V1_SIZE) && !(version == META_VERSION && n == META_SIZE))
         return 0;
     uint32_t crc = le_get32(m + 12);
     le_put32(m + 12, 0);
-    if (na_crc32c(0, m, META_SIZE) != crc)
+    if (na_crc32c(0, m, (size_t)n) != crc)
         return 0;
     *epoch = le_get64(m + 16);
     *floor_seq = le_get64(m + 24);
+    *reserved_seq = version == 1 ? 0 : le_get64(m + 32);
     return 1;
 }
 
@@ -426,7 +432,7 @@ static int journal_epoch(struct na_journal *j, const struct hdr_info *h, size_t 
         j->epoch = newest >= 0 ? h[newest].epoch : 0;
         return 0;
     }
-    if (meta_read(j, &j->epoch, &j->floor_seq, &why))
+    if (meta_read(j, &j->epoch, &j->floor_seq, &j->reserved_seq, &why))
         return 0;
     if (newest >= 0) {
         j->epoch = h[newest].epoch;
@@ -518,6 +524,18 @@ int journal_scan(struct na_journal *j, struct na_journal_report *rep,
              "%" PRIu64,
              j->floor_seq - 1);
         j->last_seq = j->floor_seq - 1;
+    }
+    /* Seqs up to the high-water mark may have been handed out (and
+     * published) before a crash cut them from the files: none is used
+     * again. A clean close leaves the mark at the last seq. */
+    if (!j->o.read_only && j->reserved_seq > j->last_seq) {
+        rep->seqs_skipped = j->reserved_seq - j->last_seq;
+        note(rep,
+             "seqs %" PRIu64 "-%" PRIu64 " were reserved before the journal was last "
+             "closed and are not in it (a crash, or lost records): numbering continues "
+             "after seq %" PRIu64,
+             j->last_seq + 1, j->reserved_seq, j->reserved_seq);
+        j->last_seq = j->reserved_seq;
     }
     j->written_seq = j->last_seq;
     rc = 0;

@@ -50,6 +50,10 @@ struct na_journal_opts {
                                0 off) */
     enum na_fsync fsync;    /* NA_FSYNC_INTERVAL */
     uint32_t fsync_interval_ms; /* 1000 */
+    /* Seqs reserved at a time in journal.meta before any of them is
+     * appended (65536): after a crash numbering goes on above the
+     * reservation, so that no seq a consumer may hold is handed out again. */
+    uint64_t reserve_seqs;
     bool read_only; /* inspect only: no repair, no lock, no append (the tool) */
 };
 
@@ -71,6 +75,8 @@ struct na_journal_report {
     unsigned segments_damaged; /* with a damaged middle: read up to the damage */
     unsigned segments_skipped; /* unreadable header: ignored (moved to *.corrupt) */
     bool new_epoch;            /* the journal was created (or started over) now */
+    uint64_t seqs_skipped;     /* reserved before a crash, not in the journal: never
+                                  handed out again (last_seq counts them) */
     size_t n_msgs;
     size_t msgs_dropped; /* messages beyond NA_JOURNAL_REPORT_MSGS */
     char msgs[NA_JOURNAL_REPORT_MSGS][256];

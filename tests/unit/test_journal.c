@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -417,7 +418,11 @@ static void test_truncate_every_offset(void **state)
 
         j = open_journal(dir, &o, &rep);
         assert_int_equal(na_journal_epoch(j), epoch);
-        assert_int_equal(rep.last_seq, whole);
+        /* Seqs 1-6 were handed out: whatever was cut, none is used again. */
+        assert_int_equal(rep.last_seq, 6);
+        assert_int_equal(rep.seqs_skipped, 6 - whole);
+        if (whole < 6)
+            assert_true(report_has(&rep, "numbering continues after seq 6"));
         assert_int_equal(rep.records, whole);
         if (cut < NA_JOURNAL_HEADER_SIZE) {
             assert_int_equal(rep.bytes_truncated, cut);
@@ -428,17 +433,19 @@ static void test_truncate_every_offset(void **state)
             if (cut != good_end)
                 assert_true(report_has(&rep, "torn tail"));
             else
-                assert_int_equal(rep.n_msgs, 0);
+                assert_int_equal(rep.n_msgs, whole < 6);
         }
         assert_int_equal(rep.segments_damaged, 0);
         read_all(j, 0, &g);
         assert_int_equal(g.n, whole);
         check_payloads(&g);
-        append_range(j, whole + 1, whole + 2, 1720000000000);
+        assert_int_not_equal(na_journal_append(j, 6, 1720000000000, "x", 1, NULL), 0);
+        append_range(j, 7, 8, 1720000000000);
         na_journal_close(j, NULL);
 
         j = open_journal(dir, &o, &rep);
         assert_false(na_journal_report_damaged(&rep));
+        assert_int_equal(rep.last_seq, 8);
         read_all(j, 0, &g);
         assert_int_equal(g.n, whole + 2);
         check_payloads(&g);
@@ -446,6 +453,81 @@ static void test_truncate_every_offset(void **state)
     }
     free(full);
     free(meta_bytes);
+    tu_rm_dir(dir);
+}
+
+/* A process that dies without closing its journal (kill -9, a power cut
+ * under fsync "always"): the next open numbers above every seq the dead
+ * one reserved, so a seq a consumer holds never names a second alert,
+ * even when the records that carried it are gone. A clean close gives the
+ * unused reservation back. */
+static void test_crash_goes_on_above_the_reservation(void **state)
+{
+    (void)state;
+    char dir[64], seg[PATH_MAX];
+    struct na_journal_report rep;
+    struct na_journal_opts o;
+    struct got g;
+
+    tmp_dir(dir);
+    na_journal_opts_default(&o);
+    o.fsync = NA_FSYNC_ALWAYS;
+    o.reserve_seqs = 4; /* reservations at 1, 5 and 9: up to 12 */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct na_journal *c = na_journal_open(dir, &o, NULL, NULL);
+        struct na_error err = {{0}};
+        for (uint64_t s = 1; c && s <= 10; s++) {
+            char buf[64];
+            size_t len;
+            payload_of(s, buf, &len);
+            if (na_journal_append(c, s, 1720000000000 + (int64_t)s, buf, len, &err) < 0 ||
+                na_journal_flush(c, &err) < 0)
+                _exit(2);
+        }
+        _exit(c ? 0 : 1); /* no close: a crash */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* And the last three records lost, cut on a record boundary: nothing
+     * in the files says that they were ever there. */
+    seg_file(dir, 1, seg);
+    size_t seg_len, cut = NA_JOURNAL_HEADER_SIZE;
+    uint8_t *full = slurp(seg, &seg_len);
+    for (uint64_t s = 1; s <= 7; s++) {
+        char buf[64];
+        size_t len;
+        payload_of(s, buf, &len);
+        cut += NA_JOURNAL_RECORD_HEADER + len;
+    }
+    assert_true(cut < seg_len);
+    spit(seg, full, cut);
+    free(full);
+
+    struct na_journal *j = open_journal(dir, &o, &rep);
+    assert_int_equal(rep.records, 7);
+    assert_int_equal(rep.last_seq, 12);
+    assert_int_equal(rep.seqs_skipped, 5);
+    assert_true(na_journal_report_damaged(&rep));
+    assert_true(report_has(&rep, "seqs 8-12 were reserved"));
+    assert_int_equal(na_journal_last_seq(j), 12);
+    assert_int_not_equal(na_journal_append(j, 10, 1720000000000, "x", 1, NULL), 0);
+    append_range(j, 13, 14, 1720000000000);
+    assert_int_equal(na_journal_close(j, NULL), 0);
+
+    /* Closed cleanly: the next run goes on from 14, with nothing to say. */
+    j = open_journal(dir, &o, &rep);
+    assert_int_equal(rep.last_seq, 14);
+    assert_int_equal(rep.seqs_skipped, 0);
+    assert_int_equal(rep.n_msgs, 0);
+    read_all(j, 0, &g);
+    assert_int_equal(g.n, 9);
+    check_payloads(&g);
+    append_range(j, 15, 15, 1720000000000);
+    na_journal_close(j, NULL);
     tu_rm_dir(dir);
 }
 
@@ -745,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_rotation_and_size_retention),
         cmocka_unit_test(test_age_retention),
         cmocka_unit_test(test_truncate_every_offset),
+        cmocka_unit_test(test_crash_goes_on_above_the_reservation),
         cmocka_unit_test(test_flip_in_older_segment),
         cmocka_unit_test(test_flip_in_newest_segment),
         cmocka_unit_test(test_bad_header),
