@@ -57,7 +57,7 @@ static const struct option_def options[] = {
      "read at start only)"},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
      "ZeroMQ endpoint the alert (XPUB) socket binds"},
-    {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "100000", 1, 100000000,
+    {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "10000", 1, 100000000,
      "send high-water mark of the alert socket, in messages"},
     {"publish.curve.secret_key", OPT_PATH, F(publish_curve_secret_key), "", 0, 0,
      "our secret certificate (.key, mode 0600): alerts become a CURVE server"},

@@ -7,10 +7,10 @@
  *    hold, short of a failed write, which is logged and counted.
  *  - seq, epoch and each topic's numbering are recovered from the journal
  *    at start-up, and the dedup window is refilled from it.
- *  - The PUB side is an XPUB with ZMQ_XPUB_NODROP: a copy that a subscriber
- *    at its high-water mark cannot take is counted (publish_dropped), not
- *    lost in silence; the consumer sees the gap in its topic's numbering
- *    and fetches the alert from the catch-up endpoint.
+ *  - The PUB side is an XPUB whose subscribers each have a bounded pipe:
+ *    a subscriber that stops reading loses the copies its pipe has no room
+ *    for, alone (publish.c); it sees the gap in seq, topic_seq or the
+ *    heartbeat and fetches the alerts from the catch-up endpoint.
  *  - Rejected input goes to the quarantine with its reason.
  *  - The catch-up endpoint, a ROUTER, streams journalled alerts to DEALER
  *    clients (catchup.proto), a bounded batch per client per turn of the

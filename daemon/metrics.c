@@ -311,8 +311,9 @@ static const struct family families[] = {
     {"newsalertd_quarantine_errors_total", "counter",
      "Rejected messages the quarantine could not keep.", STAT(quarantine_errors)},
     {"newsalertd_publish_dropped_total", "counter",
-     "Alert copies not sent because a subscriber was at its high-water mark "
-     "(they stay in the journal for catch-up).",
+     "Alert copies the alert socket refused as a whole (EAGAIN). What one "
+     "subscriber's full pipe drops, libzmq does not count; the subscriber sees it "
+     "in seq and the heartbeat and repairs it from catch-up.",
      STAT(publish_dropped)},
     {"newsalertd_journal_errors_total", "counter", "Journal writes or syncs that failed.",
      STAT(journal_errors)},

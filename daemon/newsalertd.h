@@ -171,7 +171,7 @@ struct na_stats {
     uint64_t feed_disconnects; /* established feed connections that dropped */
     uint64_t duplicates;       /* (source, id, revision) already seen: no alert */
     uint64_t revisions;        /* higher revisions of seen articles, re-tagged */
-    uint64_t publish_dropped;  /* alert copies a subscriber at its HWM kept out */
+    uint64_t publish_dropped;  /* alert copies the socket refused as a whole */
     uint64_t journal_errors;   /* journal writes or syncs that failed */
     uint64_t quarantined;      /* rejected messages written to the quarantine */
     uint64_t quarantine_errors;

@@ -6,9 +6,15 @@
  * seq. The copies themselves are queued and sent by delivery.c, after the
  * journal has them.
  *
- * ZMQ_XPUB_NODROP makes a copy that a subscriber at its high-water mark
- * cannot take fail with EAGAIN instead of vanishing: it is counted as
- * publish_dropped, and the consumer fetches it from the catch-up endpoint. */
+ * Each subscriber has a pipe of its own, bounded by publish.sndhwm. A
+ * subscriber that stops reading fills its pipe, and the copies it cannot
+ * take are dropped for it alone: everyone else goes on at full rate, and
+ * memory stays bounded by the high-water marks. (ZMQ_XPUB_NODROP would
+ * instead refuse every copy while any one pipe is full, so that a single
+ * stuck subscriber starved all of them.) libzmq does not count what it
+ * drops for one pipe; the subscriber sees its loss as a jump in seq or
+ * topic_seq, or, at the end of a burst, in the heartbeat, and repairs it
+ * from the catch-up endpoint. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +30,11 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     char bound[256];
     size_t bound_len = sizeof(bound);
 
-    int nodrop = 1;
     d->pub = zmq_socket(d->zctx, ZMQ_XPUB);
     if (d->pub == NULL)
         return na_error_set(err, "publish: cannot create socket: %s",
                             zmq_strerror(errno));
     if (zmq_setsockopt(d->pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-        zmq_setsockopt(d->pub, ZMQ_XPUB_NODROP, &nodrop, sizeof(nodrop)) < 0 ||
         zmq_setsockopt(d->pub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "publish: socket options: %s", zmq_strerror(errno));
     /* Keys and monitor before the bind: a consumer may connect at once. */
