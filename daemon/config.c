@@ -64,6 +64,8 @@ static const struct option_def options[] = {
     {"publish.curve.allow_dir", OPT_PATH, F(publish_curve_allow_dir), "", 0, 0,
      "directory of the allowed consumers' .pub certificates (re-read on SIGHUP; "
      "required with publish.curve.secret_key; deny by default)"},
+    {"publish.heartbeat_ms", OPT_INT, F(heartbeat_ms), "1000", 0, 3600000,
+     "how often the heartbeat goes out on the topic ~hb (0: never)"},
     {"publish.linger_ms", OPT_INT, F(linger_ms), "2000", 0, 600000,
      "how long unsent alerts may hold up a stop"},
     {"rules.dir", OPT_PATH, F(rules_dir), "rules", 0, 0,

@@ -644,6 +644,13 @@ static void daemon_on_watchdog(evutil_socket_t fd, short what, void *arg)
     na_notify("WATCHDOG=1");
 }
 
+static void daemon_on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    na_publish_heartbeat(arg);
+}
+
 static struct event *add_timer(struct na_daemon *d, int64_t usec, event_callback_fn cb)
 {
     struct timeval tv = {(time_t)(usec / 1000000), (suseconds_t)(usec % 1000000)};
@@ -664,6 +671,12 @@ int na_daemon_run(struct na_daemon *d)
         (d->status_ev =
              add_timer(d, d->cfg->status_interval_ms * 1000, daemon_on_status)) == NULL) {
         na_err("cannot start the status timer");
+        return NA_EXIT_RUNTIME;
+    }
+    if (d->cfg->heartbeat_ms > 0 &&
+        (d->heartbeat_ev =
+             add_timer(d, d->cfg->heartbeat_ms * 1000, daemon_on_heartbeat)) == NULL) {
+        na_err("cannot start the heartbeat timer");
         return NA_EXIT_RUNTIME;
     }
     if (watchdog_usec > 0) {
@@ -695,6 +708,8 @@ void na_daemon_free(struct na_daemon *d)
         event_free(d->status_ev);
     if (d->watchdog_ev)
         event_free(d->watchdog_ev);
+    if (d->heartbeat_ev)
+        event_free(d->heartbeat_ev);
     if (d->http)
         evhttp_free(d->http);
     if (d->sig_term)

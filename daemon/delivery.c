@@ -797,6 +797,7 @@ int na_catchup_open(struct na_daemon *d, struct na_error *err)
     if (zmq_setsockopt(v->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
         zmq_setsockopt(v->router, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "catch-up: socket options: %s", zmq_strerror(errno));
+    na_zmtp_heartbeats(v->router);
     /* The same keys and allowlist as the alerts, and a monitor to count the
      * handshakes refused before ZAP is asked (plain or wrong-key clients). */
     if (d->curve.publish_on &&

@@ -177,6 +177,7 @@ int na_feed_open(struct na_daemon *d, struct na_error *err)
         zmq_setsockopt(d->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
         zmq_setsockopt(d->sub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "feed: socket options: %s", zmq_strerror(errno));
+    na_zmtp_heartbeats(d->sub);
     for (size_t i = 0; i < cfg->feed_topics.n; i++) {
         const char *t = cfg->feed_topics.items[i];
         if (zmq_setsockopt(d->sub, ZMQ_SUBSCRIBE, t, strlen(t)) < 0)

@@ -280,6 +280,8 @@ static const struct family families[] = {
     {"newsalertd_alerts_published_total", "counter",
      "Alert messages sent on the PUB socket, by tag (one per fired tag).",
      EMIT(emit_published)},
+    {"newsalertd_heartbeats_total", "counter",
+     "Heartbeats sent on the topic ~hb (publish.heartbeat_ms).", STAT(heartbeats)},
     {"newsalertd_publish_errors_total", "counter",
      "Alert messages that could not be encoded or handed to ZeroMQ.",
      STAT(publish_errors)},

@@ -67,6 +67,7 @@ struct na_config {
     char *feed_curve_server_key; /* "" = CURVE off */
     char *feed_curve_secret_key;
     long long publish_sndhwm;
+    long long heartbeat_ms; /* publish.heartbeat_ms: 0 off */
     long long linger_ms;
     char *rules_dir;   /* resolved against the config file's directory */
     char *actors_file; /* likewise */
@@ -165,6 +166,7 @@ struct na_stats {
     uint64_t alerted;   /* articles that produced an alert */
     uint64_t published; /* alert messages sent, all topics */
     uint64_t publish_errors;
+    uint64_t heartbeats; /* heartbeats sent on NA_HEARTBEAT_TOPIC */
     uint64_t reloads_ok, reloads_failed;
     uint64_t match_limited;    /* articles whose scan stopped at limits.max_matches */
     uint64_t auth_failures;    /* CURVE/ZAP handshakes refused, both sockets */
@@ -239,6 +241,13 @@ struct na_monitor *na_monitor_new(struct na_daemon *d, void *socket, const char 
                                   struct na_error *err);
 void na_monitor_free(struct na_monitor *m);
 
+/* The heartbeat's topic, outside "alert." (alert.proto's Heartbeat). */
+#define NA_HEARTBEAT_TOPIC "~hb"
+/* ZMTP heartbeats on every socket: a PING every 2 s, and a peer silent
+ * for 10 s is dropped (a connecting socket then reconnects). */
+#define NA_ZMTP_HEARTBEAT_IVL_MS 2000
+#define NA_ZMTP_HEARTBEAT_TIMEOUT_MS 10000
+
 struct na_topic_seq {
     char tag[40];
     uint64_t seq;       /* last topic_seq given out */
@@ -256,7 +265,7 @@ struct na_daemon {
     long rss_trimmed_kib;         /* RSS after the last trim, or at the start */
     int64_t trimmed_at_ms;        /* when that was (na_mono_ms) */
     struct evhttp *http;
-    struct event *status_ev, *watchdog_ev;
+    struct event *status_ev, *watchdog_ev, *heartbeat_ev;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *reload_ev; /* the reload itself, which SIGHUPs only ask for */
     bool reload_pending;     /* asked for and not started yet */
@@ -403,5 +412,10 @@ void na_topic_seq_restore(struct na_daemon *d, const char *tag, uint64_t seq);
 void na_topic_count_published(struct na_daemon *d, const char *tag, size_t len);
 /* Reads and discards the subscription messages the XPUB hands over. */
 void na_publish_drain_subscriptions(struct na_daemon *d);
+/* Sends the heartbeat on NA_HEARTBEAT_TOPIC (publish.heartbeat_ms). */
+void na_publish_heartbeat(struct na_daemon *d);
+/* ZMTP heartbeats on a socket: a peer that stops answering is dropped
+ * after NA_ZMTP_HEARTBEAT_TIMEOUT_MS, not after TCP's minutes. */
+void na_zmtp_heartbeats(void *socket);
 
 #endif

@@ -21,7 +21,60 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "newsalert/v1/alert.pb-c.h"
 #include "newsalertd.h"
+
+void na_zmtp_heartbeats(void *socket)
+{
+    int ivl = NA_ZMTP_HEARTBEAT_IVL_MS, timeout = NA_ZMTP_HEARTBEAT_TIMEOUT_MS;
+    /* Failures leave TCP's own timeouts: worse, not wrong. */
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_TTL, &timeout, sizeof(timeout));
+}
+
+/* The heartbeat (alert.proto's Heartbeat, on the topic "~hb"): where the
+ * numbering stands, so that a subscriber that lost the last alerts of a
+ * burst sees the gap without waiting for the next alert. It goes out on
+ * the loop between batches, after every alert it counts has been sent. */
+void na_publish_heartbeat(struct na_daemon *d)
+{
+    Newsalert__V1__Heartbeat hb = NEWSALERT__V1__HEARTBEAT__INIT;
+    Newsalert__V1__TopicSeq ts[sizeof(d->topics) / sizeof(d->topics[0])];
+    Newsalert__V1__TopicSeq *tp[sizeof(d->topics) / sizeof(d->topics[0])];
+    char names[sizeof(d->topics) / sizeof(d->topics[0])][sizeof(d->topics[0].tag) + 8];
+    uint8_t buf[8192];
+
+    for (size_t i = 0; i < d->n_topics; i++) {
+        if (d->topics[i].seq == 0)
+            continue;
+        newsalert__v1__topic_seq__init(&ts[hb.n_topics]);
+        snprintf(names[hb.n_topics], sizeof(names[0]), "alert.%s", d->topics[i].tag);
+        ts[hb.n_topics].topic = names[hb.n_topics];
+        ts[hb.n_topics].seq = d->topics[i].seq;
+        tp[hb.n_topics] = &ts[hb.n_topics];
+        hb.n_topics++;
+    }
+    hb.topics = tp;
+    hb.epoch = d->epoch;
+    hb.last_seq = d->seq;
+    hb.sent_at_ms = na_now_ms();
+    hb.interval_ms = (uint32_t)d->cfg->heartbeat_ms;
+    size_t n = newsalert__v1__heartbeat__get_packed_size(&hb);
+    if (n > sizeof(buf)) {
+        d->stats.publish_errors++;
+        return;
+    }
+    newsalert__v1__heartbeat__pack(&hb, buf);
+    na_publish_drain_subscriptions(d);
+    if (zmq_send(d->pub, NA_HEARTBEAT_TOPIC, strlen(NA_HEARTBEAT_TOPIC),
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(d->pub, buf, n, ZMQ_DONTWAIT) < 0) {
+        d->stats.publish_errors++;
+        return;
+    }
+    d->stats.heartbeats++;
+}
 
 int na_publish_open(struct na_daemon *d, struct na_error *err)
 {
@@ -37,6 +90,7 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     if (zmq_setsockopt(d->pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
         zmq_setsockopt(d->pub, ZMQ_LINGER, &linger, sizeof(linger)) < 0)
         return na_error_set(err, "publish: socket options: %s", zmq_strerror(errno));
+    na_zmtp_heartbeats(d->pub);
     /* Keys and monitor before the bind: a consumer may connect at once. */
     if (na_curve_server_setup(d, d->pub, err) < 0)
         return -1;

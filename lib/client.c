@@ -16,6 +16,9 @@
 #include "newsalert/client.h"
 #include "newsalert/v1/catchup.pb-c.h"
 
+/* The daemon's heartbeat topic (alert.proto's Heartbeat). */
+#define HEARTBEAT_TOPIC "~hb"
+
 #define MAX_TOPICS 64
 
 struct topic_mark {
@@ -353,6 +356,44 @@ static void on_live(struct na_client *c, const uint8_t *data, size_t len)
     deliver(c, a);
 }
 
+/* The heartbeat says where each topic's numbering stands: a followed
+ * topic ahead of what we received is a gap at the end of a burst, which
+ * no later alert would reveal. Everything up to its last_seq is asked for;
+ * the marks move up at once, so that one loss makes one request. A client
+ * that has received nothing yet takes the marks as its starting point. */
+static void on_heartbeat(struct na_client *c, const uint8_t *data, size_t len)
+{
+    Newsalert__V1__Heartbeat *hb = newsalert__v1__heartbeat__unpack(NULL, len, data);
+    if (hb == NULL) {
+        c->stats.invalid++;
+        return;
+    }
+    c->stats.heartbeats++;
+    if (hb->epoch && hb->epoch != c->epoch)
+        restart(c, hb->epoch);
+    bool gap = false;
+    for (size_t i = 0; i < hb->n_topics; i++) {
+        const char *t = hb->topics[i]->topic;
+        if (t == NULL || !follows(c, t))
+            continue;
+        struct topic_mark *m = mark_of(c, t);
+        if (m == NULL)
+            continue;
+        if (m->seq && hb->topics[i]->seq > m->seq)
+            gap = true;
+        if (hb->topics[i]->seq > m->seq)
+            m->seq = hb->topics[i]->seq;
+    }
+    if (gap) {
+        c->stats.gaps++;
+        if (c->dealer && !c->catching_up)
+            request(c, c->last_seq, hb->last_seq);
+        else if (c->dealer && hb->last_seq > c->regap_until)
+            c->regap_until = hb->last_seq;
+    }
+    newsalert__v1__heartbeat__free_unpacked(hb, NULL);
+}
+
 /* ---- the API ---- */
 
 static int set_curve(void *s, const struct na_client_opts *o)
@@ -397,6 +438,12 @@ struct na_client *na_client_new(const struct na_client_opts *opts, struct na_err
     int hwm = opts->rcvhwm > 0 ? opts->rcvhwm : 1000, linger = 0;
     zmq_setsockopt(c->sub, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(c->sub, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, HEARTBEAT_TOPIC, strlen(HEARTBEAT_TOPIC));
+    /* A dead daemon is noticed (and reconnected to) within seconds. */
+    int ivl = 2000, timeout = 10000;
+    zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+    zmq_setsockopt(c->sub, ZMQ_HEARTBEAT_TTL, &timeout, sizeof(timeout));
     if (opts->n_tags == 0)
         zmq_setsockopt(c->sub, ZMQ_SUBSCRIBE, "alert.", 6);
     for (size_t i = 0; i < opts->n_tags; i++) {
@@ -429,10 +476,12 @@ struct na_client *na_client_new(const struct na_client_opts *opts, struct na_err
     return c;
 }
 
-static int receive_one(void *s, zmq_msg_t *body)
+static int receive_one(void *s, zmq_msg_t *body, bool *heartbeat)
 {
-    /* Alerts are [topic, Alert]; catch-up replies are one frame. The last
-     * frame is kept. */
+    /* Alerts are [topic, Alert], heartbeats ["~hb", Heartbeat]; catch-up
+     * replies are one frame. The last frame is kept. */
+    bool first = true;
+    *heartbeat = false;
     zmq_msg_init(body);
     for (;;) {
         if (zmq_msg_recv(body, s, ZMQ_DONTWAIT) < 0) {
@@ -441,6 +490,10 @@ static int receive_one(void *s, zmq_msg_t *body)
         }
         if (!zmq_msg_more(body))
             return 0;
+        if (first)
+            *heartbeat = zmq_msg_size(body) == strlen(HEARTBEAT_TOPIC) &&
+                         !memcmp(zmq_msg_data(body), HEARTBEAT_TOPIC, strlen(HEARTBEAT_TOPIC));
+        first = false;
         zmq_msg_close(body);
         zmq_msg_init(body);
     }
@@ -480,15 +533,19 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
         if (n < 0 && errno == EINTR)
             return 0;
         zmq_msg_t m;
+        bool hb;
         /* Replies first: they fill the gap the held-back live alerts wait on. */
-        for (int k = 0; c->dealer && k < 256 && receive_one(c->dealer, &m) == 0; k++) {
+        for (int k = 0; c->dealer && k < 256 && receive_one(c->dealer, &m, &hb) == 0; k++) {
             int rc = on_reply(c, zmq_msg_data(&m), zmq_msg_size(&m), err);
             zmq_msg_close(&m);
             if (rc < 0)
                 return -1;
         }
-        for (int k = 0; k < 256 && receive_one(c->sub, &m) == 0; k++) {
-            on_live(c, zmq_msg_data(&m), zmq_msg_size(&m));
+        for (int k = 0; k < 256 && receive_one(c->sub, &m, &hb) == 0; k++) {
+            if (hb)
+                on_heartbeat(c, zmq_msg_data(&m), zmq_msg_size(&m));
+            else
+                on_live(c, zmq_msg_data(&m), zmq_msg_size(&m));
             zmq_msg_close(&m);
         }
     }

@@ -54,6 +54,7 @@ struct na_client_stats {
     uint64_t gone;       /* alerts the journal no longer had */
     uint64_t restarts;   /* epoch changes: the daemon's numbering started over */
     uint64_t invalid;    /* messages that were not valid alerts or replies */
+    uint64_t heartbeats; /* the daemon's heartbeats received */
 };
 
 struct na_client;

@@ -571,18 +571,67 @@ class TestStuckSubscriber(DeliveryTest):
         rss1 = rss_kib(self.daemon.proc.pid)
         print("burst of %d: the reader got %d live; daemon RSS %d KiB before, %d KiB "
               "with the subscriber stuck" % (self.n, len(got), rss0, rss1))
-        # The stuck one wakes up, sees its gap and repairs it from catch-up.
+        # The stuck one wakes up. No alert follows the burst: the heartbeat
+        # tells it that it lost the end, and it repairs that from catch-up.
         stuck.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + LONG
-        k = 0
-        while not printed(out, "end-"):
-            k += 1
-            self.feed.send(article("end-%d" % k, *POSITIVE))
+        while not printed(out, '"b-%d"' % (self.n - 1)):
             self.assertLess(time.monotonic(), deadline, "the stuck subscriber never caught up")
-            time.sleep(0.5)
+            time.sleep(0.2)
         wait_quiet(out)
         ids = [a["article_id"] for a in tail_alerts(out) if a["article_id"].startswith("b-")]
         self.assertEqual(ids, want, "newsalert tail: " + missing(ids, want))
+
+
+class TestHeartbeat(DeliveryTest):
+    """The heartbeat on "~hb": where numbering stands, every interval, and
+    never on an "alert." subscription."""
+
+    extra_config = "publish:\n  heartbeat_ms: 200\n"
+
+    def heartbeats(self, sock, n):
+        got = []
+        deadline = time.monotonic() + WAIT
+        while len(got) < n:
+            self.assertTrue(sock.poll(int(max(0, deadline - time.monotonic()) * 1000)),
+                            "no heartbeat")
+            topic, body = sock.recv_multipart()
+            self.assertEqual(topic, b"~hb")
+            got.append(alert_pb2.Heartbeat.FromString(body))
+        return got
+
+    def test_the_heartbeat_says_where_numbering_stands(self):
+        hb = self.sub("~hb")
+        alerts = self.sub("alert.")
+        first = self.heartbeats(hb, 1)[0]
+        self.assertEqual(first.last_seq, 0)
+        self.assertEqual(first.interval_ms, 200)
+        self.assertNotEqual(first.epoch, 0)
+        sync_sub(self.feed, alerts)
+        for payload in positives("h", 20):
+            self.feed.send(payload)
+        got = {}
+        last = recv_until(alerts, "h-19", got)
+        # A heartbeat sent after the last alert names it, and each topic's
+        # last topic_seq.
+        deadline = time.monotonic() + WAIT
+        while True:
+            beat = self.heartbeats(hb, 1)[0]
+            if beat.last_seq == last.seq:
+                break
+            self.assertLess(beat.last_seq, last.seq)
+            self.assertLess(time.monotonic(), deadline, "the heartbeat never caught up")
+        self.assertEqual(beat.epoch, last.epoch)
+        topics = {t.topic: t.seq for t in beat.topics}
+        for t in last.topics:
+            self.assertEqual(topics[t.topic], t.seq)
+        # Beats keep coming about every 200 ms, and none reaches "alert.".
+        t0 = time.monotonic()
+        self.heartbeats(hb, 5)
+        self.assertLess(time.monotonic() - t0, 5 * 0.2 * 10)
+        while alerts.poll(300):
+            topic = alerts.recv_multipart()[0]
+            self.assertTrue(topic.startswith(b"alert."), topic)
 
 
 class TestLateConsumer(DeliveryTest):
