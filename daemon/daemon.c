@@ -292,6 +292,9 @@ static void log_status(struct na_daemon *d, const char *what)
     if (d->stats.feed_disconnects)
         na_info("%s: feed disconnects: %llu", what,
                 (unsigned long long)d->stats.feed_disconnects);
+    if (d->stats.feed_reconnects)
+        na_info("%s: feed reconnects: %llu", what,
+                (unsigned long long)d->stats.feed_reconnects);
     if (d->stats.tag_rounds)
         na_info("%s: tagged in parallel: %llu rounds on %zu threads", what,
                 (unsigned long long)d->stats.tag_rounds, na_tagpool_threads(d->pool));

@@ -7,7 +7,10 @@
  *  - a feed connection that drops is counted and logged, and reconnected
  *    when libzmq will not: after a protocol error, which is what a frame
  *    over ZMQ_MAXMSGSIZE is, libzmq 4.3 closes the session of a connecting
- *    socket for good, so one oversized frame would cut the feed off. */
+ *    socket for good, so one oversized frame would cut the feed off, and so
+ *    would one failed handshake (a plain peer on a CURVE feed's endpoint, or
+ *    a publisher with another key): every failed handshake and every drop
+ *    is followed by a reconnect, at most one a second, and counted. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ struct endpoint_state {
     bool connecting;  /* connected, handshake not done yet */
     bool established; /* handshake done, not disconnected since */
     bool libzmq_retrying;
+    bool retrying_handshake; /* the reconnect follows a failed handshake */
     struct event *timer;
 };
 
@@ -100,7 +104,26 @@ static void monitor_on_reconnect(evutil_socket_t fd, short what, void *arg)
                zmq_strerror(errno));
         return;
     }
-    na_info("%s: reconnecting to %s", m->name, s->endpoint);
+    m->d->stats.feed_reconnects++;
+    /* A publisher that keeps refusing us costs a line a second otherwise:
+     * the failed handshakes are logged (rate-limited) already. */
+    if (s->retrying_handshake)
+        na_debug("%s: reconnecting to %s after a failed handshake", m->name, s->endpoint);
+    else
+        na_info("%s: reconnecting to %s", m->name, s->endpoint);
+}
+
+/* Reconnects s in RECONNECT_AFTER_MS unless libzmq does it first. The timer
+ * is left alone when it is pending already, so that a peer which fails
+ * every handshake at once is retried once a second, not at libzmq's pace. */
+static void arm_reconnect(struct endpoint_state *s, bool after_failed_handshake)
+{
+    struct timeval tv = {RECONNECT_AFTER_MS / 1000, (RECONNECT_AFTER_MS % 1000) * 1000};
+
+    s->libzmq_retrying = false;
+    s->retrying_handshake = after_failed_handshake;
+    if (!evtimer_pending(s->timer, NULL))
+        evtimer_add(s->timer, &tv);
 }
 
 static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value,
@@ -134,8 +157,13 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-        if (s)
+        /* libzmq 4.3 ends a connecting session for good after a protocol
+         * error: without this, a plain peer that held the endpoint for a
+         * moment would cut the feed off until a restart. */
+        if (s) {
             s->connecting = false;
+            arm_reconnect(s, true);
+        }
         snprintf(
             what, sizeof(what), "%s: handshake with the publisher failed: %s", m->name,
             event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "the publisher refused our key"
@@ -154,6 +182,7 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
             /* With CURVE, a publisher that cannot open our HELLO (it is not
              * the key we were given) just closes the connection. */
             s->connecting = false;
+            arm_reconnect(s, true);
             if (d->curve.feed_on)
                 na_auth_failure(
                     d, "feed: handshake with the publisher failed: " CLOSED_IN_HANDSHAKE,
@@ -167,10 +196,7 @@ static void on_client_event(struct na_monitor *m, uint16_t event, uint32_t value
             d->metrics.feed_connected--;
         if (s) {
             s->established = false;
-            s->libzmq_retrying = false;
-            struct timeval tv = {RECONNECT_AFTER_MS / 1000,
-                                 (RECONNECT_AFTER_MS % 1000) * 1000};
-            evtimer_add(s->timer, &tv);
+            arm_reconnect(s, false);
         }
         if (na_ratelimit_pass(&d->disconnect_rl, na_mono_ms(), &suppressed))
             na_warn("%s: disconnected from %s (the publisher went away, or sent a frame "

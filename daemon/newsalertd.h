@@ -171,6 +171,7 @@ struct na_stats {
     uint64_t match_limited;    /* articles whose scan stopped at limits.max_matches */
     uint64_t auth_failures;    /* CURVE/ZAP handshakes refused, both sockets */
     uint64_t feed_disconnects; /* established feed connections that dropped */
+    uint64_t feed_reconnects;  /* reconnects the daemon made (monitor.c) */
     uint64_t duplicates;       /* (source, id, revision) already seen: no alert */
     uint64_t revisions;        /* higher revisions of seen articles, re-tagged */
     uint64_t publish_dropped;  /* alert copies the socket refused as a whole */

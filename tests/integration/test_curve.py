@@ -334,6 +334,120 @@ class TestCurveFeed(unittest.TestCase):
             shutil.rmtree(keys, ignore_errors=True)
 
 
+class FeedReconnectDaemon(Daemon):
+    """A daemon with a CURVE feed on one ipc endpoint and /metrics on."""
+
+    def __init__(self, extra_config):
+        super().__init__(extra_config=extra_config, metrics="127.0.0.1:0")
+
+    @property
+    def feed(self):
+        return "ipc://%s/curve-feed" % self.dir
+
+
+class TestCurveFeedReconnect(unittest.TestCase):
+    """One endpoint, held in turn by a plain publisher, a CURVE publisher with
+    another key and the genuine one: each failed handshake is followed by a
+    reconnect, so the genuine publisher is reached without a restart."""
+
+    def test_failed_handshakes_do_not_cut_the_feed_off(self):
+        from test_metrics import curl, http_port, parse, value
+        ctx = zmq.Context()
+        keys = tempfile.mkdtemp(prefix="na-keys-")
+        socks = []
+        d = None
+        try:
+            keygen(keys, "feed")
+            keygen(keys, "daemon")
+            _, feed_sec = zmq.auth.load_certificate(os.path.join(keys, "feed.key"))
+            _, bad_sec = keygen(keys, "impostor")
+            d = FeedReconnectDaemon(
+                "feed:\n  curve:\n    server_key: %s\n    secret_key: %s\n"
+                % (os.path.join(keys, "feed.pub"), os.path.join(keys, "daemon.key")))
+
+            def publisher(secret):
+                s = ctx.socket(zmq.XPUB)
+                s.setsockopt(zmq.LINGER, 0)
+                if secret is not None:
+                    s.curve_server = True
+                    s.curve_secretkey = secret
+                deadline = time.monotonic() + WAIT
+                while True:  # the last holder's close is asynchronous
+                    try:
+                        s.bind(d.feed)
+                        break
+                    except zmq.ZMQError:
+                        self.assertLess(time.monotonic(), deadline, "cannot bind " + d.feed)
+                        time.sleep(0.05)
+                socks.append(s)
+                return s
+
+            def metric(name):
+                return value(parse(curl(base + "/metrics")[2]), name)
+
+            def wait_metric(name, above):
+                deadline = time.monotonic() + WAIT
+                while metric(name) <= above:
+                    self.assertLess(time.monotonic(), deadline, "%s stayed at %d" % (name, above))
+                    time.sleep(0.1)
+                return metric(name)
+
+            plain = publisher(None)
+            t0 = time.monotonic()
+            d.start()
+            base = "http://127.0.0.1:%d" % http_port(d)
+            # The plain peer and the CURVE client disagree on the mechanism.
+            d.wait_log("feed: handshake with the publisher failed: security mechanism mismatch")
+            fails = wait_metric("newsalertd_auth_failures_total", 0)
+            wait_metric("newsalertd_feed_reconnects_total", 0)
+            # Retried, and not only once: the daemon keeps at it.
+            fails = wait_metric("newsalertd_auth_failures_total", fails)
+            self.assertFalse(plain.poll(0), "a plain peer saw the daemon subscribe")
+            plain.close(0)
+
+            impostor = publisher(bad_sec)
+            fails = wait_metric("newsalertd_auth_failures_total", fails)
+            fails = wait_metric("newsalertd_auth_failures_total", fails)
+            self.assertFalse(impostor.poll(0), "the impostor saw the daemon subscribe")
+            impostor.close(0)
+
+            good = publisher(feed_sec)
+            self.assertTrue(good.poll(int(WAIT * 1000)), "the daemon never came back")
+            good.recv()
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"alert.")
+            sub.connect(d.publish)
+            socks.append(sub)
+            deadline = time.monotonic() + WAIT
+            i = 0
+            while True:
+                self.assertLess(time.monotonic(), deadline, "no alert from the genuine feed")
+                i += 1
+                good.send_multipart([b"news", article("genuine-%d" % i, *POSITIVE)])
+                a = recv_alert(sub, 0.2)
+                if a is not None:
+                    self.assertTrue(a.article_id.startswith("genuine-"))
+                    break
+            d.wait_log("feed: connected to %s (CURVE)" % d.feed)
+            reconnects = metric("newsalertd_feed_reconnects_total")
+            elapsed = time.monotonic() - t0
+            self.assertGreaterEqual(reconnects, 2)
+            # Backed off: at most one reconnect a second.
+            self.assertLessEqual(reconnects, elapsed + 1, "reconnects in %.1f s" % elapsed)
+            self.assertEqual(value(parse(curl(base + "/metrics")[2]),
+                                 "newsalertd_feed_endpoints_connected"), 1)
+            self.assertEqual(d.stop(), 0)
+            self.assertRegex(d.text(), r"stopped: feed reconnects: \d+")
+        finally:
+            for s in socks:
+                s.close(0)
+            if d is not None:
+                d.cleanup()
+            ctx.term()
+            shutil.rmtree(keys, ignore_errors=True)
+
+
 class TestCurveToolchain(unittest.TestCase):
     """replay serves the feed with CURVE, the daemon is its client and a
     CURVE server to tail and record, which use their own keys."""
