@@ -289,6 +289,10 @@ static void log_status(struct na_daemon *d, const char *what)
     if (d->curve.publish_on || d->curve.feed_on || d->stats.auth_failures)
         na_info("%s: auth failures: %llu", what,
                 (unsigned long long)d->stats.auth_failures);
+    if (d->stats.journal_errors)
+        na_info("%s: journal errors: %llu (%llu times held)", what,
+                (unsigned long long)d->stats.journal_errors,
+                (unsigned long long)d->stats.journal_holds);
     if (d->stats.feed_disconnects)
         na_info("%s: feed disconnects: %llu", what,
                 (unsigned long long)d->stats.feed_disconnects);
@@ -626,7 +630,8 @@ fail:
 
 bool na_daemon_healthy(const struct na_daemon *d)
 {
-    return !d->stopping && d->taggers != NULL && na_ruleset_tag_count(d->rs) > 0;
+    return !d->stopping && d->taggers != NULL && na_ruleset_tag_count(d->rs) > 0 &&
+           !na_delivery_holding(d);
 }
 
 static void daemon_on_status(evutil_socket_t fd, short what, void *arg)
@@ -695,6 +700,13 @@ int na_daemon_run(struct na_daemon *d)
     na_notifyf("READY=1\nSTATUS=serving on %s; %zu tags loaded", d->cfg->publish_endpoint,
                na_ruleset_tag_count(d->rs));
     int rc = event_base_dispatch(d->base);
+    /* One last try: a disk freed meanwhile lets the held alerts out. */
+    if (na_delivery_holding(d) && na_delivery_retry(d) < 0) {
+        na_err("journal: still failing at stop: %zu alerts were neither journalled nor "
+               "published (the next start numbers on from the last published one)",
+               na_delivery_held(d));
+        rc = -1;
+    }
     log_status(d, "stopped");
     return rc < 0 ? NA_EXIT_RUNTIME : NA_EXIT_OK;
 }

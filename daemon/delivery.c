@@ -4,7 +4,17 @@
  *    batch (one wakeup of the feed) are appended to the journal's buffer,
  *    flushed with one write (and an fdatasync, per the fsync policy), and
  *    only then sent: a consumer never sees an alert the journal does not
- *    hold, short of a failed write, which is logged and counted.
+ *    hold.
+ *  - When the journal cannot take a batch (a full disk, an I/O error), the
+ *    batch is held, not published: the feed is no longer read (its queue,
+ *    then the publisher's high-water mark, push back upstream), no
+ *    heartbeat goes out, /healthz says "journal failing", and the batch is
+ *    appended again every JOURNAL_RETRY_MS until it goes in; then it is
+ *    published and the feed read again. So a seq is never published
+ *    without its record, and catch-up never answers "nothing there" for a
+ *    seq that was published. A stop while held exits non-zero: the held
+ *    alerts were never published, and the next run numbers from the last
+ *    one that was.
  *  - seq, epoch and each topic's numbering are recovered from the journal
  *    at start-up, and the dedup window is refilled from it.
  *  - The PUB side is an XPUB whose subscribers each have a bounded pipe:
@@ -30,9 +40,20 @@
 #include "newsalert/v1/catchup.pb-c.h"
 #include "newsalertd.h"
 
+/* How often a held batch is offered to the journal again. */
+#define JOURNAL_RETRY_MS 1000
+
 /* One alert copy waiting for the journal flush: [topic, payload] in out. */
 struct queued {
     size_t off, topic_len, len;
+};
+
+/* The journal record of one alert of the batch, kept in stash until the
+ * batch is in the journal, so that it can be appended again. */
+struct stashed {
+    uint64_t seq;
+    int64_t time_ms;
+    size_t off, len;
 };
 
 struct stream {
@@ -60,6 +81,16 @@ struct na_delivery {
     size_t n_q, cap_q;
     uint8_t *jbuf; /* the journal copy of one alert */
     size_t jcap;
+    /* The batch's journal records, and what became of them. */
+    uint8_t *stash;
+    size_t stash_len, stash_cap;
+    struct stashed *st;
+    size_t n_st, cap_st;
+    bool batch_failed; /* an append of this batch failed */
+    bool holding;      /* a batch the journal refused waits in out and stash */
+    int64_t held_since_ms;
+    struct event *retry_timer;
+    struct na_ratelimit fail_rl;
     /* Catch-up. */
     void *router;
     struct na_monitor *monitor;
@@ -126,6 +157,9 @@ static int recover(struct na_daemon *d, struct na_error *err)
 
 /* ---- timers ---- */
 
+static void journal_failed(struct na_daemon *d, const char *what);
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg);
+
 static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct na_daemon *d = arg;
@@ -133,10 +167,8 @@ static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (na_journal_sync_due(d->delivery->journal, na_mono_ms()) &&
-        na_journal_sync_start(d->delivery->journal, &err) < 0) {
-        d->stats.journal_errors++;
-        na_err("journal: %s", err.msg);
-    }
+        na_journal_sync_start(d->delivery->journal, &err) < 0)
+        journal_failed(d, err.msg);
 }
 
 static void on_retain_timer(evutil_socket_t fd, short what, void *arg)
@@ -145,10 +177,8 @@ static void on_retain_timer(evutil_socket_t fd, short what, void *arg)
     struct na_error err;
     (void)fd;
     (void)what;
-    if (na_journal_retain(d->delivery->journal, na_now_ms(), &err) < 0) {
-        d->stats.journal_errors++;
-        na_err("journal: %s", err.msg);
-    }
+    if (na_journal_retain(d->delivery->journal, na_now_ms(), &err) < 0)
+        journal_failed(d, err.msg);
 }
 
 static void journal_opts(const struct na_config *cfg, struct na_journal_opts *o)
@@ -208,6 +238,9 @@ int na_delivery_open(struct na_daemon *d, struct na_error *err)
         if (v->sync_timer == NULL || event_add(v->sync_timer, &tv) < 0)
             return na_error_set(err, "journal: cannot add the fsync timer");
     }
+    v->retry_timer = evtimer_new(d->base, on_retry_timer, d);
+    if (v->retry_timer == NULL)
+        return na_error_set(err, "journal: cannot add the retry timer");
     struct timeval minute = {60, 0};
     v->retain_timer = event_new(d->base, -1, EV_PERSIST, on_retain_timer, d);
     if (v->retain_timer == NULL || event_add(v->retain_timer, &minute) < 0)
@@ -315,6 +348,45 @@ static uint8_t *reserve(struct na_delivery *v, size_t n)
     return v->out + v->out_len;
 }
 
+/* Keeps the journal record of one alert until its batch is journalled. */
+static int stash_record(struct na_delivery *v, uint64_t seq, int64_t time_ms,
+                        const uint8_t *rec, size_t len)
+{
+    if (v->stash_len + len > v->stash_cap) {
+        size_t cap = v->stash_cap ? v->stash_cap : 65536;
+        while (cap < v->stash_len + len)
+            cap *= 2;
+        uint8_t *p = realloc(v->stash, cap);
+        if (p == NULL)
+            return -1;
+        v->stash = p;
+        v->stash_cap = cap;
+    }
+    if (v->n_st == v->cap_st) {
+        size_t cap = v->cap_st ? v->cap_st * 2 : 256;
+        struct stashed *s = realloc(v->st, cap * sizeof(*s));
+        if (s == NULL)
+            return -1;
+        v->st = s;
+        v->cap_st = cap;
+    }
+    memcpy(v->stash + v->stash_len, rec, len);
+    v->st[v->n_st++] = (struct stashed){seq, time_ms, v->stash_len, len};
+    v->stash_len += len;
+    return 0;
+}
+
+/* One journal failure: counted always, logged at most a few times a
+ * window with the count of the ones not logged. */
+static void journal_failed(struct na_daemon *d, const char *what)
+{
+    uint64_t suppressed;
+    d->stats.journal_errors++;
+    if (na_ratelimit_pass(&d->delivery->fail_rl, na_mono_ms(), &suppressed))
+        na_err("journal: %s%s", what,
+               suppressed ? " (and more failures not logged)" : "");
+}
+
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -416,10 +488,17 @@ void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
         newsalert__v1__alert__pack(alert, rest);
         /* The journal copy: every topic listed, none chosen. */
         size_t h = put_header(header, seq, NULL, 0, 0);
+        int64_t now = na_now_ms();
         memcpy(rest - h, header, h);
-        if (na_journal_append(v->journal, seq, na_now_ms(), rest - h, h + len, &err) < 0) {
-            d->stats.journal_errors++;
-            na_err("journal: alert %llu: %s", (unsigned long long)seq, err.msg);
+        if (stash_record(v, seq, now, rest - h, h + len) < 0) {
+            /* Without its record kept, a failed batch could not be held. */
+            v->batch_failed = true;
+            journal_failed(d, "out of memory keeping an alert's record");
+        } else if (!v->batch_failed &&
+                   na_journal_append(v->journal, seq, now, rest - h, h + len, &err) < 0) {
+            /* The rest of the batch waits for the retry, in order. */
+            v->batch_failed = true;
+            journal_failed(d, err.msg);
         }
         for (size_t i = 0; i < n; i++) {
             size_t tl = strlen(names[i]);
@@ -467,18 +546,128 @@ static void send_queued(struct na_daemon *d)
 
 static void stream_kick(struct na_daemon *d);
 
+static void batch_done(struct na_delivery *v)
+{
+    v->n_st = 0;
+    v->stash_len = 0;
+    v->batch_failed = false;
+}
+
+/* Appends what of the held batch the journal does not have yet (a failed
+ * flush may have written part of it), and flushes. 0 when it is all in. */
+static int journal_again(struct na_daemon *d, struct na_error *err)
+{
+    struct na_delivery *v = d->delivery;
+    uint64_t have = na_journal_last_seq(v->journal);
+
+    for (size_t i = 0; i < v->n_st; i++) {
+        const struct stashed *s = &v->st[i];
+        if (s->seq <= have)
+            continue;
+        if (na_journal_append(v->journal, s->seq, s->time_ms, v->stash + s->off, s->len,
+                              err) < 0)
+            return -1;
+    }
+    if (na_journal_flush(v->journal, err) < 0)
+        return -1;
+    /* A flush that wrote the records and then failed to sync them left
+     * nothing buffered: under fsync "always" the sync is owed still. */
+    if (v->fsync == NA_FSYNC_ALWAYS && na_journal_sync(v->journal, err) < 0)
+        return -1;
+    return 0;
+}
+
+static void hold(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    struct timeval tv = {JOURNAL_RETRY_MS / 1000, (JOURNAL_RETRY_MS % 1000) * 1000};
+
+    na_journal_discard(v->journal);
+    if (!v->holding) {
+        v->holding = true;
+        v->held_since_ms = na_mono_ms();
+        d->stats.journal_holds++;
+        na_err("journal: cannot write; %zu alerts (seq %llu to %llu) held unpublished and "
+               "the feed paused until it can, retrying every %d ms",
+               v->n_st, v->n_st ? (unsigned long long)v->st[0].seq : 0ULL,
+               v->n_st ? (unsigned long long)v->st[v->n_st - 1].seq : 0ULL,
+               JOURNAL_RETRY_MS);
+        na_notify("STATUS=journal failing: feed paused, alerts held");
+    }
+    if (v->retry_timer)
+        evtimer_add(v->retry_timer, &tv);
+}
+
+static void release(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    size_t n = v->n_st;
+
+    batch_done(v);
+    send_queued(d);
+    if (v->holding) {
+        v->holding = false;
+        na_info("journal: writable again after %.1f s; the %zu alerts held are journalled "
+                "and published, and the feed is read again",
+                (double)(na_mono_ms() - v->held_since_ms) / 1000.0, n);
+        na_notifyf("STATUS=serving on %s", d->cfg->publish_endpoint);
+        if (d->feed_ev)
+            event_active(d->feed_ev, EV_READ, 0);
+    }
+}
+
+int na_delivery_retry(struct na_daemon *d)
+{
+    struct na_delivery *v = d->delivery;
+    struct na_error err;
+
+    if (v == NULL || !v->holding)
+        return 0;
+    if (journal_again(d, &err) < 0) {
+        journal_failed(d, err.msg);
+        hold(d);
+        return -1;
+    }
+    release(d);
+    return 0;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    na_delivery_retry(arg);
+}
+
+bool na_delivery_holding(const struct na_daemon *d)
+{
+    return d->delivery && d->delivery->holding;
+}
+
+size_t na_delivery_held(const struct na_daemon *d)
+{
+    return d->delivery && d->delivery->holding ? d->delivery->n_st : 0;
+}
+
 void na_delivery_flush(struct na_daemon *d)
 {
     struct na_delivery *v = d->delivery;
     struct na_error err;
 
-    if (v == NULL)
+    if (v == NULL || v->holding)
         return;
-    if (v->journal && na_journal_flush(v->journal, &err) < 0) {
-        d->stats.journal_errors++;
-        na_err("journal: %s; the alerts are published anyway", err.msg);
+    if (v->journal) {
+        if (v->batch_failed) {
+            hold(d);
+            return;
+        }
+        if (na_journal_flush(v->journal, &err) < 0) {
+            journal_failed(d, err.msg);
+            hold(d);
+            return;
+        }
     }
-    send_queued(d);
+    release(d);
     if (v->quarantine && na_quarantine_flush(v->quarantine, &err) < 0) {
         d->stats.quarantine_errors++;
         na_warn("quarantine: %s", err.msg);
@@ -838,6 +1027,8 @@ void na_delivery_close(struct na_daemon *d)
         event_free(v->sync_timer);
     if (v->retain_timer)
         event_free(v->retain_timer);
+    if (v->retry_timer)
+        event_free(v->retry_timer);
     if (v->journal && na_journal_close(v->journal, &err) < 0)
         na_err("journal: %s", err.msg);
     if (v->quarantine && na_quarantine_close(v->quarantine, &err) < 0)
@@ -846,6 +1037,8 @@ void na_delivery_close(struct na_daemon *d)
     free(v->out);
     free(v->q);
     free(v->jbuf);
+    free(v->stash);
+    free(v->st);
     free(v);
     d->delivery = NULL;
 }

@@ -63,6 +63,10 @@ static int receive_one(struct na_daemon *d)
 size_t na_feed_drain(struct na_daemon *d, size_t max)
 {
     size_t handled = 0;
+    /* A batch the journal refused is held: nothing more is taken from the
+     * feed until it is in (delivery.c), which re-activates the feed. */
+    if (na_delivery_holding(d))
+        return 0;
     while (handled < max) {
         int rc = receive_one(d);
         if (rc <= 0)
@@ -143,6 +147,8 @@ static void feed_on_readable(evutil_socket_t fd, short what, void *arg)
 
     size_t batch = (size_t)d->cfg->batch;
     size_t handled = na_feed_drain(d, batch);
+    if (na_delivery_holding(d))
+        return; /* not re-armed: the release of the held batch does it */
     if (handled == batch)
         d->feed_backlog = true;
     /* Either the batch ran out, or recv said EAGAIN; in both cases re-check

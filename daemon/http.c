@@ -56,15 +56,17 @@ static void serve_metrics(struct na_daemon *d, struct evhttp_request *req)
 }
 
 /* 200 while the loop answers (this reply is made by the loop) with rules
- * in service; 503 otherwise, e.g. while stopping. */
+ * in service; 503 otherwise: while stopping, or while the journal fails
+ * and alerts are held. */
 static void serve_health(struct na_daemon *d, struct evhttp_request *req)
 {
     bool ok = na_daemon_healthy(d);
     json_t *j =
         json_pack("{s:s, s:I, s:I, s:i}", "status",
-                  ok            ? "ok"
-                  : d->stopping ? "stopping"
-                                : "no rules",
+                  ok                       ? "ok"
+                  : d->stopping            ? "stopping"
+                  : na_delivery_holding(d) ? "journal failing"
+                                           : "no rules",
                   "rules", (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0),
                   "uptime_seconds", (json_int_t)((na_now_ms() - d->started_at_ms) / 1000),
                   "feed_endpoints_connected", d->metrics.feed_connected);

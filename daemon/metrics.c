@@ -219,6 +219,12 @@ static void emit_journal_syncs(const struct na_daemon *d, struct evbuffer *out,
     put_value(out, name, na_delivery_journal_syncs(d));
 }
 
+static void emit_journal_held(const struct na_daemon *d, struct evbuffer *out,
+                              const char *name)
+{
+    put_value(out, name, na_delivery_held(d));
+}
+
 static void emit_quarantine_bytes(const struct na_daemon *d, struct evbuffer *out,
                                   const char *name)
 {
@@ -319,6 +325,12 @@ static const struct family families[] = {
      STAT(publish_dropped)},
     {"newsalertd_journal_errors_total", "counter", "Journal writes or syncs that failed.",
      STAT(journal_errors)},
+    {"newsalertd_journal_holds_total", "counter",
+     "Times the journal refused a batch, which was held (feed paused) until it went in.",
+     STAT(journal_holds)},
+    {"newsalertd_journal_held_alerts", "gauge",
+     "Alerts held unpublished because the journal refused them (0 when it is writable).",
+     EMIT(emit_journal_held)},
     {"newsalertd_journal_syncs_total", "counter",
      "fdatasyncs of the journal done in the background (fsync interval).",
      EMIT(emit_journal_syncs)},

@@ -176,6 +176,7 @@ struct na_stats {
     uint64_t revisions;        /* higher revisions of seen articles, re-tagged */
     uint64_t publish_dropped;  /* alert copies the socket refused as a whole */
     uint64_t journal_errors;   /* journal writes or syncs that failed */
+    uint64_t journal_holds;    /* times the journal failed and a batch was held */
     uint64_t quarantined;      /* rejected messages written to the quarantine */
     uint64_t quarantine_errors;
     uint64_t catchup_requests, catchup_refused, catchup_alerts;
@@ -397,6 +398,13 @@ void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert);
 /* End of a batch: journal flush (per the fsync policy), then the queued
  * copies go out, then the quarantine is flushed. */
 void na_delivery_flush(struct na_daemon *d);
+/* True while a batch the journal refused is held (the feed is not read and
+ * no heartbeat goes out); na_delivery_held says how many alerts it has. */
+bool na_delivery_holding(const struct na_daemon *d);
+size_t na_delivery_held(const struct na_daemon *d);
+/* Offers a held batch to the journal again (a timer does it every second):
+ * 0 when nothing is held any more, -1 while the journal still fails. */
+int na_delivery_retry(struct na_daemon *d);
 uint64_t na_delivery_journal_bytes(const struct na_daemon *d);
 /* fdatasyncs done on the journal's sync thread (the interval policy). */
 uint64_t na_delivery_journal_syncs(const struct na_daemon *d);

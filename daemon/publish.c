@@ -45,6 +45,10 @@ void na_publish_heartbeat(struct na_daemon *d)
     char names[sizeof(d->topics) / sizeof(d->topics[0])][sizeof(d->topics[0].tag) + 8];
     uint8_t buf[8192];
 
+    /* While a batch is held, d->seq counts alerts not published yet: a
+     * consumer told of them would ask catch-up for seqs it cannot have. */
+    if (na_delivery_holding(d))
+        return;
     for (size_t i = 0; i < d->n_topics; i++) {
         if (d->topics[i].seq == 0)
             continue;

@@ -427,6 +427,13 @@ int na_journal_flush(struct na_journal *j, struct na_error *err)
     return na_journal_retain(j, journal_clock_ms(CLOCK_REALTIME), err);
 }
 
+void na_journal_discard(struct na_journal *j)
+{
+    j->wlen = 0;
+    j->wb_first = j->wb_count = 0;
+    j->last_seq = j->written_seq;
+}
+
 /* Ends the segment being written (flushed and, unless the policy is never,
  * synced: the interval timer only follows the newest segment). */
 static int journal_rotate(struct na_journal *j, struct na_error *err)

@@ -117,6 +117,11 @@ int na_journal_append(struct na_journal *j, uint64_t seq, int64_t time_ms,
  * back to the last record written, and the journal stays usable. */
 int na_journal_flush(struct na_journal *j, struct na_error *err);
 
+/* Drops the records buffered and not written yet: last_seq goes back to
+ * the last record written. After a failed append, so that the caller can
+ * append the same seqs again once the journal is writable. */
+void na_journal_discard(struct na_journal *j);
+
 /* For NA_FSYNC_INTERVAL: true when written data is waiting for an fdatasync
  * and interval_ms have passed since the last one. now_ms is CLOCK_MONOTONIC
  * in milliseconds. Never true for the other policies. */
