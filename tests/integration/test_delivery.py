@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -633,6 +634,55 @@ class TestHeartbeat(DeliveryTest):
         while alerts.poll(300):
             topic = alerts.recv_multipart()[0]
             self.assertTrue(topic.startswith(b"alert."), topic)
+
+
+class TestHostileHeartbeat(unittest.TestCase):
+    """A publisher that is not newsalertd sends the C client (client.h, as
+    na-client-probe) heartbeats that are not Heartbeats: each is counted as
+    invalid, and the client goes on to receive the next alert."""
+
+    def test_malformed_heartbeats_are_counted_and_survived(self):
+        ctx = zmq.Context()
+        d = tempfile.mkdtemp(prefix="na-test-")
+        pub = ctx.socket(zmq.XPUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        try:
+            endpoint = "ipc://%s/alerts" % d
+            pub.bind(endpoint)
+            probe = subprocess.Popen([PROBE, endpoint, "ipc://%s/catchup" % d, "-", "0",
+                                      "1", "5000"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            try:
+                subscribed = set()
+                deadline = time.monotonic() + WAIT
+                while not {b"\x01alert.", b"\x01~hb"} <= subscribed:
+                    self.assertLess(time.monotonic(), deadline, "the client never subscribed")
+                    if pub.poll(100):
+                        subscribed.add(pub.recv())
+                bad = [b"\xff\xff\xff", b"\x0a\xff", b"", b"\x08" + b"\xff" * 11,
+                       b"\x1a\x05~hb", os.urandom(64)]
+                for body in bad:
+                    pub.send_multipart([b"~hb", body])
+                good = alert_pb2.Alert(seq=1, epoch=7, article_id="after-the-garbage",
+                                       topic="alert.aid", topic_seq=1)
+                pub.send_multipart([b"alert.aid", good.SerializeToString()])
+                out, err = probe.communicate(timeout=WAIT)
+            finally:
+                if probe.poll() is None:
+                    probe.kill()
+                    probe.communicate()
+            check_clean_exit("na-client-probe", probe.returncode, err)
+            self.assertEqual(probe.returncode, 0, err)
+            self.assertEqual(out.split(), ["1", "7", "after-the-garbage"])
+            m = re.search(r"invalid=(\d+)", err)
+            self.assertIsNotNone(m, err)
+            # Some of the bytes may parse as a Heartbeat (protobuf accepts
+            # an empty message): the rest must be counted, none may crash.
+            self.assertGreaterEqual(int(m.group(1)), 3, err)
+        finally:
+            pub.close(0)
+            ctx.term()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class TestLateConsumer(DeliveryTest):
