@@ -490,10 +490,21 @@ void na_delivery_alert(struct na_daemon *d, Newsalert__V1__Alert *alert)
         size_t h = put_header(header, seq, NULL, 0, 0);
         int64_t now = na_now_ms();
         memcpy(rest - h, header, h);
-        if (stash_record(v, seq, now, rest - h, h + len) < 0) {
-            /* Without its record kept, a failed batch could not be held. */
-            v->batch_failed = true;
-            journal_failed(d, "out of memory keeping an alert's record");
+        if (h + len > NA_JOURNAL_MAX_PAYLOAD) {
+            /* Never journalled, so never published: holding the batch for
+             * it would stop the feed for good. Its seq stays unused. */
+            d->stats.publish_errors++;
+            na_err("alert %llu: %zu bytes, over the journal's record limit: not published "
+                   "(lower limits.max_evidence or max_evidence_bytes)",
+                   (unsigned long long)seq, h + len);
+            n = 0;
+        } else if (stash_record(v, seq, now, rest - h, h + len) < 0) {
+            /* Without its record kept it could not be held with its batch,
+             * nor published unjournalled after a retry. */
+            d->stats.publish_errors++;
+            na_err("alert %llu: out of memory keeping its record: not published",
+                   (unsigned long long)seq);
+            n = 0;
         } else if (!v->batch_failed &&
                    na_journal_append(v->journal, seq, now, rest - h, h + len, &err) < 0) {
             /* The rest of the batch waits for the retry, in order. */
