@@ -456,7 +456,11 @@ class TestTag(ToolTest):
     def test_rejects_are_counted_not_fatal(self):
         p = run("tag", os.path.join(FEEDS, "malformed.feed"), "-q", *RULES)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("29 articles, 20 alerts, 9 rejected", p.stderr)
+        # The alerts are the golden file's (the daemon is held to the same
+        # file in test_feeds): the 9 malformed lines change nothing.
+        with open(os.path.join(SRC, "tests", "feeds", "malformed.jsonl")) as f:
+            golden = sum(1 for line in f if line.strip())
+        self.assertIn("29 articles, %d alerts, 9 rejected" % golden, p.stderr)
 
 
 class TestUsage(unittest.TestCase):
