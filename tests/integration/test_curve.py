@@ -432,7 +432,9 @@ class TestCurveFeedReconnect(unittest.TestCase):
             d.wait_log("feed: connected to %s (CURVE)" % d.feed)
             reconnects = metric("newsalertd_feed_reconnects_total")
             elapsed = time.monotonic() - t0
-            self.assertGreaterEqual(reconnects, 2)
+            # At least the one after the plain peer's protocol error, which
+            # libzmq never retries itself (a closed connection it may).
+            self.assertGreaterEqual(reconnects, 1)
             # Backed off: at most one reconnect a second.
             self.assertLessEqual(reconnects, elapsed + 1, "reconnects in %.1f s" % elapsed)
             self.assertEqual(value(parse(curl(base + "/metrics")[2]),
