@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "newsalert/endpoint.h"
 #include "newsalert/journal.h"
 #include "newsalert/yamlutil.h"
 #include "newsalertd.h"
@@ -30,7 +31,13 @@ struct option_def {
     const char *def;
     long long min, max;
     const char *help;
+    unsigned flags;
 };
+
+/* RESTART: read when the sockets, files and timers are made; a reload
+ * keeps the running value and says so. EP_*: the value is a ZeroMQ
+ * endpoint to connect to, or to bind (EP_OFF: or "off"). */
+enum { RESTART = 1u << 0, EP_CONNECT = 1u << 1, EP_BIND = 1u << 2, EP_OFF = 1u << 3 };
 
 #define F(field) offsetof(struct na_config, field)
 #define L(field) (offsetof(struct na_config, limits) + offsetof(struct na_limits, field))
@@ -39,95 +46,96 @@ struct option_def {
 
 static const struct option_def options[] = {
     {"feed.endpoints", OPT_LIST, F(feed_endpoints), "tcp://127.0.0.1:5555", 0, 0,
-     "ZeroMQ endpoints of the feed publishers (SUB connects to each)"},
+     "ZeroMQ endpoints of the feed publishers (SUB connects to each)", RESTART | EP_CONNECT},
     {"feed.topics", OPT_LIST, F(feed_topics), "", 0, 0,
-     "topic prefixes to subscribe to; the empty prefix takes everything"},
+     "topic prefixes to subscribe to; the empty prefix takes everything", RESTART},
     {"feed.rcvhwm", OPT_INT, F(feed_rcvhwm), "100000", 1, 100000000,
-     "receive high-water mark of the feed socket, in messages"},
+     "receive high-water mark of the feed socket, in messages", RESTART},
     {"feed.curve.server_key", OPT_PATH, F(feed_curve_server_key), "", 0, 0,
      "the feed publisher's public certificate (.pub); set with feed.curve.secret_key "
-     "to make the feed a CURVE client"},
+     "to make the feed a CURVE client", RESTART},
     {"feed.curve.secret_key", OPT_PATH, F(feed_curve_secret_key), "", 0, 0,
-     "our secret certificate (.key, mode 0600) for the feed connection"},
+     "our secret certificate (.key, mode 0600) for the feed connection", RESTART},
     {"feed.batch", OPT_INT, F(batch), "256", 1, 1000000,
-     "messages handled per wakeup before the loop serves other events"},
+     "messages handled per wakeup before the loop serves other events", 0},
     {"tagger.threads", OPT_INT, F(tag_threads), "0", 0, 64,
      "threads that tag the articles of a batch in parallel, the loop's own included "
      "(0: one per CPU but one, left to ZeroMQ's I/O thread, at least 1 and at most 8; "
-     "read at start only)"},
+     "read at start only)", RESTART},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
-     "ZeroMQ endpoint the alert (XPUB) socket binds"},
+     "ZeroMQ endpoint the alert (XPUB) socket binds", RESTART | EP_BIND},
     {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "10000", 1, 100000000,
-     "send high-water mark of the alert socket, in messages"},
+     "send high-water mark of the alert socket, in messages", RESTART},
     {"publish.curve.secret_key", OPT_PATH, F(publish_curve_secret_key), "", 0, 0,
-     "our secret certificate (.key, mode 0600): alerts become a CURVE server"},
+     "our secret certificate (.key, mode 0600): alerts become a CURVE server", RESTART},
     {"publish.curve.allow_dir", OPT_PATH, F(publish_curve_allow_dir), "", 0, 0,
      "directory of the allowed consumers' .pub certificates (re-read on SIGHUP; "
-     "required with publish.curve.secret_key; deny by default)"},
+     "required with publish.curve.secret_key; deny by default)", 0},
     {"publish.heartbeat_ms", OPT_INT, F(heartbeat_ms), "1000", 0, 3600000,
-     "how often the heartbeat goes out on the topic ~hb (0: never)"},
+     "how often the heartbeat goes out on the topic ~hb (0: never)", RESTART},
     {"publish.linger_ms", OPT_INT, F(linger_ms), "2000", 0, 600000,
-     "how long unsent alerts may hold up a stop"},
+     "how long unsent alerts may hold up a stop", RESTART},
     {"rules.dir", OPT_PATH, F(rules_dir), "rules", 0, 0,
-     "directory of rules files, one per tag (relative to this file)"},
+     "directory of rules files, one per tag (relative to this file)", 0},
     {"rules.actors", OPT_PATH, F(actors_file), "actors.yaml", 0, 0,
-     "actors file (relative to this file)"},
+     "actors file (relative to this file)", 0},
     {"rules.model", OPT_PATH, F(model_file), "", 0, 0,
      "the learned layer's model file, from newsalert train (relative to this file; "
-     "empty: the rules alone decide)"},
+     "empty: the rules alone decide)", 0},
     {"limits.max_article_bytes", OPT_SIZE, L(max_article_bytes), "1048576", 256, 64 * MiB,
-     "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)"},
+     "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)", RESTART},
     {"limits.max_headline_bytes", OPT_SIZE, L(max_headline_bytes), "4096", 16, 1 * MiB,
-     "longest headline accepted"},
+     "longest headline accepted", 0},
     {"limits.max_body_bytes", OPT_SIZE, L(max_body_bytes), "524288", 16, 64 * MiB,
-     "longest body accepted"},
+     "longest body accepted", 0},
     {"limits.max_authors", OPT_SIZE, L(max_authors), "64", 0, 100000,
-     "most authors accepted on one article"},
+     "most authors accepted on one article", 0},
     {"limits.max_matches", OPT_INT, F(max_matches), "4096", 1, 10000000,
-     "pattern matches considered per article; the rest of the text is not scanned"},
+     "pattern matches considered per article; the rest of the text is not scanned", 0},
     {"limits.max_evidence", OPT_INT, F(max_evidence), "3", 1, 100,
-     "evidence sentences per tag in an alert"},
+     "evidence sentences per tag in an alert", 0},
     {"limits.max_evidence_bytes", OPT_INT, F(max_evidence_bytes), "512", 16, 1 * MiB,
-     "longest evidence sentence in an alert (cut on a UTF-8 boundary)"},
+     "longest evidence sentence in an alert (cut on a UTF-8 boundary)", RESTART},
     {"log.level", OPT_LOGLEVEL, F(log_level), "info", 0, 0,
-     "error, warning, info or debug"},
+     "error, warning, info or debug", 0},
     {"log.status_interval_ms", OPT_INT, F(status_interval_ms), "10000", 0, 3600000,
-     "how often a status line is logged and sent to systemd (0: never)"},
+     "how often a status line is logged and sent to systemd (0: never)", RESTART},
     {"state.dir", OPT_PATH, F(state_dir), "/var/lib/newsalertd", 0, 0,
      "where the journal and the quarantine live ($STATE_DIRECTORY under systemd "
-     "wins over this default; --state-dir over both)"},
+     "wins over this default; --state-dir over both)", RESTART},
     {"journal.segment_bytes", OPT_INT, F(journal_segment_bytes), "16777216", 65536,
-     1024 * MiB, "start a new journal segment past this size"},
+     1024 * MiB, "start a new journal segment past this size", RESTART},
     {"journal.max_bytes", OPT_INT, F(journal_max_bytes), "1073741824", 0,
-     1024 * 1024 * MiB, "delete the oldest segments above this total (0: no limit)"},
+     1024 * 1024 * MiB, "delete the oldest segments above this total (0: no limit)", 0},
     {"journal.max_age_s", OPT_INT, F(journal_max_age_s), "604800", 0, 100LL * 365 * 86400,
-     "delete segments whose newest alert is older than this (0: no limit)"},
+     "delete segments whose newest alert is older than this (0: no limit)", 0},
     {"journal.fsync", OPT_STRING, F(journal_fsync), "interval", 0, 0,
-     "always (no alert lost on power loss; slow), interval, or never"},
+     "always (no alert lost on power loss; slow), interval, or never", RESTART},
     {"journal.fsync_interval_ms", OPT_INT, F(journal_fsync_interval_ms), "1000", 1,
-     3600000, "with fsync interval: most time written alerts wait for fdatasync"},
+     3600000, "with fsync interval: most time written alerts wait for fdatasync", RESTART},
     {"dedup.window", OPT_INT, F(dedup_window), "100000", 0, 100000000,
-     "(source, id) pairs remembered to drop duplicates and spot revisions (0: off)"},
+     "(source, id) pairs remembered to drop duplicates and spot revisions (0: off)", 0},
     {"quarantine.max_bytes", OPT_INT, F(quarantine_max_bytes), "67108864", 0,
      1024 * 1024 * MiB,
      "rejected input kept at most, oldest files deleted first "
-     "(0: no quarantine)"},
+     "(0: no quarantine)", RESTART},
     {"quarantine.file_bytes", OPT_INT, F(quarantine_file_bytes), "4194304", 65536,
-     1024 * MiB, "start a new quarantine file past this size"},
+     1024 * MiB, "start a new quarantine file past this size", RESTART},
     {"catchup.endpoint", OPT_STRING, F(catchup_endpoint), "tcp://127.0.0.1:5557", 0, 0,
-     "ZeroMQ endpoint the catch-up ROUTER binds (off: none)"},
+     "ZeroMQ endpoint the catch-up ROUTER binds (off: none)", RESTART | EP_BIND | EP_OFF},
     {"catchup.batch", OPT_INT, F(catchup_batch), "256", 1, 100000,
-     "alerts sent to one catch-up client per turn of the loop"},
+     "alerts sent to one catch-up client per turn of the loop", 0},
     {"catchup.max_clients", OPT_INT, F(catchup_max_clients), "64", 1, 100000,
-     "catch-up requests served at once; more are refused"},
+     "catch-up requests served at once; more are refused", 0},
     {"catchup.max_range", OPT_INT, F(catchup_max_range), "100000000", 1, 1000000000000LL,
-     "largest until_seq - since_seq a request may ask for"},
+     "largest until_seq - since_seq a request may ask for", 0},
     {"metrics.listen", OPT_LISTEN, F(metrics_listen), "127.0.0.1:9464", 0, 0,
      "ADDR:PORT serving /metrics and /healthz over HTTP ([::1]:PORT for IPv6; "
-     "off: none)"},
+     "off: none)", RESTART},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+_Static_assert(N_OPTIONS <= 64, "na_config.from_cmdline has one bit per option");
 
 static void list_free(struct na_strlist *l)
 {
@@ -223,12 +231,32 @@ int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16
     return 0;
 }
 
+/* An endpoint key's value must be one libzmq can bind or connect: checked
+ * here, so that a typo fails the start and --check-config with the key's
+ * file and line, not later as a socket that never connects. */
+static int check_endpoint(const struct option_def *o, const char *value, struct na_yaml *y,
+                          yaml_node_t *node, struct na_error *err)
+{
+    char why[160];
+    if (!(o->flags & (EP_CONNECT | EP_BIND)) || (o->flags & EP_OFF && !strcmp(value, "off")))
+        return 0;
+    if (na_endpoint_check(value, o->flags & EP_BIND ? NA_ENDPOINT_BIND : NA_ENDPOINT_CONNECT,
+                          why, sizeof(why)) == 0)
+        return 0;
+    if (node)
+        return na_error_set(err, "%s:%d: %s: '%.80s': %s", y->path, na_yaml_line(node),
+                            o->key, value, why);
+    return na_error_set(err, "'%.80s': %s", value, why);
+}
+
 static int set_value(struct na_config *cfg, const struct option_def *o, const char *value,
                      struct na_yaml *y, yaml_node_t *node, struct na_error *err)
 {
     char *base = (char *)cfg + o->offset;
     long long n;
 
+    if (check_endpoint(o, value, y, node, err) < 0)
+        return -1;
     switch (o->type) {
     case OPT_STRING:
         return na_config_set_string((char **)base, value) < 0
@@ -300,9 +328,12 @@ static int set_list(struct na_config *cfg, const struct option_def *o, struct na
     int rc = 0;
     if (items == NULL)
         return na_error_set(err, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = na_yaml_to_string(y, na_yaml_node(y, v->data.sequence.items.start[i]),
-                               o->key, (const char **)&items[i], err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        yaml_node_t *item = na_yaml_node(y, v->data.sequence.items.start[i]);
+        rc = na_yaml_to_string(y, item, o->key, (const char **)&items[i], err);
+        if (rc == 0)
+            rc = check_endpoint(o, items[i], y, item, err);
+    }
     if (rc == 0 &&
         na_config_set_list((struct na_strlist *)((char *)cfg + o->offset), items, n) < 0)
         rc = na_error_set(err, "out of memory");
@@ -387,11 +418,12 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
         free(cfg->state_dir);
         cfg->state_dir = first;
     }
-    if (na_yaml_load(&y, path, err) < 0)
+    if (na_yaml_load_flags(&y, path, NA_YAML_EMPTY_OK, err) < 0)
         goto fail;
     yaml_node_t *root = na_yaml_root(&y);
-    /* A file of only comments loads as an empty scalar: all defaults. */
-    if (!(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+    /* A file of only comments (no document), or one whose document is empty
+     * ("---" alone), is all defaults. */
+    if (root != NULL && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         if (na_yaml_expect(&y, root, YAML_MAPPING_NODE, "config", err) < 0 ||
             walk(cfg, &y, root, "", err) < 0) {
             na_yaml_free(&y);
@@ -467,6 +499,92 @@ void na_config_free(struct na_config *cfg)
     free(cfg->catchup_endpoint);
     free(cfg->path);
     free(cfg);
+}
+
+int na_config_override(struct na_config *cfg, const char *key, char *const *values,
+                       size_t n, struct na_error *err)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        if (strcmp(o->key, key))
+            continue;
+        if (o->type != OPT_LIST && n != 1)
+            return na_error_set(err, "%s takes one value", key);
+        for (size_t j = 0; j < n; j++)
+            if (check_endpoint(o, values[j], NULL, NULL, err) < 0)
+                return -1;
+        int rc = o->type == OPT_LIST
+                     ? na_config_set_list((struct na_strlist *)((char *)cfg + o->offset),
+                                          values, n)
+                     : set_value(cfg, o, values[0], NULL, NULL, err);
+        if (rc < 0)
+            return na_error_set(err, "%s: cannot set '%.60s'", key, values[0]);
+        cfg->from_cmdline |= 1ull << i;
+        return 0;
+    }
+    return na_error_set(err, "no option %s", key);
+}
+
+static bool same_value(const struct option_def *o, const void *a, const void *b)
+{
+    switch (o->type) {
+    case OPT_STRING:
+    case OPT_PATH:
+    case OPT_LISTEN:
+        return !strcmp(*(char *const *)a, *(char *const *)b);
+    case OPT_LIST: {
+        const struct na_strlist *x = a, *y = b;
+        if (x->n != y->n)
+            return false;
+        for (size_t i = 0; i < x->n; i++)
+            if (strcmp(x->items[i], y->items[i]))
+                return false;
+        return true;
+    }
+    case OPT_INT:
+        return *(const long long *)a == *(const long long *)b;
+    case OPT_SIZE:
+        return *(const size_t *)a == *(const size_t *)b;
+    case OPT_LOGLEVEL:
+        return *(const enum na_log_level *)a == *(const enum na_log_level *)b;
+    }
+    return true;
+}
+
+/* Swapped rather than copied: next gets the running value, and running
+ * (about to be freed) the file's. */
+static void swap_value(const struct option_def *o, void *a, void *b)
+{
+    size_t size = o->type == OPT_LIST                             ? sizeof(struct na_strlist)
+                  : o->type == OPT_INT                            ? sizeof(long long)
+                  : o->type == OPT_SIZE                           ? sizeof(size_t)
+                  : o->type == OPT_LOGLEVEL                       ? sizeof(enum na_log_level)
+                                                                  : sizeof(char *);
+    unsigned char tmp[sizeof(struct na_strlist)];
+    memcpy(tmp, a, size);
+    memcpy(a, b, size);
+    memcpy(b, tmp, size);
+}
+
+size_t na_config_keep_restart(struct na_config *next, struct na_config *running,
+                              void (*changed)(const char *key, void *arg), void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *o = &options[i];
+        bool cmdline = running->from_cmdline & (1ull << i);
+        if (!(o->flags & RESTART) && !cmdline)
+            continue;
+        void *a = (char *)next + o->offset, *b = (char *)running + o->offset;
+        if (!cmdline && !same_value(o, a, b)) {
+            n++;
+            if (changed)
+                changed(o->key, arg);
+        }
+        swap_value(o, a, b);
+    }
+    next->from_cmdline = running->from_cmdline;
+    return n;
 }
 
 void na_config_print_reference(FILE *out)

@@ -349,6 +349,16 @@ static void notify_status(struct na_daemon *d)
 /* SIGHUP: the config file and the rules are read again and compiled aside;
  * only a complete success replaces what is in service. Endpoints and socket
  * options need a restart and are left as they are. */
+/* A key a reload cannot apply: named in the log, counted in
+ * newsalertd_reload_ignored_keys_total. */
+static void warn_restart_key(const char *key, void *arg)
+{
+    (void)arg;
+    na_warn("reload: %s changed in the file but is read only at start; the running "
+            "value stays until a restart",
+            key);
+}
+
 static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
 {
     struct na_daemon *d = arg;
@@ -392,9 +402,6 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
         na_warn("reload: the CURVE keys in the config changed; they take effect at the "
                 "next start");
     na_curve_wipe(&keys);
-    swap_str(&d->cfg->publish_curve_secret_key, &cfg->publish_curve_secret_key);
-    swap_str(&d->cfg->feed_curve_server_key, &cfg->feed_curve_server_key);
-    swap_str(&d->cfg->feed_curve_secret_key, &cfg->feed_curve_secret_key);
     if (d->curve.publish_on && allow == NULL) {
         /* CURVE was turned off in the file: the running server keeps an
          * allowlist until the restart, the one it had. */
@@ -407,28 +414,17 @@ static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
         swap_str(&d->cfg->publish_curve_allow_dir, &cfg->publish_curve_allow_dir);
     }
     na_allowlist_free(allow);
-    /* What the running sockets were built with stays; the rest is new. */
-    struct na_strlist keep_ep = d->cfg->feed_endpoints, keep_topics = d->cfg->feed_topics;
-    char *keep_pub = d->cfg->publish_endpoint, *keep_http = d->cfg->metrics_listen;
-    d->cfg->feed_endpoints = cfg->feed_endpoints;
-    d->cfg->feed_topics = cfg->feed_topics;
-    d->cfg->publish_endpoint = cfg->publish_endpoint;
-    d->cfg->metrics_listen = cfg->metrics_listen;
-    cfg->feed_endpoints = keep_ep;
-    /* Likewise where state lives and the catch-up socket: a restart. */
-    char *keep_state = d->cfg->state_dir, *keep_catchup = d->cfg->catchup_endpoint;
-    d->cfg->state_dir = cfg->state_dir;
-    d->cfg->catchup_endpoint = cfg->catchup_endpoint;
-    cfg->state_dir = keep_state;
-    cfg->catchup_endpoint = keep_catchup;
-    cfg->feed_topics = keep_topics;
-    cfg->publish_endpoint = keep_pub;
-    cfg->metrics_listen = keep_http;
-    cfg->limits.max_article_bytes = d->cfg->limits.max_article_bytes;
-    cfg->feed_rcvhwm = d->cfg->feed_rcvhwm;
-    cfg->publish_sndhwm = d->cfg->publish_sndhwm;
-    cfg->linger_ms = d->cfg->linger_ms;
-    cfg->tag_threads = d->cfg->tag_threads;
+    /* What the running sockets, files and timers were made with stays, and
+     * so does what the command line set; the rest is new. */
+    size_t ignored = na_config_keep_restart(cfg, d->cfg, warn_restart_key, d);
+    d->stats.reload_ignored_keys += ignored;
+    if ((cfg->dedup_window > 0) != (d->cfg->dedup_window > 0)) {
+        na_warn("reload: dedup.window %s needs a restart; keeping it %s",
+                cfg->dedup_window > 0 ? "turned on" : "turned off",
+                d->cfg->dedup_window > 0 ? "on" : "off");
+        cfg->dedup_window = d->cfg->dedup_window;
+        d->stats.reload_ignored_keys++;
+    }
     na_config_free(d->cfg);
     d->cfg = cfg;
     free_taggers(d->taggers, d->n_slots);

@@ -164,21 +164,32 @@ int main(int argc, char **argv)
         free(feeds);
         return NA_EXIT_CONFIG;
     }
-    if ((n_feeds && na_config_set_list(&cfg->feed_endpoints, feeds, n_feeds) < 0) ||
-        (publish && na_config_set_string(&cfg->publish_endpoint, publish) < 0) ||
-        (metrics && na_config_set_string(&cfg->metrics_listen, metrics) < 0) ||
-        (state_dir && na_config_set_string(&cfg->state_dir, state_dir) < 0) ||
-        (catchup && na_config_set_string(&cfg->catchup_endpoint, catchup) < 0)) {
-        fprintf(stderr, "newsalertd: out of memory\n");
+    /* The command line wins over the file, with the same checks, and a
+     * reload keeps what it set. */
+    const struct {
+        const char *opt, *key, *value;
+    } overrides[] = {{"--publish", "publish.endpoint", publish},
+                     {"--metrics", "metrics.listen", metrics},
+                     {"--state-dir", "state.dir", state_dir},
+                     {"--catchup", "catchup.endpoint", catchup},
+                     {"--log-level", "log.level", level_arg}};
+    if (n_feeds && na_config_override(cfg, "feed.endpoints", feeds, n_feeds, &err) < 0) {
+        fprintf(stderr, "newsalertd: --feed: %s\n", err.msg);
         na_config_free(cfg);
         free(feeds);
-        return NA_EXIT_RUNTIME;
+        return NA_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+        char *v = (char *)overrides[i].value;
+        if (v && na_config_override(cfg, overrides[i].key, &v, 1, &err) < 0) {
+            fprintf(stderr, "newsalertd: %s: %s\n", overrides[i].opt, err.msg);
+            na_config_free(cfg);
+            free(feeds);
+            return NA_EXIT_USAGE;
+        }
     }
     free(feeds);
-    if (level_arg == NULL)
-        level = cfg->log_level;
-    cfg->log_level = level;
-    na_log_init(level);
+    na_log_init(cfg->log_level);
 
     if (check) {
         struct na_ruleset *rs = na_ruleset_load(cfg->rules_dir, cfg->actors_file, &err);

@@ -299,6 +299,10 @@ static const struct family families[] = {
      EMIT(emit_untracked)},
     {"newsalertd_reloads_total", "counter", "Reloads on SIGHUP, by result.",
      EMIT(emit_reloads)},
+    {"newsalertd_reload_ignored_keys_total", "counter",
+     "Config keys a reload found changed but cannot apply before a restart (each is "
+     "named in the log).",
+     STAT(reload_ignored_keys)},
     {"newsalertd_rules_loaded", "gauge", "Tags (rules files) in service.",
      EMIT(emit_rules)},
     {"newsalertd_rule_patterns_loaded", "gauge",

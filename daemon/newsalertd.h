@@ -95,6 +95,7 @@ struct na_config {
     long long catchup_batch;
     long long catchup_max_clients;
     long long catchup_max_range;
+    uint64_t from_cmdline; /* bit i: options[i] was set on the command line */
 };
 
 /* Loads path over the defaults. Returns NULL with "file:line: what is wrong"
@@ -104,6 +105,16 @@ void na_config_free(struct na_config *cfg);
 /* Replaces a list with one given on the command line (copies the strings). */
 int na_config_set_list(struct na_strlist *list, char *const *items, size_t n);
 int na_config_set_string(char **field, const char *value);
+/* Sets key (a string or list option) to the command line's values, with
+ * the same checks as in the file; marks it so that a reload keeps it. */
+int na_config_override(struct na_config *cfg, const char *key, char *const *values,
+                       size_t n, struct na_error *err);
+/* For a reload: the keys read only at start (sockets, files, timers) take
+ * their running values in next, as do those set on the command line.
+ * Calls changed() for each key whose value in the file differs from the
+ * running one and returns how many did. */
+size_t na_config_keep_restart(struct na_config *next, struct na_config *running,
+                              void (*changed)(const char *key, void *arg), void *arg);
 /* Prints the option table (key, default, help) for --help-config. */
 void na_config_print_reference(FILE *out);
 
@@ -168,6 +179,7 @@ struct na_stats {
     uint64_t publish_errors;
     uint64_t heartbeats; /* heartbeats sent on NA_HEARTBEAT_TOPIC */
     uint64_t reloads_ok, reloads_failed;
+    uint64_t reload_ignored_keys; /* keys a reload found changed but cannot apply */
     uint64_t match_limited;    /* articles whose scan stopped at limits.max_matches */
     uint64_t auth_failures;    /* CURVE/ZAP handshakes refused, both sockets */
     uint64_t feed_disconnects; /* established feed connections that dropped */

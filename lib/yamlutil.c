@@ -8,7 +8,68 @@
 
 #include "newsalert/yamlutil.h"
 
+struct key_ref {
+    const char *text;
+    size_t len;
+    int line;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct key_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->text, y->text, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->line - y->line;
+}
+
+/* YAML says a mapping's keys are unique, but libyaml keeps both of a pair
+ * and a loader would silently take one: a duplicate is an error at the
+ * second one's line. Sorted, so a mapping of many keys costs n log n. */
+static int check_duplicates(struct na_yaml *y, struct na_error *err)
+{
+    for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE)
+            continue;
+        size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+        if (count < 2)
+            continue;
+        struct key_ref *keys = calloc(count, sizeof(*keys));
+        size_t k = 0;
+        if (keys == NULL)
+            return na_error_set(err, "%s: out of memory", y->path);
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *key = na_yaml_node(y, p->key);
+            if (key && key->type == YAML_SCALAR_NODE)
+                keys[k++] = (struct key_ref){(const char *)key->data.scalar.value,
+                                             key->data.scalar.length, na_yaml_line(key)};
+        }
+        qsort(keys, k, sizeof(*keys), key_cmp);
+        for (size_t i = 1; i < k; i++)
+            if (keys[i].len == keys[i - 1].len &&
+                !memcmp(keys[i].text, keys[i - 1].text, keys[i].len)) {
+                na_error_set(err, "%s:%d: duplicate key '%.*s' (first at line %d)",
+                             y->path, keys[i].line, (int)(keys[i].len > 60 ? 60 : keys[i].len),
+                             keys[i].text, keys[i - 1].line);
+                free(keys);
+                return -1;
+            }
+        free(keys);
+    }
+    return 0;
+}
+
 int na_yaml_load(struct na_yaml *y, const char *path, struct na_error *err)
+{
+    return na_yaml_load_flags(y, path, 0, err);
+}
+
+int na_yaml_load_flags(struct na_yaml *y, const char *path, unsigned flags,
+                       struct na_error *err)
 {
     yaml_parser_t parser;
     FILE *f;
@@ -35,8 +96,14 @@ int na_yaml_load(struct na_yaml *y, const char *path, struct na_error *err)
     fclose(f);
     y->loaded = true;
     if (yaml_document_get_root_node(&y->doc) == NULL) {
+        if (flags & NA_YAML_EMPTY_OK)
+            return 0;
         na_yaml_free(y);
         return na_error_set(err, "%s:1: the file is empty", path);
+    }
+    if (check_duplicates(y, err) < 0) {
+        na_yaml_free(y);
+        return -1;
     }
     return 0;
 }

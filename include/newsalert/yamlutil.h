@@ -16,8 +16,13 @@ struct na_yaml {
 };
 
 /* Parses path into y. Returns -1 with "path:line: ..." in err on a syntax
- * error or an empty file. */
+ * error, a duplicate key in a mapping, or an empty file. */
 int na_yaml_load(struct na_yaml *y, const char *path, struct na_error *err);
+/* The same; with NA_YAML_EMPTY_OK a file of nothing but comments and blank
+ * lines loads, and na_yaml_root() is then NULL. */
+#define NA_YAML_EMPTY_OK 1u
+int na_yaml_load_flags(struct na_yaml *y, const char *path, unsigned flags,
+                       struct na_error *err);
 void na_yaml_free(struct na_yaml *y);
 
 yaml_node_t *na_yaml_root(struct na_yaml *y);

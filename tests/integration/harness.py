@@ -79,6 +79,26 @@ NEGATIVES = [
 ]
 
 
+def merge_sections(parts):
+    """Joins config fragments of top-level sections ("name:" then indented
+    keys), each section once: the daemon refuses a duplicate key, so a
+    test's extra "catchup:" must go into the harness's own."""
+    sections, order = {}, []
+    for text in parts:
+        name = None
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if not line[0].isspace():
+                name = line.rstrip()
+                if name not in sections:
+                    sections[name] = []
+                    order.append(name)
+            else:
+                sections[name].append(line)
+    return "".join(n + "\n" + "".join(l + "\n" for l in sections[n]) for n in order)
+
+
 class Daemon:
     """A newsalertd process on fresh loopback ports, with its stderr kept."""
 
@@ -90,20 +110,21 @@ class Daemon:
         rules = os.path.join(config_dir or os.path.join(SRC, "config"), "rules")
         actors = os.path.join(config_dir or os.path.join(SRC, "config"), "actors.yaml")
         self.config = os.path.join(self.dir, "newsalertd.yaml")
+        parts = ["rules:\n  dir: %s\n  actors: %s\n" % (rules, actors)]
+        # The model beside the rules, as `newsalert tag --rules DIR` finds
+        # it, so that the daemon and the offline tagger agree.
+        model = os.path.join(os.path.dirname(rules), "tagger.model")
+        if os.path.exists(model):
+            parts.append("rules:\n  model: %s\n" % model)
+        parts.append("log:\n  status_interval_ms: %d\n" % status_interval_ms)
+        if metrics is not None:
+            parts.append("metrics:\n  listen: \"%s\"\n" % metrics)
+        # State and the catch-up socket of this daemon alone.
+        parts.append("state:\n  dir: %s\n" % self.state_dir)
+        parts.append("catchup:\n  endpoint: %s\n" % self.catchup)
+        parts.append(extra_config)
         with open(self.config, "w") as f:
-            f.write("rules:\n  dir: %s\n  actors: %s\n" % (rules, actors))
-            # The model beside the rules, as `newsalert tag --rules DIR`
-            # finds it, so that the daemon and the offline tagger agree.
-            model = os.path.join(os.path.dirname(rules), "tagger.model")
-            if os.path.exists(model):
-                f.write("  model: %s\n" % model)
-            f.write("log:\n  status_interval_ms: %d\n" % status_interval_ms)
-            if metrics is not None:
-                f.write("metrics:\n  listen: \"%s\"\n" % metrics)
-            # State and the catch-up socket of this daemon alone.
-            f.write("state:\n  dir: %s\n" % self.state_dir)
-            f.write("catchup:\n  endpoint: %s\n" % self.catchup)
-            f.write(extra_config)
+            f.write(merge_sections(parts))
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.proc = None
 

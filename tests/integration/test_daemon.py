@@ -4,6 +4,7 @@ import signal
 import subprocess
 import tempfile
 import os
+import shutil
 import re
 import time
 import unittest
@@ -295,6 +296,57 @@ class TestCommandLine(unittest.TestCase):
         self.assertIn("/nonexistent/rules", err)
         err = self.config_error("log:\n  level: loud\n")
         self.assertRegex(err, r"newsalertd\.yaml:2: log\.level")
+
+    def test_duplicate_keys_are_refused_with_both_lines(self):
+        err = self.config_error("feed:\n  rcvhwm: 5\n  batch: 2\n  rcvhwm: 6\n")
+        self.assertRegex(err, r"newsalertd\.yaml:4: duplicate key 'rcvhwm' \(first at line 2\)")
+        err = self.config_error("log:\n  level: info\nlog:\n  level: debug\n")
+        self.assertRegex(err, r"newsalertd\.yaml:3: duplicate key 'log'")
+
+    def test_endpoints_are_checked_and_the_key_named(self):
+        for text, why in (
+                ("feed:\n  endpoints: [tcp://127.0.0.1:1, tpc://x:1]\n",
+                 r":2: feed\.endpoints: 'tpc://x:1': transport 'tpc' is not supported"),
+                ("feed:\n  endpoints: tcp://feed.example.org\n",
+                 r":2: feed\.endpoints: .*the port is missing"),
+                ("feed:\n  endpoints: tcp://127.0.0.1:*\n",
+                 r":2: feed\.endpoints: .*a connect needs a real port"),
+                ("publish:\n  endpoint: tcp://127.0.0.1:65536\n",
+                 r":2: publish\.endpoint: .*not a number from 1 to 65535"),
+                ("publish:\n  endpoint: tcp://::1:5556\n",
+                 r":2: publish\.endpoint: .*IPv6 address goes in brackets"),
+                ("catchup:\n  endpoint: inproc://catchup\n",
+                 r":2: catchup\.endpoint: .*inproc:// reaches only this process"),
+                ("catchup:\n  endpoint: \"ipc://\"\n",
+                 r":2: catchup\.endpoint: .*the ipc path is missing")):
+            self.assertRegex(self.config_error(text), r"newsalertd\.yaml" + why)
+        # The command line gets the same checks, as usage errors.
+        d = Daemon()
+        try:
+            for opt, value in (("--feed", "tcp://host"), ("--publish", "udp://x:1"),
+                               ("--catchup", "tcp://a b:1")):
+                r = self.run_daemon("-c", d.config, "--check-config", opt, value)
+                self.assertEqual(r.returncode, 64, (opt, value, r.stderr))
+                self.assertIn("newsalertd: %s: '%s': " % (opt, value), r.stderr)
+            r = self.run_daemon("-c", d.config, "--check-config", "--feed", "tcp://[::1]:5555",
+                                "--feed", "ipc:///run/newsalertd/feed", "--publish",
+                                "tcp://*:*", "--catchup", "off")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            d.cleanup()
+
+    def test_a_config_of_only_comments_is_all_defaults(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(os.environ["NA_SOURCE_DIR"], "config")
+            shutil.copytree(os.path.join(src, "rules"), os.path.join(d, "rules"))
+            shutil.copy(os.path.join(src, "actors.yaml"), d)
+            path = os.path.join(d, "newsalertd.yaml")
+            for text in ("# nothing set here\n\n# all defaults\n", "", "---\n"):
+                with open(path, "w") as f:
+                    f.write(text)
+                r = self.run_daemon("-c", path, "--check-config")
+                self.assertEqual(r.returncode, 0, (text, r.stderr))
+                self.assertIn("ok (3 tags", r.stdout)
 
     def test_a_missing_config_file_exits_78(self):
         r = self.run_daemon("-c", "/nonexistent/newsalertd.yaml")
