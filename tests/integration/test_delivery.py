@@ -409,7 +409,10 @@ class TestKill(DeliveryTest):
             self.assertIn(seq, by_seq, "alert %d was published but not journalled" % seq)
             self.assertEqual(by_seq[seq]["article_id"], a.article_id)
             self.assertEqual(a.epoch, epoch0)
-        self.assertEqual(ids[-1], "k-end")
+        # k-end came on another connection than the replay's tail, which
+        # the daemon's SUB socket may still have been draining: it is in the
+        # journal, not necessarily last.
+        self.assertIn("k-end", ids)
         # Only what was in flight at a kill is missing.
         replayed = [i for i in ids if i.startswith("k-") and i != "k-end"]
         self.assertGreater(len(replayed), self.total // 2)
