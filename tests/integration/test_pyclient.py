@@ -23,7 +23,7 @@ import newsalert  # noqa: E402
 from harness import (POSITIVE, SRC, WAIT, Feed, article, probe_article,  # noqa: E402
                      seed_article)
 from test_curve import CurveDaemon, keygen  # noqa: E402
-from test_delivery import (LONG, DeliveryTest, corpus_article, labelled_articles,  # noqa: E402
+from test_delivery import (LONG, Catchup, DeliveryTest, corpus_article, labelled_articles,  # noqa: E402
                            missing, wait_journal)
 
 ALL_TAGS = {"aid", "alliance", "summit"}
@@ -164,6 +164,30 @@ class TestSubscribe(PyClientTest):
         with self.assertRaises(newsalert.CatchupRefused) as e:
             c.next(WAIT)
         self.assertIn("unknown tag 'weather'", str(e.exception))
+
+
+class TestBusy(PyClientTest):
+    """A daemon with room for one catch-up stream, taken by a client that
+    does not read: the Python client is told "busy", asks again, and gets
+    its history whole once the other has gone."""
+
+    extra_config = "catchup:\n  max_clients: 1\n"
+    n = 2000
+
+    def test_busy_is_asked_again(self):
+        for _, payload in mixed_articles("b", self.n):
+            self.feed.send(payload)
+        wait_journal(self.daemon, self.n)
+        blocker = Catchup(self.ctx, self.daemon.catchup, rcvhwm=10)
+        self.socks.append(blocker.sock)
+        blocker.request(since=0)
+        self.assertIsNotNone(blocker.recv(WAIT), "the other stream never started")
+        c = self.client(since=0)
+        self.assertIsNone(c.next(1.5))
+        blocker.sock.close(0)   # the daemon drops its stream at the next send
+        got = take(c, n=self.n)
+        self.assertEqual([a.seq for a in got], list(range(1, self.n + 1)))
+        self.assertGreaterEqual(c.stats.requests, 2, c.stats)
 
 
 def _topics_of(a):

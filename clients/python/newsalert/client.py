@@ -143,7 +143,8 @@ class Client:
         self._blocked_since = None   # when the lowest held alert began to wait
         self._blocked_seq = None     # ... and its seq
         self._inflight = None   # (since, until, deadline, tries)
-        self._retry_at = None
+        self._retry_at = None   # when to send a refused ("busy") request again
+        self._retry_until = 0
         self._ready = deque()
         if since is not None:
             self._start_at(since, 0 if since == 0 else None)
@@ -310,6 +311,7 @@ class Client:
         self._start_at(0, 0)
         self._hb = None
         self._want = 0
+        self._retry_at = None
         self._blocked_since = self._blocked_seq = None
         if self._inflight is not None:
             self._inflight = None
@@ -397,6 +399,9 @@ class Client:
     def _timers(self, now):
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
+            if self._dealer is not None and (self._retry_until == 0
+                                             or self._retry_until > self._L):
+                self._request(self._L, self._retry_until)
             self._advance()
         if self._inflight is not None and now >= self._inflight[2]:
             since, until, _, tries = self._inflight
@@ -463,7 +468,9 @@ class Client:
                 self._request(self._L, until)
         elif r.kind == _ERROR:
             if r.error.startswith("busy"):
+                # Too many catch-up clients: the same request, a little later.
                 self._retry_at = time.monotonic() + 0.5
+                self._retry_until = until
                 return
             self._dealer.close(0)
             self._dealer = None
