@@ -1,6 +1,12 @@
 """The systemd unit: `systemd-analyze security --offline=true` must rate it
 at NA_MAX_EXPOSURE (1.5) or lower, and `systemd-analyze verify` must have
-nothing to say about it.
+nothing to say about it. The unit's settings that other parts rely on are
+there: a RuntimeDirectory= of the daemon's name (for ipc:///run/newsalertd/
+endpoints; check_runtime_dir.py runs the daemon in it), and restart rules
+that match the daemon's exit codes: the built binary is run into a usage
+error, a bad config and a runtime failure, and the codes it gives for the
+first two (64, 78) must be in RestartPreventExitStatus=, the third must not
+(Restart=on-failure restarts it).
 
 verify checks that ExecStart= names an executable, so it runs on a copy of
 the unit whose ExecStart= points at the binary just built; --man=no because
@@ -69,9 +75,85 @@ def main():
     finally:
         shutil.rmtree(tmp)
 
+    failures += check_settings(text)
+    failures += check_exit_codes(text, binary)
+
     for f in failures:
         print("FAIL: " + f)
     return 1 if failures else 0
+
+
+def settings(text):
+    """The unit's assignments by name; the ones read here appear once."""
+    kv = {}
+    for name, value in re.findall(r"^(\w+)=(.*)$", text, re.M):
+        kv[name] = value.strip()
+    return kv
+
+
+def check_settings(text):
+    kv = settings(text)
+    failures = []
+    if kv.get("RuntimeDirectory") != "newsalertd":
+        failures.append("RuntimeDirectory= is %r, not 'newsalertd': ipc:///run/newsalertd/ "
+                        "endpoints cannot be bound" % kv.get("RuntimeDirectory"))
+    mode = kv.get("RuntimeDirectoryMode", "0755")
+    if not re.fullmatch(r"0?[0-7]{3}", mode) or int(mode, 8) & 0o022:
+        failures.append("RuntimeDirectoryMode=%s lets others write into /run/newsalertd" % mode)
+    print("runtime directory: /run/%s, mode %s" % (kv.get("RuntimeDirectory"), mode))
+    return failures
+
+
+def check_exit_codes(text, binary):
+    """Each failure the daemon can meet at start, run for real: what it
+    exits with decides whether systemd tries again."""
+    kv = settings(text)
+    failures = []
+    prevent = set(kv.get("RestartPreventExitStatus", "").split())
+    if kv.get("Restart") != "on-failure":
+        failures.append("Restart= is %r, not on-failure" % kv.get("Restart"))
+    tmp = tempfile.mkdtemp(prefix="na-exit-")
+    try:
+        bad = os.path.join(tmp, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("feed:\n  endpoints: [tcp://127.0.0.1:1]\n  no_such_key: 1\n")
+        good = os.path.join(tmp, "good.yaml")
+        src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(good, "w") as f:
+            f.write("rules:\n  dir: %s\n  actors: %s\n  model: %s\nstate:\n  dir: %s\n"
+                    % (os.path.join(src, "config", "rules"),
+                       os.path.join(src, "config", "actors.yaml"),
+                       os.path.join(src, "config", "tagger.model"),
+                       os.path.join(tmp, "state")))
+        # (what, argv, the code it must exit with, may systemd restart it)
+        cases = (
+            ("a usage error", [binary, "--no-such-option"], 64, False),
+            ("a config with an unknown key", [binary, "-c", bad], 78, False),
+            ("a missing config file", [binary, "-c", os.path.join(tmp, "none.yaml")], 78,
+             False),
+            ("a publish endpoint that cannot be bound",
+             [binary, "-c", good, "--metrics", "off", "--catchup", "off",
+              "--publish", "ipc://%s/no/such/dir/alerts" % tmp], 1, True),
+        )
+        for what, argv, want, restart in cases:
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                failures.append("newsalertd with %s did not exit" % what)
+                continue
+            print("%s: exit %d (%s)" % (what, r.returncode,
+                                        "restarted" if str(r.returncode) not in prevent
+                                        else "not restarted"))
+            if r.returncode != want:
+                failures.append("newsalertd with %s exited %d, not %d:\n%s"
+                                % (what, r.returncode, want, r.stderr))
+            elif (str(want) in prevent) == restart:
+                failures.append("exit %d (%s) %s in RestartPreventExitStatus=%s"
+                                % (want, what, "is" if restart else "is not",
+                                   " ".join(sorted(prevent))))
+    finally:
+        shutil.rmtree(tmp)
+    return failures
 
 
 if __name__ == "__main__":
