@@ -18,6 +18,7 @@ PKG = os.path.join(os.environ["NA_SOURCE_DIR"], "clients", "python")
 sys.path.insert(0, PKG)
 
 import zmq  # noqa: E402
+import zmq.auth  # noqa: E402
 
 import newsalert  # noqa: E402
 from harness import (POSITIVE, SRC, WAIT, Feed, article, probe_article,  # noqa: E402
@@ -357,6 +358,13 @@ class TestCurve(unittest.TestCase):
         with self.assertRaises(newsalert.KeyFileError) as e:
             self.client("nowhere.key")
         self.assertIn("nowhere.key: No such file or directory", str(e.exception))
+        # pyzmq's zmq.auth writes the same format (its secret file as NAME.key_secret).
+        pub_file, sec_file = zmq.auth.create_certificates(self.keys, "carol")
+        os.chmod(sec_file, 0o600)
+        self.assertEqual(newsalert.load_certificate(sec_file, need_secret=True),
+                         tuple(k.decode() for k in zmq.auth.load_certificate(sec_file)))
+        self.assertEqual(newsalert.load_certificate(pub_file),
+                         (zmq.auth.load_certificate(pub_file)[0].decode(), None))
         bad = self.k("bad.pub")
         with open(bad, "w") as f:
             f.write("curve\n    public-key = \"too short\"\n")
@@ -392,6 +400,10 @@ class TestHostileHeartbeat(unittest.TestCase):
                 for body in bad:
                     pub.send_multipart([b"~hb", body])
                 pub.send_multipart([b"~hb"])              # no body at all
+                # A topic that the prefix subscription "alert.aid" takes too.
+                other = newsalert.alert_pb2.Alert(seq=1, epoch=7, article_id="aidx",
+                                                  topic="alert.aidx", topic_seq=1)
+                pub.send_multipart([b"alert.aidx", other.SerializeToString()])
                 good = newsalert.alert_pb2.Alert(
                     seq=1, epoch=7, article_id="after-the-garbage", topic="alert.aid",
                     topic_seq=1, topics=[newsalert.alert_pb2.TopicSeq(topic="alert.aid",
