@@ -24,14 +24,9 @@ static void eval_usage(FILE *out)
         "the same for short and long-form articles (\"form\", else 350 words or more),\n"
         "the false-positive rate on hard negatives (\"negative\": \"hard\"), and every\n"
         "false positive and false negative with the reason.\n"
-        "  -s, --split NAME    only lines whose \"split\" is NAME (train, dev or test)\n"
-        "  -m, --min-f1 X      exit 1 when any tag's F1 is below X\n"
-        "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
-        "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
-        "  -M, --model FILE    the learned layer's model (default DIR/../tagger.model\n"
-        "                      when it exists)\n"
-        "  -N, --no-model      the rules alone decide\n"
-        "  -c, --compare A,B   compare two sets on the same articles: each is a model\n"
+        "      --split NAME    only lines whose \"split\" is NAME (train, dev or test)\n"
+        "      --min-f1 X      exit 1 when any tag's F1 is below X\n" TOOL_RULES_HELP
+        "      --compare A,B   compare two sets on the same articles: each is a model\n"
         "                      file, or 'rules' for the rules alone, optionally after\n"
         "                      a rules directory and a colon (DIR:MODEL, DIR:rules)\n"
         "  -q, --quiet         print only the tables\n"
@@ -180,33 +175,27 @@ static void corpus_free(struct corpus *c)
 /* One rule/model set to evaluate. */
 struct set {
     const char *label;
-    const char *rules, *model;
-    bool no_model;
-    struct na_ruleset *rs;
+    struct tool_rules_opts ro;
+    struct tool_rules tr;
+    struct na_ruleset *rs; /* borrowed from tr */
     struct na_tagger *tagger;
     struct na_model *m;
     unsigned *got; /* per item: the tags that fired */
 };
 
-static int set_open(struct set *s, const char *actors)
+static int set_open(struct set *s)
 {
-    s->tagger = tool_load_tagger("eval", s->rules, actors, &s->rs);
-    if (s->tagger == NULL)
+    if (tool_rules_open(&s->tr, "eval", &s->ro) < 0)
         return -1;
-    s->m = tool_load_model("eval", s->rules, s->model, s->no_model, s->rs);
-    if (s->m == TOOL_MODEL_FAILED) {
-        s->m = NULL;
-        return -1;
-    }
-    na_tagger_set_model(s->tagger, s->m);
+    s->rs = s->tr.rs;
+    s->tagger = s->tr.tagger;
+    s->m = s->tr.model;
     return 0;
 }
 
 static void set_close(struct set *s)
 {
-    na_tagger_free(s->tagger);
-    na_model_free(s->m);
-    na_ruleset_free(s->rs);
+    tool_rules_close(&s->tr);
     free(s->got);
 }
 
@@ -474,28 +463,26 @@ static void parse_set(char *spec, struct set *s)
     s->label = strdup(spec);
     if (colon) {
         *colon = '\0';
-        s->rules = spec;
+        s->ro.rules = spec;
         spec = colon + 1;
     }
     if (!strcmp(spec, "rules"))
-        s->no_model = true;
+        s->ro.no_model = true;
     else
-        s->model = spec;
+        s->ro.model = spec;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    static const struct option opts[] = {{"split", required_argument, NULL, 's'},
-                                         {"min-f1", required_argument, NULL, 'm'},
-                                         {"rules", required_argument, NULL, 'r'},
-                                         {"actors", required_argument, NULL, 'a'},
-                                         {"model", required_argument, NULL, 'M'},
-                                         {"no-model", no_argument, NULL, 'N'},
-                                         {"compare", required_argument, NULL, 'c'},
+    enum { OPT_SPLIT = 1001, OPT_MIN_F1, OPT_COMPARE };
+    static const struct option opts[] = {{"split", required_argument, NULL, OPT_SPLIT},
+                                         {"min-f1", required_argument, NULL, OPT_MIN_F1},
+                                         {"compare", required_argument, NULL, OPT_COMPARE},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
+                                         TOOL_RULES_LONG,
                                          {NULL, 0, NULL, 0}};
-    const char *split = NULL, *actors = NULL;
+    const char *split = NULL;
     char *compare_spec = NULL;
     struct set sets[2] = {{0}};
     double min_f1 = -1;
@@ -503,36 +490,26 @@ int cmd_eval(int argc, char **argv)
     char *end;
     int c;
 
-    while ((c = getopt_long(argc, argv, "s:m:r:a:M:Nc:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qh" TOOL_RULES_SHORT, opts, NULL)) != -1) {
+        if (tool_rules_option(c, optarg, &sets[0].ro))
+            continue;
         switch (c) {
-        case 's':
+        case OPT_SPLIT:
             split = optarg;
             if (strcmp(split, "train") && strcmp(split, "dev") && strcmp(split, "test")) {
                 tool_error("eval", "--split: expected train, dev or test, got '%s'", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'm':
+        case OPT_MIN_F1:
             min_f1 = strtod(optarg, &end);
-            if (*end || min_f1 < 0 || min_f1 > 1) {
+            if (end == optarg || *end || min_f1 < 0 || min_f1 > 1) {
                 tool_error("eval", "--min-f1: expected a number from 0 to 1, got '%s'",
                            optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'r':
-            sets[0].rules = optarg;
-            break;
-        case 'a':
-            actors = optarg;
-            break;
-        case 'M':
-            sets[0].model = optarg;
-            break;
-        case 'N':
-            sets[0].no_model = true;
-            break;
-        case 'c':
+        case OPT_COMPARE:
             compare_spec = optarg;
             break;
         case 'q':
@@ -547,6 +524,7 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (optind >= argc) {
+        tool_error("eval", "no labelled articles given (FILE.jsonl...)");
         eval_usage(stderr);
         return EXIT_USAGE;
     }
@@ -558,9 +536,11 @@ int cmd_eval(int argc, char **argv)
             return EXIT_USAGE;
         }
         *comma = '\0';
-        const char *rules = sets[0].rules;
-        sets[0] = (struct set){.rules = rules};
-        sets[1] = (struct set){.rules = rules};
+        struct tool_rules_opts base = sets[0].ro;
+        base.model = NULL;
+        base.no_model = false;
+        sets[0] = (struct set){.ro = base};
+        sets[1] = (struct set){.ro = base};
         parse_set(compare_spec, &sets[0]);
         parse_set(comma + 1, &sets[1]);
         n_sets = 2;
@@ -568,7 +548,7 @@ int cmd_eval(int argc, char **argv)
     int status = EXIT_FAIL;
     struct corpus corpus = {0};
     for (size_t i = 0; i < n_sets; i++)
-        if (set_open(&sets[i], actors) < 0)
+        if (set_open(&sets[i]) < 0)
             goto out;
     unsigned bad = 0;
     for (int i = optind; i < argc; i++)

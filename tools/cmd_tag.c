@@ -19,13 +19,12 @@ static void tag_usage(FILE *out)
         "Usage: newsalert tag FILE|- [OPTION]...\n"
         "Tag the articles of a recorded feed or a JSON-lines file (- for JSON lines on\n"
         "stdin) with the daemon's rules, and print the alerts as JSON lines.\n"
+        "The daemon's own path: its limits, dedup (a revision's alert names the\n"
+        "earlier one in update_of) and tagging, so the alerts are the ones newsalertd\n"
+        "publishes for the same input, seq counted from 1. The summary on stderr gives\n"
+        "the tagger's throughput over the CPU time of the tagging alone.\n"
         "  -e, --explain       for every article, show each tag's matches, weights,\n"
-        "                      vetoes, score and verdict\n"
-        "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
-        "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
-        "  -M, --model FILE    the learned layer's model (default DIR/../tagger.model\n"
-        "                      when it exists)\n"
-        "  -N, --no-model      the rules alone decide\n"
+        "                      vetoes, score and verdict\n" TOOL_RULES_HELP
         "  -q, --quiet         print only the summary\n"
         "  -h, --help          show this help\n");
 }
@@ -223,30 +222,19 @@ void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
 int cmd_tag(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"explain", no_argument, NULL, 'e'},      {"rules", required_argument, NULL, 'r'},
-        {"actors", required_argument, NULL, 'a'}, {"quiet", no_argument, NULL, 'q'},
-        {"model", required_argument, NULL, 'M'},  {"no-model", no_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *rules = NULL, *actors = NULL, *model_path = NULL;
-    bool explain = false, quiet = false, no_model = false;
+        {"explain", no_argument, NULL, 'e'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},    TOOL_RULES_LONG,
+        {NULL, 0, NULL, 0}};
+    struct tool_rules_opts ro = {0};
+    bool explain = false, quiet = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "er:a:M:Nqh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "eqh" TOOL_RULES_SHORT, opts, NULL)) != -1) {
+        if (tool_rules_option(c, optarg, &ro))
+            continue;
         switch (c) {
-        case 'M':
-            model_path = optarg;
-            break;
-        case 'N':
-            no_model = true;
-            break;
         case 'e':
             explain = true;
-            break;
-        case 'r':
-            rules = optarg;
-            break;
-        case 'a':
-            actors = optarg;
             break;
         case 'q':
             quiet = true;
@@ -260,103 +248,64 @@ int cmd_tag(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
+        tool_error("tag", optind == argc ? "no input given (FILE, or - for stdin)"
+                                         : "one input only, got '%s' too",
+                   argv[optind + 1 < argc ? optind + 1 : optind]);
         tag_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_ruleset *rs;
-    struct na_tagger *tagger = tool_load_tagger("tag", rules, actors, &rs);
-    if (tagger == NULL)
+    struct tool_pipeline p;
+    if (tool_pipeline_open(&p, "tag", &ro) < 0)
         return EXIT_FAIL;
-    struct na_model *model = tool_load_model("tag", rules, model_path, no_model, rs);
-    if (model == TOOL_MODEL_FAILED) {
-        na_tagger_free(tagger);
-        na_ruleset_free(rs);
-        return EXIT_FAIL;
-    }
-    na_tagger_set_model(tagger, model);
-    struct na_error err;
-    struct na_alert_builder *builder = na_alert_builder_new(512);
     struct article_source *src = article_source_open(argv[optind], "tag");
-    if (builder == NULL || src == NULL) {
-        article_source_close(src);
-        na_alert_builder_free(builder);
-        na_tagger_free(tagger);
-        na_model_free(model);
-        na_ruleset_free(rs);
+    if (src == NULL) {
+        tool_pipeline_close(&p);
         return EXIT_FAIL;
     }
-    struct na_limits limits;
-    na_limits_default(&limits);
     struct article_item item;
-    uint64_t n = 0, alerts = 0, rejected = 0, bytes = 0;
     int rc, status = EXIT_OK;
-    double t0 = tool_now(), tag_time = 0;
     while ((rc = article_source_next(src, &item)) != 0) {
         if (rc < 0) {
-            rejected++;
+            p.messages++;
+            p.rejected++;
             continue;
         }
-        n++;
-        if (item.record && item.record->n_frames > 2) {
-            rejected++;
-            if (explain)
-                printf("message %llu: rejected (%s)\n", (unsigned long long)n,
-                       na_reject_name(NA_REJECT_FRAME_COUNT));
-            continue;
-        }
-        enum na_reject why;
-        char msg[256];
-        Newsalert__V1__Article *a =
-            na_article_decode(item.payload, item.len, &limits, &why, msg, sizeof(msg));
-        if (a == NULL) {
-            rejected++;
-            if (explain)
-                printf("message %llu: rejected (%s): %s\n", (unsigned long long)n,
-                       na_reject_name(why), msg);
-            continue;
-        }
-        const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
+        Newsalert__V1__Article *a;
+        Newsalert__V1__Alert *al;
         const struct na_result *res;
-        double ts = tool_now();
-        if (na_tagger_tag(tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
-            tool_error("tag", "%s: %s", a->id, err.msg);
+        char msg[256];
+        enum tool_verdict v = tool_pipeline_handle(&p, "tag", &item, &a, &res, &al, msg,
+                                                   sizeof(msg));
+        if (v == TOOL_ERROR) {
             status = EXIT_FAIL;
             na_article_free(a);
             break;
         }
-        tag_time += tool_now() - ts;
-        bytes += strlen(h) + strlen(b);
-        if (explain) {
-            printf("article %s: %s\n", a->id, h);
-            tool_explain(stdout, rs, res, h, b);
+        if (explain && v == TOOL_REJECTED)
+            printf("message %llu: rejected (%s): %s\n", (unsigned long long)p.messages,
+                   na_reject_name(p.why), msg);
+        if (explain && v == TOOL_DUPLICATE)
+            printf("article %s (%s, revision %u): a duplicate, dropped\n", a->id,
+                   a->source ? a->source : "", a->revision);
+        if (explain && res) {
+            printf("article %s: %s\n", a->id, a->headline ? a->headline : "");
+            tool_explain(stdout, p.rules.rs, res, a->headline ? a->headline : "",
+                         a->body ? a->body : "");
         }
-        if (res->n_fired) {
-            struct na_alert_meta meta = {.seq = ++alerts};
-            Newsalert__V1__Alert *al = na_alert_build(builder, a, res, rs, &meta);
-            if (al && !quiet && !explain) {
-                json_t *o = na_alert_to_json(al);
-                char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-                if (s)
-                    puts(s);
-                free(s);
-                json_decref(o);
-            }
+        if (al && !quiet && !explain) {
+            json_t *o = na_alert_to_json(al);
+            char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+            if (s)
+                puts(s);
+            free(s);
+            json_decref(o);
         }
         na_article_free(a);
     }
     if (article_source_damaged(src))
         status = EXIT_FAIL;
-    double el = tool_now() - t0;
-    fprintf(stderr,
-            "newsalert tag: %llu articles, %llu alerts, %llu rejected; %.1f MB of text, "
-            "tagger %.0f MB/s (%.2f s in all)\n",
-            (unsigned long long)n, (unsigned long long)alerts,
-            (unsigned long long)rejected, (double)bytes / 1e6,
-            tag_time > 0 ? (double)bytes / 1e6 / tag_time : 0, el);
+    tool_pipeline_summary(&p, "tag");
     article_source_close(src);
-    na_alert_builder_free(builder);
-    na_tagger_free(tagger);
-    na_model_free(model);
-    na_ruleset_free(rs);
+    tool_pipeline_close(&p);
     return status;
 }

@@ -22,10 +22,13 @@ static void train_usage(FILE *out)
             "split (the frozen \"test\" split) are left out. Prints the dev precision,\n"
             "recall and F1 per tag. The same input gives a byte-identical model.\n"
             "  -o, --output FILE   where to write the model (required)\n"
-            "  -d, --min-df N      leave out n-grams found in fewer than N train articles\n"
+            "      --min-df N      leave out n-grams found in fewer than N train articles\n"
             "                      (default 2)\n"
-            "  -r, --rules DIR     rules directory (default config/rules, else installed)\n"
-            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+            "      --config FILE   the daemon's configuration, for rules.dir, rules.actors\n"
+            "                      and the limits (default " NA_DEFAULT_CONFIG ")\n"
+            "  -R, --rules DIR     rules directory instead of the configuration's rules.dir\n"
+            "  -a, --actors FILE   actors file (default: the configuration's, or\n"
+            "                      DIR/../actors.yaml with --rules)\n"
             "  -q, --quiet         print only the table\n"
             "  -h, --help          show this help\n");
 }
@@ -113,26 +116,30 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
 
 int cmd_train(int argc, char **argv)
 {
+    enum { OPT_MIN_DF = 1001 };
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"min-df", required_argument, NULL, 'd'},
-                                         {"rules", required_argument, NULL, 'r'},
-                                         {"actors", required_argument, NULL, 'a'},
+                                         {"min-df", required_argument, NULL, OPT_MIN_DF},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
+                                         TOOL_RULES_LONG,
                                          {NULL, 0, NULL, 0}};
-    const char *output = NULL, *rules = NULL, *actors = NULL;
+    const char *output = NULL;
+    struct tool_rules_opts ro = {.no_model = true, .keep_features = true};
     struct na_train_options opt = {.min_df = 2};
     char *end;
     int c;
 
-    while ((c = getopt_long(argc, argv, "o:d:r:a:qh", opts, NULL)) != -1) {
+    /* Training needs no model: --model and --no-model are refused. */
+    while ((c = getopt_long(argc, argv, "o:qhR:a:", opts, NULL)) != -1) {
+        if (c != 'M' && c != 'N' && tool_rules_option(c, optarg, &ro))
+            continue;
         switch (c) {
         case 'o':
             output = optarg;
             break;
-        case 'd': {
+        case OPT_MIN_DF: {
             unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > 1000) {
+            if (end == optarg || *end || v < 1 || v > 1000) {
                 tool_error("train", "--min-df: expected a whole number from 1 to 1000, got "
                                     "'%s'",
                            optarg);
@@ -141,18 +148,17 @@ int cmd_train(int argc, char **argv)
             opt.min_df = (unsigned)v;
             break;
         }
-        case 'r':
-            rules = optarg;
-            break;
-        case 'a':
-            actors = optarg;
-            break;
         case 'q':
             opt.quiet = true;
             break;
         case 'h':
             train_usage(stdout);
             return EXIT_OK;
+        case 'M':
+        case 'N':
+            tool_error("train", "--model and --no-model are for tag and eval: train makes "
+                                "a model");
+            return EXIT_USAGE;
         default:
             train_usage(stderr);
             return EXIT_USAGE;
@@ -163,11 +169,11 @@ int cmd_train(int argc, char **argv)
         train_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_ruleset *rs;
-    struct na_tagger *tagger = tool_load_tagger("train", rules, actors, &rs);
-    if (tagger == NULL)
+    struct tool_rules tr;
+    if (tool_rules_open(&tr, "train", &ro) < 0)
         return EXIT_FAIL;
-    na_tagger_keep_features(tagger, true);
+    struct na_ruleset *rs = tr.rs;
+    struct na_tagger *tagger = tr.tagger;
     struct na_trainset *ts = na_trainset_new();
     unsigned bad = 0, n_train = 0, n_dev = 0, n_other = 0;
     int status = EXIT_FAIL;
@@ -210,7 +216,6 @@ int cmd_train(int argc, char **argv)
     status = EXIT_OK;
 out:
     na_trainset_free(ts);
-    na_tagger_free(tagger);
-    na_ruleset_free(rs);
+    tool_rules_close(&tr);
     return status;
 }

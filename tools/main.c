@@ -1,6 +1,6 @@
 /* newsalert: the command-line companion of newsalertd. One binary, one
- * subcommand per job; each has --help, and exits 0 (ok), 1 (runtime
- * failure) or 64 (usage). */
+ * subcommand per job; each has --help and --version, and exits 0 (ok), 1
+ * (runtime failure) or 64 (usage). */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +22,8 @@ static const struct {
     {"keygen", cmd_keygen, "write a CURVE key pair: NAME.key (secret) and NAME.pub"},
     {"journal", cmd_journal, "print the alerts in newsalertd's journal"},
     {"quarantine", cmd_quarantine, "list or re-pack the input newsalertd rejected"},
+    {"test", cmd_test, "golden test: a recorded feed's alerts against the expected ones"},
+    {"lint", cmd_lint, "warn about rules that match empty text, repeat without bound, never fire"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -50,9 +52,18 @@ int main(int argc, char **argv)
         printf("newsalert %s\n", NA_VERSION);
         return EXIT_OK;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        /* --version means the same in every subcommand, so it is answered
+         * here, before the subcommand parses its options. */
+        for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++)
+            if (!strcmp(argv[a], "--version")) {
+                printf("newsalert %s %s\n", commands[i].name, NA_VERSION);
+                return EXIT_OK;
+            }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "newsalert: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

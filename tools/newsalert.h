@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "newsalert/alert.h"
+#include "newsalert/article.h"
 #include "newsalert/feedfile.h"
 #include "newsalert/model.h"
 #include "newsalert/ruleset.h"
@@ -15,6 +17,7 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 64
+#define EXIT_DATAERR 65 /* lint: rules that do not parse */
 
 int cmd_pack(int argc, char **argv);
 int cmd_unpack(int argc, char **argv);
@@ -27,6 +30,8 @@ int cmd_train(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_journal(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
+int cmd_lint(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...)
@@ -51,17 +56,99 @@ int article_source_next(struct article_source *s, struct article_item *item);
 bool article_source_damaged(const struct article_source *s);
 void article_source_close(struct article_source *s);
 
-/* The rules to use: --rules DIR (actors.yaml is looked for beside it, or
- * --actors FILE), else config/rules under the current directory, else the
- * installed defaults. */
-struct na_ruleset *tool_load_rules(const char *cmd, const char *rules_dir,
-                                   const char *actors_file);
+/* Where tag, eval, train and test find their rules: the configuration the
+ * daemon reads (--config FILE, default NA_DEFAULT_CONFIG), loaded by the
+ * daemon's own config.c, so that rules.dir, rules.actors and rules.model
+ * are resolved against the file's directory exactly as newsalertd resolves
+ * them, and the limits and the dedup window are the daemon's too. --rules
+ * DIR overrides rules.dir (and then looks for actors.yaml and tagger.model
+ * beside DIR unless --actors / --model say otherwise); --model and
+ * --no-model override rules.model. Never the current directory. */
+struct tool_rules_opts {
+    const char *config; /* NULL: NA_DEFAULT_CONFIG */
+    const char *rules, *actors, *model;
+    bool no_model;
+    bool keep_features; /* train: features even without a model */
+};
 
-/* tool_load_rules, then a tagger with the daemon's default limits. Returns
- * NULL (reported) on failure; on success *rs is the caller's to free after
- * the tagger. */
-struct na_tagger *tool_load_tagger(const char *cmd, const char *rules_dir,
-                                   const char *actors_file, struct na_ruleset **rs);
+struct na_config;
+struct tool_rules {
+    struct na_config *cfg; /* owned */
+    struct na_ruleset *rs; /* owned */
+    struct na_model *model; /* owned; NULL: the rules decide */
+    struct na_tagger *tagger; /* owned; borrows rs and model */
+    char *model_path; /* owned; NULL when none */
+};
+
+/* Loads configuration, rules, model and a tagger with the configured
+ * limits. -1 on failure (reported, *tr left empty); tool_rules_close frees. */
+int tool_rules_open(struct tool_rules *tr, const char *cmd, const struct tool_rules_opts *o);
+void tool_rules_close(struct tool_rules *tr);
+
+/* The long options --config, --rules, --actors, --model and --no-model and
+ * their short letters, the same in every subcommand: R, a, M, N (--config has
+ * none: -c is tail's --connect; -r is replay's --rate). Returns
+ * true when opt was one of them (and records it in o). */
+bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o);
+#define TOOL_OPT_CONFIG 1000 /* long only: tail's -c is --connect */
+#define TOOL_RULES_SHORT "R:a:M:N"
+#define TOOL_RULES_LONG                                                                    \
+    {"config", required_argument, NULL, TOOL_OPT_CONFIG},                                 \
+        {"rules", required_argument, NULL, 'R'},      \
+        {"actors", required_argument, NULL, 'a'}, {"model", required_argument, NULL, 'M'}, \
+        {"no-model", no_argument, NULL, 'N'}
+#define TOOL_RULES_HELP                                                                    \
+    "      --config FILE   the daemon's configuration, for rules.dir, rules.actors,\n"      \
+    "                      rules.model and the limits (default " NA_DEFAULT_CONFIG ")\n"   \
+    "  -R, --rules DIR     rules directory instead of the configuration's rules.dir\n"     \
+    "  -a, --actors FILE   actors file (default: the configuration's, or\n"                \
+    "                      DIR/../actors.yaml with --rules)\n"                             \
+    "  -M, --model FILE    the learned layer's model (default: rules.model, or\n"          \
+    "                      DIR/../tagger.model when it exists with --rules)\n"             \
+    "  -N, --no-model      the rules alone decide\n"
+
+/* The offline pipeline, in the daemon's order and with the daemon's calls
+ * (daemon/daemon.c: na_daemon_handle and finish_one): frame count, decode
+ * with the configured limits, dedup (dedup.window; a revision's alert
+ * names the earlier alert in update_of), tagging, the alert. Seqs count
+ * from 1. */
+struct na_dedup;
+struct tool_pipeline {
+    struct tool_rules rules;
+    struct na_dedup *dedup; /* NULL when dedup.window is 0 */
+    struct na_alert_builder *builder;
+    uint64_t seq;
+    enum na_reject why; /* of the last TOOL_REJECTED */
+    uint64_t messages, rejected, duplicates, untagged, alerts, bytes;
+    double tag_cpu_s; /* CPU time in na_tagger_tag alone */
+};
+
+enum tool_verdict {
+    TOOL_REJECTED,  /* *why and msg say why */
+    TOOL_DUPLICATE, /* a revision already seen */
+    TOOL_UNTAGGED,
+    TOOL_ALERT, /* *alert is valid until the next call */
+    TOOL_ERROR, /* tagging failed (reported); stop */
+};
+
+int tool_pipeline_open(struct tool_pipeline *p, const char *cmd,
+                       const struct tool_rules_opts *o);
+void tool_pipeline_close(struct tool_pipeline *p);
+/* Handles one item. The decoded article (when there is one) is the
+ * caller's in *article (na_article_free), and *res the tagger's until the
+ * next call. */
+enum tool_verdict tool_pipeline_handle(struct tool_pipeline *p, const char *cmd,
+                                       const struct article_item *item,
+                                       Newsalert__V1__Article **article,
+                                       const struct na_result **res,
+                                       Newsalert__V1__Alert **alert, char *msg,
+                                       size_t msg_len);
+/* The summary on stderr: counts, and the tagger's throughput measured on
+ * the CPU time of na_tagger_tag alone (articles/s and MB/s of text). */
+void tool_pipeline_summary(const struct tool_pipeline *p, const char *cmd);
+
+/* The CPU time of this thread, in seconds. */
+double tool_cpu_now(void);
 
 struct na_result;
 /* Prints, per tag, every match with its weight and fate, the score against
@@ -88,14 +175,6 @@ int tool_curve_client(const char *cmd, void *sock, const char *server_pub,
                       const char *key);
 int tool_curve_server(const char *cmd, void *sock, const char *key);
 
-/* The model to decide with: --model FILE, else DIR/../tagger.model when it
- * exists (DIR as tool_load_rules finds it), else none (NULL: the rules
- * decide); --no-model: none. TOOL_MODEL_FAILED when a model could not be
- * loaded (reported). The caller owns the model. */
-#define TOOL_MODEL_FAILED ((struct na_model *)-1)
-struct na_model *tool_load_model(const char *cmd, const char *rules_dir,
-                                 const char *model_path, bool no_model,
-                                 const struct na_ruleset *rs);
 /* The explanation of the learned layer's verdict on one tag: its top
  * features by contribution. */
 void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,

@@ -13,9 +13,11 @@
 #include <zmq.h>
 
 #include "newsalert/cert.h"
+#include "newsalert/dedup.h"
 #include "newsalert/jsonl.h"
 #include "newsalert/tagger.h"
 #include "newsalert.h"
+#include "newsalertd.h" /* na_config_load: the daemon's own loader */
 
 volatile int tool_interrupted;
 
@@ -154,74 +156,223 @@ void article_source_close(struct article_source *s)
     free(s);
 }
 
-static bool is_dir(const char *p)
+bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o)
 {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    switch (opt) {
+    case TOOL_OPT_CONFIG:
+        o->config = arg;
+        return true;
+    case 'R':
+        o->rules = arg;
+        return true;
+    case 'a':
+        o->actors = arg;
+        return true;
+    case 'M':
+        o->model = arg;
+        return true;
+    case 'N':
+        o->no_model = true;
+        return true;
+    default:
+        return false;
+    }
 }
 
-struct na_ruleset *tool_load_rules(const char *cmd, const char *rules_dir,
-                                   const char *actors_file)
+int tool_rules_open(struct tool_rules *tr, const char *cmd, const struct tool_rules_opts *o)
 {
-    char actors[4096];
+    char actors[4096], model[4096];
     struct na_error err;
+    const char *cfg_path = o->config ? o->config : NA_DEFAULT_CONFIG;
 
-    if (rules_dir == NULL)
-        rules_dir = is_dir("config/rules") ? "config/rules" : NA_INSTALLED_RULES;
-    if (actors_file == NULL) {
-        snprintf(actors, sizeof(actors), "%s/../actors.yaml", rules_dir);
-        actors_file = actors;
+    memset(tr, 0, sizeof(*tr));
+    /* --rules without a configuration installed: the daemon's defaults for
+     * everything else (an empty configuration is all defaults). */
+    if (o->config == NULL && o->rules && access(cfg_path, F_OK) != 0)
+        cfg_path = "/dev/null";
+    if (access(cfg_path, R_OK) != 0) {
+        tool_error(cmd, "%s: %s (give --config FILE, or --rules DIR)", cfg_path,
+                   strerror(errno));
+        return -1;
     }
-    struct na_ruleset *rs = na_ruleset_load(rules_dir, actors_file, &err);
-    if (rs == NULL)
+    tr->cfg = na_config_load(cfg_path, &err);
+    if (tr->cfg == NULL) {
         tool_error(cmd, "%s", err.msg);
-    return rs;
+        return -1;
+    }
+    const char *rules = tr->cfg->rules_dir, *act = tr->cfg->actors_file;
+    const char *mp = *tr->cfg->model_file ? tr->cfg->model_file : NULL;
+    if (o->rules) {
+        rules = o->rules;
+        snprintf(actors, sizeof(actors), "%s/../actors.yaml", rules);
+        snprintf(model, sizeof(model), "%s/../tagger.model", rules);
+        act = actors;
+        mp = access(model, F_OK) == 0 ? model : NULL;
+    }
+    if (o->actors)
+        act = o->actors;
+    if (o->model)
+        mp = o->model;
+    if (o->no_model)
+        mp = NULL;
+    tr->rs = na_ruleset_load(rules, act, &err);
+    if (tr->rs == NULL) {
+        tool_error(cmd, "%s", err.msg);
+        goto fail;
+    }
+    if (mp) {
+        tr->model_path = strdup(mp);
+        tr->model = na_model_load(mp, tr->rs, &err);
+        if (tr->model == NULL) {
+            tool_error(cmd, "%s", err.msg);
+            goto fail;
+        }
+        if (!na_model_rules_match(tr->model, tr->rs))
+            tool_error(cmd, "warning: %s was trained with other rules than these", mp);
+    }
+    /* The daemon's limits (daemon.c, build_rules). */
+    struct na_tagger_limits tl = {.max_matches = (size_t)tr->cfg->max_matches,
+                                  .max_evidence = (size_t)tr->cfg->max_evidence};
+    tr->tagger = na_tagger_new(tr->rs, &tl, &err);
+    if (tr->tagger == NULL) {
+        tool_error(cmd, "%s", err.msg);
+        goto fail;
+    }
+    na_tagger_set_model(tr->tagger, tr->model);
+    na_tagger_keep_features(tr->tagger, o->keep_features);
+    return 0;
+fail:
+    tool_rules_close(tr);
+    return -1;
 }
 
-struct na_tagger *tool_load_tagger(const char *cmd, const char *rules_dir,
-                                   const char *actors_file, struct na_ruleset **rs)
+void tool_rules_close(struct tool_rules *tr)
 {
-    /* The defaults of limits.max_matches and limits.max_evidence. */
-    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
-    struct na_error err;
-
-    *rs = tool_load_rules(cmd, rules_dir, actors_file);
-    if (*rs == NULL)
-        return NULL;
-    struct na_tagger *t = na_tagger_new(*rs, &tl, &err);
-    if (t == NULL) {
-        tool_error(cmd, "%s", err.msg);
-        na_ruleset_free(*rs);
-        *rs = NULL;
-    }
-    return t;
+    na_tagger_free(tr->tagger);
+    na_model_free(tr->model);
+    na_ruleset_free(tr->rs);
+    na_config_free(tr->cfg);
+    free(tr->model_path);
+    memset(tr, 0, sizeof(*tr));
 }
 
-struct na_model *tool_load_model(const char *cmd, const char *rules_dir,
-                                 const char *model_path, bool no_model,
-                                 const struct na_ruleset *rs)
+int tool_pipeline_open(struct tool_pipeline *p, const char *cmd,
+                       const struct tool_rules_opts *o)
 {
-    char path[4096];
-    struct na_error err;
+    memset(p, 0, sizeof(*p));
+    if (tool_rules_open(&p->rules, cmd, o) < 0)
+        return -1;
+    const struct na_config *cfg = p->rules.cfg;
+    p->builder = na_alert_builder_new((size_t)cfg->max_evidence_bytes);
+    if (cfg->dedup_window > 0)
+        p->dedup = na_dedup_new((size_t)cfg->dedup_window);
+    if (p->builder == NULL || (cfg->dedup_window > 0 && p->dedup == NULL)) {
+        tool_error(cmd, "out of memory");
+        tool_pipeline_close(p);
+        return -1;
+    }
+    return 0;
+}
 
-    if (no_model)
-        return NULL;
-    if (model_path == NULL) {
-        if (rules_dir == NULL)
-            rules_dir = is_dir("config/rules") ? "config/rules" : NA_INSTALLED_RULES;
-        snprintf(path, sizeof(path), "%s/../tagger.model", rules_dir);
-        if (access(path, F_OK) != 0)
-            return NULL; /* no model beside the rules: the rules decide */
-        model_path = path;
+void tool_pipeline_close(struct tool_pipeline *p)
+{
+    na_dedup_free(p->dedup);
+    na_alert_builder_free(p->builder);
+    tool_rules_close(&p->rules);
+    memset(p, 0, sizeof(*p));
+}
+
+enum tool_verdict tool_pipeline_handle(struct tool_pipeline *p, const char *cmd,
+                                       const struct article_item *item,
+                                       Newsalert__V1__Article **article,
+                                       const struct na_result **res,
+                                       Newsalert__V1__Alert **alert, char *msg,
+                                       size_t msg_len)
+{
+    struct na_error err;
+    uint64_t prev = 0, update_of = 0;
+
+    *article = NULL;
+    *res = NULL;
+    *alert = NULL;
+    p->messages++;
+    if (item->record && item->record->n_frames > 2) {
+        snprintf(msg, msg_len,
+                 "a message of %zu frames (expected [topic, Article] or [Article])",
+                 item->record->n_frames);
+        p->why = NA_REJECT_FRAME_COUNT;
+        p->rejected++;
+        return TOOL_REJECTED;
     }
-    struct na_model *m = na_model_load(model_path, rs, &err);
-    if (m == NULL) {
-        tool_error(cmd, "%s", err.msg);
-        return TOOL_MODEL_FAILED;
+    Newsalert__V1__Article *a =
+        na_article_decode(item->payload, item->len, &p->rules.cfg->limits, &p->why, msg,
+                          msg_len);
+    if (a == NULL) {
+        p->rejected++;
+        return TOOL_REJECTED;
     }
-    if (!na_model_rules_match(m, rs))
-        tool_error(cmd, "warning: %s was trained with other rules than these", model_path);
-    return m;
+    *article = a;
+    const char *src = a->source ? a->source : "";
+    if (p->dedup) {
+        switch (na_dedup_check(p->dedup, src, a->id, a->revision, &prev)) {
+        case NA_DEDUP_DUPLICATE:
+            p->duplicates++;
+            return TOOL_DUPLICATE;
+        case NA_DEDUP_REVISION:
+            update_of = prev;
+            break;
+        default:
+            break;
+        }
+    }
+    const char *h = a->headline ? a->headline : "", *b = a->body ? a->body : "";
+    size_t hl = strlen(h), bl = strlen(b);
+    double t0 = tool_cpu_now();
+    int rc = na_tagger_tag(p->rules.tagger, h, hl, b, bl, res, &err);
+    p->tag_cpu_s += tool_cpu_now() - t0;
+    p->bytes += hl + bl;
+    if (rc < 0) {
+        tool_error(cmd, "tagging article %s failed: %s", a->id, err.msg);
+        return TOOL_ERROR;
+    }
+    if ((*res)->n_fired == 0) {
+        p->untagged++;
+        if (p->dedup)
+            na_dedup_record(p->dedup, src, a->id, a->revision, 0);
+        return TOOL_UNTAGGED;
+    }
+    struct na_alert_meta meta = {.seq = p->seq + 1, .update_of = update_of};
+    *alert = na_alert_build(p->builder, a, *res, p->rules.rs, &meta);
+    if (*alert == NULL) {
+        tool_error(cmd, "article %s: out of memory building its alert", a->id);
+        return TOOL_ERROR;
+    }
+    p->seq++;
+    p->alerts++;
+    if (p->dedup)
+        na_dedup_record(p->dedup, src, a->id, a->revision, meta.seq);
+    return TOOL_ALERT;
+}
+
+void tool_pipeline_summary(const struct tool_pipeline *p, const char *cmd)
+{
+    uint64_t tagged = p->messages - p->rejected - p->duplicates;
+    double s = p->tag_cpu_s;
+    fprintf(stderr,
+            "newsalert %s: %llu articles, %llu alerts, %llu rejected, %llu duplicates; "
+            "tagging %llu articles (%.1f MB of text) took %.3f s of CPU: %.0f articles/s, "
+            "%.1f MB/s\n",
+            cmd, (unsigned long long)p->messages, (unsigned long long)p->alerts,
+            (unsigned long long)p->rejected, (unsigned long long)p->duplicates,
+            (unsigned long long)tagged, (double)p->bytes / 1e6, s,
+            s > 0 ? (double)tagged / s : 0, s > 0 ? (double)p->bytes / 1e6 / s : 0);
+}
+
+double tool_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 bool tool_is_tty(int fd)

@@ -1,0 +1,235 @@
+/* newsalert lint: warnings about rules that load but do not do what their
+ * author meant: patterns that match empty text or repeat without bound,
+ * weight 0, and terms that can never fire (vetoed by an exclusion of their
+ * own tag on their own text, or duplicates of an earlier term). */
+#include <errno.h>
+#include <getopt.h>
+#include <hs.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "newsalert.h"
+
+static void lint_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: newsalert lint RULES_DIR|RULES_FILE [OPTION]...\n"
+            "Check rules for patterns that can match empty text, unbounded repeats,\n"
+            "weight 0, and terms that can never fire: vetoed by an exclusion of their tag\n"
+            "whenever they match their own phrase, or the same as an earlier term.\n"
+            "Exits 0 when clean, 1 on warnings, 65 when the rules do not load.\n"
+            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+            "  -q, --quiet         print only the count\n"
+            "  -h, --help          show this help\n");
+}
+
+struct lint {
+    bool quiet;
+    unsigned warnings;
+};
+
+static void warn_term(struct lint *l, const struct na_tag *tag, const struct na_term *t,
+                      const char *fmt, const char *detail)
+{
+    l->warnings++;
+    if (l->quiet)
+        return;
+    printf("%s:%d: %s: '%s': ", t->file, t->line, tag->name, t->source);
+    printf(fmt, detail);
+    putchar('\n');
+}
+
+/* Vectorscan's view of one expression, as the ruleset compiles it (a regex
+ * as written, with its outer \b; a phrase is a literal with word
+ * boundaries, which cannot repeat or be empty unless it is only a '*'). */
+static void check_expr(struct lint *l, const struct na_tag *tag, const struct na_term *t,
+                       const char *expr)
+{
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    unsigned flags = HS_FLAG_UTF8 | (t->case_sensitive ? 0 : HS_FLAG_CASELESS);
+
+    if (hs_expression_info(expr, flags, &info, &cerr) != HS_SUCCESS) {
+        warn_term(l, tag, t, "Vectorscan: %s", cerr ? cerr->message : "not accepted");
+        hs_free_compile_error(cerr);
+        return;
+    }
+    if (info->min_width == 0)
+        warn_term(l, tag, t, "can match empty text%s", "");
+    else if (info->max_width == UINT_MAX)
+        warn_term(l, tag, t, "an unbounded repeat: a match can run on without limit%s",
+                  "");
+    free(info);
+}
+
+static void check_phrase(struct lint *l, const struct na_tag *tag, const struct na_term *t)
+{
+    if (strspn(t->source, " -*") == strlen(t->source))
+        warn_term(l, tag, t, "can match empty text (a phrase of no words)%s", "");
+}
+
+/* A phrase's own text with the tagger: does its tag veto it? */
+static void check_self(struct lint *l, struct na_tagger *tg, const struct na_ruleset *rs,
+                       unsigned tag_i, const struct na_term *t)
+{
+    const struct na_tag *tag = na_ruleset_tag(rs, tag_i);
+    char text[1024];
+    struct na_error err;
+    const struct na_result *res;
+
+    if (t->is_regex || t->n_parts)
+        return;
+    /* "pledg*" stands for any ending: try the bare stem plus "e". */
+    size_t n = 0;
+    for (const char *s = t->source; *s && n + 2 < sizeof(text); s++)
+        text[n++] = *s == '*' ? 'e' : *s;
+    text[n] = '\0';
+    if (na_tagger_tag(tg, "", 0, text, n, &res, &err) < 0)
+        return;
+    for (size_t i = 0; i < res->n_matches; i++) {
+        const struct na_match *m = &res->matches[i];
+        if (m->tag != tag_i || m->exclusion || m->fate != NA_FATE_VETOED)
+            continue;
+        const struct na_pattern *p = na_ruleset_pattern(rs, m->pattern);
+        if (&tag->terms[p->index] != t)
+            continue;
+        const struct na_pattern *vp = na_ruleset_pattern(rs, m->veto);
+        char where[512];
+        snprintf(where, sizeof(where), "%s:%d", tag->excludes[vp->index].file,
+                 tag->excludes[vp->index].line);
+        warn_term(l, tag, t, "can never fire: its own text is vetoed by the exclusion at %s",
+                  where);
+        return;
+    }
+}
+
+static void check_tag(struct lint *l, struct na_tagger *tg, const struct na_ruleset *rs,
+                      unsigned tag_i)
+{
+    const struct na_tag *tag = na_ruleset_tag(rs, tag_i);
+    for (int pass = 0; pass < 2; pass++) {
+        const struct na_term *list = pass ? tag->excludes : tag->terms;
+        size_t n = pass ? tag->n_excludes : tag->n_terms;
+        for (size_t i = 0; i < n; i++) {
+            const struct na_term *t = &list[i];
+            if (!pass && t->weight == 0)
+                warn_term(l, tag, t, "weight 0: it never adds to the score%s", "");
+            if (t->n_parts)
+                for (size_t k = 0; k < t->n_parts; k++)
+                    check_expr(l, tag, t, t->parts[k]);
+            else if (t->is_regex)
+                check_expr(l, tag, t, t->source);
+            else
+                check_phrase(l, tag, t);
+            for (size_t j = 0; j < i; j++)
+                if (list[j].is_regex == t->is_regex &&
+                    list[j].case_sensitive == t->case_sensitive &&
+                    !strcasecmp(list[j].source, t->source)) {
+                    char where[512];
+                    snprintf(where, sizeof(where), "%s:%d", list[j].file, list[j].line);
+                    warn_term(l, tag, t, "shadowed: the same as the earlier one at %s",
+                              where);
+                    break;
+                }
+            if (!pass)
+                check_self(l, tg, rs, tag_i, t);
+        }
+    }
+}
+
+int cmd_lint(int argc, char **argv)
+{
+    static const struct option opts[] = {{"actors", required_argument, NULL, 'a'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct lint l = {0};
+    const char *actors = NULL;
+    char actors_buf[4096], dir[] = "/tmp/newsalert-lint-XXXXXX", link_path[4200] = "";
+    int c;
+
+    while ((c = getopt_long(argc, argv, "a:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            actors = optarg;
+            break;
+        case 'q':
+            l.quiet = true;
+            break;
+        case 'h':
+            lint_usage(stdout);
+            return EXIT_OK;
+        default:
+            lint_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        tool_error("lint", argc == optind ? "no rules given (a directory or a file)"
+                                          : "one rules directory or file only");
+        lint_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *target = argv[optind], *rules_dir = target;
+    struct stat st;
+    if (stat(target, &st) < 0) {
+        tool_error("lint", "%s: %s", target, strerror(errno));
+        return EXIT_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        /* One file: loaded alone, from a directory holding only it. */
+        char *abs = realpath(target, NULL);
+        if (abs == NULL || mkdtemp(dir) == NULL) {
+            tool_error("lint", "%s: %s", target, strerror(errno));
+            free(abs);
+            return EXIT_FAIL;
+        }
+        const char *base = strrchr(abs, '/') + 1;
+        snprintf(link_path, sizeof(link_path), "%s/%s", dir, base);
+        if (symlink(abs, link_path) < 0) {
+            tool_error("lint", "%s: %s", link_path, strerror(errno));
+            rmdir(dir);
+            free(abs);
+            return EXIT_FAIL;
+        }
+        if (actors == NULL) {
+            *strrchr(abs, '/') = '\0';
+            snprintf(actors_buf, sizeof(actors_buf), "%s/../actors.yaml", abs);
+            actors = actors_buf;
+        }
+        free(abs);
+        rules_dir = dir;
+    }
+    if (actors == NULL) {
+        snprintf(actors_buf, sizeof(actors_buf), "%s/../actors.yaml", rules_dir);
+        actors = actors_buf;
+    }
+    struct na_error err;
+    struct na_ruleset *rs = na_ruleset_load(rules_dir, actors, &err);
+    if (*link_path) {
+        unlink(link_path);
+        rmdir(dir);
+    }
+    if (rs == NULL) {
+        tool_error("lint", "%s", err.msg);
+        return EXIT_DATAERR;
+    }
+    struct na_tagger_limits tl = {.max_matches = 4096, .max_evidence = 3};
+    struct na_tagger *tg = na_tagger_new(rs, &tl, &err);
+    if (tg == NULL) {
+        tool_error("lint", "%s", err.msg);
+        na_ruleset_free(rs);
+        return EXIT_FAIL;
+    }
+    for (unsigned t = 0; t < na_ruleset_tag_count(rs); t++)
+        check_tag(&l, tg, rs, t);
+    printf("%s: %u warning%s\n", target, l.warnings, l.warnings == 1 ? "" : "s");
+    na_tagger_free(tg);
+    na_ruleset_free(rs);
+    return l.warnings ? EXIT_FAIL : EXIT_OK;
+}
