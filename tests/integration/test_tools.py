@@ -5,6 +5,7 @@ and damaged recorded feeds and usage errors."""
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -463,8 +464,13 @@ class TestTag(ToolTest):
         self.assertIn("29 articles, %d alerts, 9 rejected" % golden, p.stderr)
 
 
+ALL_COMMANDS = ("tail", "replay", "record", "pack", "unpack", "tag", "eval", "train",
+                "keygen", "journal", "quarantine", "test", "lint")
+
+
 class TestUsage(unittest.TestCase):
-    COMMANDS = ("pack", "unpack", "replay", "record", "tail", "tag", "eval")
+    COMMANDS = ("pack", "unpack", "replay", "record", "tail", "tag", "eval", "train", "test",
+                "lint")
 
     def test_help_and_bad_options(self):
         for cmd in self.COMMANDS:
@@ -474,9 +480,19 @@ class TestUsage(unittest.TestCase):
             p = run(cmd, "--no-such-option")
             self.assertEqual(p.returncode, 64, cmd)
             self.assertIn("Usage:", p.stderr)
+            self.assertIn("no-such-option", p.stderr, cmd)
         self.assertEqual(run().returncode, 64)
         self.assertEqual(run("frobnicate").returncode, 64)
         self.assertEqual(run("--help").returncode, 0)
+
+    def test_version_for_the_tool_and_every_subcommand(self):
+        p = run("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^newsalert \d+\.\d+\.\d+\n$")
+        for cmd in ALL_COMMANDS:
+            p = run(cmd, "--version")
+            self.assertEqual(p.returncode, 0, (cmd, p.stderr))
+            self.assertRegex(p.stdout, r"^newsalert %s \d+\.\d+\.\d+\n$" % cmd)
 
     def test_bad_values_are_usage_errors(self):
         cases = [
@@ -484,10 +500,324 @@ class TestUsage(unittest.TestCase):
             ["record", "--feed", "ipc:///tmp/x", "-o", "/tmp/x", "--count", "0"],
             ["replay", "x.feed", "--bind", "ipc:///tmp/x", "--speed", "0"],
             ["replay", "x.feed"], ["record", "-o", "x.feed"], ["pack", "in.jsonl"],
+            ["tag"], ["tag", "a.feed", "b.feed"], ["test", "a.feed"], ["lint"],
+            ["eval", "--min-f1", "high", "x.jsonl"], ["train", "x.jsonl"],
+            ["train", "--min-df", "0", "-o", "m", "x.jsonl"],
         ]
         for c in cases:
             p = run(*c)
             self.assertEqual(p.returncode, 64, (c, p.stderr))
+            self.assertTrue(p.stderr.strip(), c)
+
+    def test_a_typo_in_an_enumerated_value_names_the_allowed_ones(self):
+        corpus = os.path.join(CORPUS, "eval-fixture.jsonl")
+        p = run("eval", corpus, "--split", "tset", *RULES)
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("'tset'", p.stderr)
+        for allowed in ("train", "dev", "test"):
+            self.assertIn(allowed, p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_short_options_mean_the_same_in_every_subcommand(self):
+        """Every "-X, --long" in the subcommands' help: one letter, one long option."""
+        seen = {}
+        clashes = []
+        for cmd in ALL_COMMANDS:
+            p = run(cmd, "--help")
+            self.assertEqual(p.returncode, 0, cmd)
+            for letter, long in re.findall(r"^\s+-(\w), --([\w-]+)", p.stdout, re.M):
+                if letter in seen and seen[letter][1] != long:
+                    clashes.append("-%s: %s --%s, %s --%s" % (letter, seen[letter][0],
+                                                             seen[letter][1], cmd, long))
+                seen.setdefault(letter, (cmd, long))
+        # Letters of tail, replay and record that still mean two things; each
+        # is to get one meaning (the long options stay).
+        pending = {"-s: tail --since, replay --speed", "-t: tail --tag, replay --timeout",
+                   "-T: tail --timeout, record --topic"}
+        self.assertEqual([c for c in clashes if c not in pending], [])
+        # The long options that scripts use are kept.
+        for cmd, long in (("tag", "--rules"), ("eval", "--split"), ("eval", "--compare"),
+                          ("train", "--min-df"), ("tag", "--config"), ("test", "--update")):
+            self.assertIn(long, run(cmd, "--help").stdout, cmd)
+
+
+def make_config_dir(root, model=True):
+    """A configuration as an installation has it: newsalertd.yaml with
+    rules.dir, rules.actors and rules.model relative to the file."""
+    shutil.copytree(os.path.join(SRC, "config", "rules"), os.path.join(root, "rules"))
+    shutil.copy(os.path.join(SRC, "config", "actors.yaml"), root)
+    lines = ["rules:", "  dir: rules", "  actors: actors.yaml"]
+    if model:
+        shutil.copy(os.path.join(SRC, "config", "tagger.model"), root)
+        lines.append("  model: tagger.model")
+    path = os.path.join(root, "newsalertd.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+class TestRulesFromConfig(ToolTest):
+    """tag, eval and train find the rules through the configuration, as the
+    daemon does, whatever the current directory holds."""
+
+    def test_config_resolves_rules_and_model_relative_to_the_file(self):
+        conf = make_config_dir(self.path("etc"))
+        # A decoy config/rules in the current directory must not be used.
+        os.makedirs(self.path("cwd/config/rules"))
+        with open(self.path("cwd/config/rules/bad.yaml"), "w") as f:
+            f.write("tag: [not, a, tag]\n")
+        feed = os.path.join(FEEDS, "mixed.feed")
+        p = run("tag", feed, "--config", conf, cwd=self.path("cwd"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        q = run("tag", feed, *RULES)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertEqual(p.stdout, q.stdout)
+        self.assertTrue(p.stdout)
+        # rules.model is honoured: without it the rules alone decide.
+        no_model = make_config_dir(self.path("etc2"), model=False)
+        r = run("tag", feed, "--config", no_model, cwd=self.path("cwd"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, run("tag", feed, *RULES, "--no-model").stdout)
+        self.assertNotEqual(r.stdout, p.stdout)
+
+    def test_eval_and_train_take_the_config(self):
+        conf = make_config_dir(self.path("etc"))
+        corpus = os.path.join(CORPUS, "eval-fixture.jsonl")
+        p = run("eval", corpus, "--config", conf, "-q", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, run("eval", corpus, *RULES, "-q").stdout)
+        p = run("train", corpus, "--config", conf, "-o", self.path("m"), "-q",
+                cwd=self.dir)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertNotIn("rules", p.stderr.lower().split("line")[0] if p.returncode else "")
+
+    def test_a_missing_or_bad_config_is_named(self):
+        feed = os.path.join(FEEDS, "seed.feed")
+        p = run("tag", feed, "--config", self.path("nope.yaml"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nope.yaml", p.stderr)
+        with open(self.path("bad.yaml"), "w") as f:
+            f.write("rules:\n  dri: rules\n")
+        p = run("tag", feed, "--config", self.path("bad.yaml"))
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stderr, r"bad\.yaml:2: .*dri")
+
+    def test_throughput_is_measured_on_the_tagging_alone(self):
+        p = run("tag", os.path.join(FEEDS, "mixed.feed"), "-q", *RULES)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        m = re.search(r"tagging (\d+) articles \(([\d.]+) MB of text\) took ([\d.]+) s of CPU: "
+                      r"(\d+) articles/s, ([\d.]+) MB/s", p.stderr)
+        self.assertIsNotNone(m, p.stderr)
+        n, mb, s, rate, mbs = int(m[1]), float(m[2]), float(m[3]), int(m[4]), float(m[5])
+        self.assertGreater(n, 0)
+        self.assertGreater(s, 0)
+        self.assertAlmostEqual(rate, n / s, delta=max(2, 0.02 * rate))
+        self.assertAlmostEqual(mbs, mb / s, delta=max(0.2, 0.05 * mbs))
+
+
+def write_rules(root, files, actors=True):
+    os.makedirs(os.path.join(root, "rules"))
+    for name, text in files.items():
+        with open(os.path.join(root, "rules", name), "w") as f:
+            f.write(text)
+    if actors:
+        shutil.copy(os.path.join(SRC, "config", "actors.yaml"), root)
+    return os.path.join(root, "rules")
+
+
+class TestLint(ToolTest):
+    def test_each_kind_of_warning_names_file_line_and_reason(self):
+        rules = write_rules(self.dir, {"aid.yaml": "\n".join([
+            "tag: aid",
+            "threshold: 3.0",
+            "terms:",
+            "  - {phrase: 'military aid', weight: 3}",       # 4: clean
+            "  - {regex: '\\b(aid|help)\\w*\\b', weight: 1}",  # 5: unbounded
+            "  - {regex: '\\bpledged .+ aid\\b', weight: 1}",  # 6: unbounded
+            "  - {phrase: 'aid convoy', weight: 0}",         # 7: weight 0
+            "  - {phrase: 'hearing aid', weight: 2}",        # 8: vetoed
+            "  - {phrase: 'Military aid', weight: 1}",       # 9: shadowed by 4
+            "exclude:",
+            "  - {regex: '\\bhearing[- ]aids?\\b'}",          # 11
+            ""])})
+        p = run("lint", rules)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        out = p.stdout
+        self.assertRegex(out, r"aid\.yaml:5: aid: .*unbounded repeat")
+        self.assertRegex(out, r"aid\.yaml:6: aid: .*unbounded repeat")
+        self.assertRegex(out, r"aid\.yaml:7: aid: .*weight 0")
+        self.assertRegex(out, r"aid\.yaml:8: aid: .*never fire.*aid\.yaml:11")
+        self.assertRegex(out, r"aid\.yaml:9: aid: .*shadowed.*aid\.yaml:4")
+        self.assertNotRegex(out, r"aid\.yaml:4:")
+        self.assertIn("5 warnings", out)
+
+    def test_clean_rules_exit_0_and_a_single_file_can_be_linted(self):
+        rules = write_rules(self.dir, {"aid.yaml": "tag: aid\nthreshold: 3.0\nterms:\n"
+                                       "  - {phrase: 'military aid', weight: 3}\n"})
+        p = run("lint", rules)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("0 warnings", p.stdout)
+        p = run("lint", os.path.join(rules, "aid.yaml"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_a_pattern_that_matches_empty_text_is_refused_with_its_line(self):
+        # Vectorscan refuses it when the rules load, so the daemon would not
+        # start: an error (65), not a warning.
+        rules = write_rules(self.dir, {"aid.yaml": "tag: aid\nthreshold: 3.0\nterms:\n"
+                                       "  - {phrase: 'military aid', weight: 3}\n"
+                                       "  - {regex: '\\b(aid)?\\b', weight: 1}\n"})
+        p = run("lint", rules)
+        self.assertEqual(p.returncode, 65, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"aid\.yaml:5: .*empty")
+
+    def test_unparseable_rules_exit_65_with_file_and_line(self):
+        rules = write_rules(self.dir, {"aid.yaml": "tag: aid\nthreshold: 3.0\nterms:\n"
+                                       "  - {regex: '(unclosed', weight: 3}\n"})
+        p = run("lint", rules)
+        self.assertEqual(p.returncode, 65, p.stdout + p.stderr)
+        self.assertIn("aid.yaml:4", p.stderr)
+
+    def test_shipped_rules_have_only_the_justified_warnings(self):
+        """Two name-shaped patterns repeat without bound by design (a word of
+        letters, "cop" and its number); docs/man/newsalert.1 says why."""
+        p = run("lint", os.path.join(SRC, "config", "rules"))
+        warnings = [l for l in p.stdout.splitlines() if re.match(r".*\.yaml:\d+: ", l)]
+        self.assertTrue(all("unbounded repeat" in w for w in warnings), warnings)
+        self.assertLessEqual(len(warnings), 2, warnings)
+        self.assertEqual(p.returncode, 1 if warnings else 0)
+
+
+class TestGoldenTest(ToolTest):
+    """newsalert test: the daemon's path offline, against expected alerts."""
+
+    def test_update_then_match_then_a_readable_diff_on_mismatch(self):
+        feed = os.path.join(FEEDS, "revisions.feed")
+        expected = self.path("revisions.expected.jsonl")
+        p = run("test", feed, expected, "--update", *RULES)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(expected) as f:
+            alerts = [json.loads(line) for line in f]
+        # Dedup and update_of as the daemon does them (tests/feeds/revisions.jsonl).
+        with open(os.path.join(SRC, "tests", "feeds", "revisions.jsonl")) as f:
+            golden = [json.loads(line) for line in f]
+        self.assertEqual([(a["article_id"], a["source"], a["revision"], a["seq"], a["update_of"])
+                          for a in alerts],
+                         [(g["id"], g["source"], g["revision"], g["seq"], g["update_of"])
+                          for g in golden])
+        for a in alerts:
+            for k in ("epoch", "received_at_ms", "topic", "topic_seq", "topics"):
+                self.assertNotIn(k, a)
+        p = run("test", feed, expected, *RULES)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("all %d alerts match" % len(alerts), p.stdout)
+        # Output of `newsalert tag` is a valid expectation too.
+        tag = run("tag", feed, *RULES)
+        with open(self.path("from-tag.jsonl"), "w") as f:
+            f.write(tag.stdout)
+        p = run("test", feed, self.path("from-tag.jsonl"), *RULES)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # One changed score and one lost alert: both named, exit 1.
+        alerts[1]["tags"][0]["score"] = 99.5
+        with open(expected, "w") as f:
+            for a in alerts[:-1]:
+                f.write(json.dumps(a) + "\n")
+        p = run("test", feed, expected, *RULES)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"alert 2 \(article rev-1\):\n  tags\[0\]\.score:\n"
+                                   r"    - expected 99\.5\n    \+ got +[\d.]+\n")
+        self.assertRegex(p.stdout, r"alert 5 \(article rev-1\): unexpected")
+        self.assertIn("2 of 5 alerts differ", p.stdout)
+
+    def test_bad_expected_file_is_named(self):
+        with open(self.path("bad.jsonl"), "w") as f:
+            f.write("{\"seq\": 1}\nnot json\n")
+        p = run("test", os.path.join(FEEDS, "seed.feed"), self.path("bad.jsonl"), *RULES)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("bad.jsonl:2", p.stderr)
+
+
+def comparable(alert, base):
+    """An alert without what depends on the run: seq and update_of counted
+    from the first alert, epoch, receive time and topics left out."""
+    a = {k: v for k, v in alert.items()
+         if k not in ("epoch", "received_at_ms", "topic", "topic_seq", "topics")}
+    a["seq"] = int(a["seq"]) - base + 1
+    a["update_of"] = int(a["update_of"]) - base + 1 if int(a.get("update_of", 0)) else 0
+    return a
+
+
+class TestTagIsTheDaemon(unittest.TestCase):
+    """The real daemon on a recorded feed, its alerts collected with
+    `newsalert tail --json`, against `newsalert tag` and `newsalert test` on
+    the same file and the same configuration: field by field."""
+
+    FEEDS = ("revisions", "malformed", "mixed")
+
+    def collect(self, feed_name):
+        ctx = zmq.Context()
+        d = Daemon(extra_config="tagger:\n  threads: 1\n")
+        tail = None
+        try:
+            replay_ep = "ipc://%s/replay" % d.dir
+            probe = Feed(ctx, d.feed)
+            d.start("--feed", replay_ep)
+            probe.wait_subscriber()
+            out_path = os.path.join(d.dir, "alerts.jsonl")
+            tail = start_tail(d, probe, out_path, "--json")
+            replay = subprocess.run(
+                [NEWSALERT, "replay", os.path.join(FEEDS, feed_name + ".feed"), "--bind",
+                 replay_ep, "--max-rate", "--wait-subscribers", "1", "--timeout",
+                 str(int(WAIT))], capture_output=True, text=True, timeout=120)
+            self.assertEqual(replay.returncode, 0, replay.stderr)
+            self.assertEqual(d.stop(), 0, d.text())
+            wait_quiet(out_path)
+            tail.send_signal(signal.SIGINT)
+            self.assertEqual(tail.wait(WAIT), 0)
+            probe.sock.close(0)
+            with open(out_path) as f:
+                alerts = [json.loads(line) for line in f if line.strip()]
+            alerts = [a for a in alerts if not a["article_id"].startswith("probe-")]
+            # The daemon's own configuration, for the offline side.
+            config = os.path.join(self.dir, feed_name + ".yaml")
+            shutil.copy(d.config, config)
+            return alerts, config
+        finally:
+            if tail and tail.poll() is None:
+                tail.kill()
+                tail.wait()
+            d.cleanup()
+            ctx.destroy(0)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="na-equiv-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_tag_and_test_give_what_the_daemon_publishes(self):
+        for name in self.FEEDS:
+            with self.subTest(feed=name):
+                daemon, config = self.collect(name)
+                self.assertTrue(daemon, name)
+                feed = os.path.join(FEEDS, name + ".feed")
+                p = run("tag", feed, "--config", config)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                offline = [json.loads(line) for line in p.stdout.splitlines()]
+                want = [comparable(a, int(daemon[0]["seq"])) for a in daemon]
+                got = [comparable(a, int(offline[0]["seq"])) for a in offline]
+                self.assertEqual(len(got), len(want), name)
+                for i, (w, g) in enumerate(zip(want, got)):
+                    self.assertEqual(sorted(w), sorted(g), (name, i))
+                    for k in w:
+                        self.assertEqual(g[k], w[k], "%s alert %d (%s): %s" % (
+                            name, i + 1, w["article_id"], k))
+                # The daemon's alerts are the expectation `newsalert test` meets.
+                expected = os.path.join(self.dir, name + ".expected.jsonl")
+                with open(expected, "w") as f:
+                    for a in daemon:
+                        f.write(json.dumps(a) + "\n")
+                t = run("test", feed, expected, "--config", config)
+                self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
 
 
 if __name__ == "__main__":
