@@ -358,14 +358,16 @@ void tool_pipeline_summary(const struct tool_pipeline *p, const char *cmd)
 {
     uint64_t tagged = p->messages - p->rejected - p->duplicates;
     double s = p->tag_cpu_s;
+    /* "MB of text, tagger N MB/s" is what bench/run.py and bench/tagging.py
+     * read. */
     fprintf(stderr,
             "newsalert %s: %llu articles, %llu alerts, %llu rejected, %llu duplicates; "
-            "tagging %llu articles (%.1f MB of text) took %.3f s of CPU: %.0f articles/s, "
-            "%.1f MB/s\n",
+            "%.2f MB of text, tagger %.0f MB/s, %.0f articles/s (CPU time of the tagging "
+            "alone: %.3f s for %llu articles)\n",
             cmd, (unsigned long long)p->messages, (unsigned long long)p->alerts,
             (unsigned long long)p->rejected, (unsigned long long)p->duplicates,
-            (unsigned long long)tagged, (double)p->bytes / 1e6, s,
-            s > 0 ? (double)tagged / s : 0, s > 0 ? (double)p->bytes / 1e6 / s : 0);
+            (double)p->bytes / 1e6, s > 0 ? (double)p->bytes / 1e6 / s : 0,
+            s > 0 ? (double)tagged / s : 0, s, (unsigned long long)tagged);
 }
 
 double tool_cpu_now(void)
