@@ -62,6 +62,11 @@ int main(int argc, char **argv)
                 printf("newsalert %s %s\n", commands[i].name, NA_VERSION);
                 return EXIT_OK;
             }
+        /* getopt names argv[0] in its messages: "newsalert tag: unrecognized
+         * option", not "tag: ...". */
+        char name[64];
+        snprintf(name, sizeof(name), "newsalert %s", commands[i].name);
+        argv[1] = name;
         return commands[i].run(argc - 1, argv + 1);
     }
     fprintf(stderr, "newsalert: unknown command '%s'\n", argv[1]);

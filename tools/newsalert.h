@@ -99,7 +99,8 @@ bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o);
         {"no-model", no_argument, NULL, 'N'}
 #define TOOL_RULES_HELP                                                                    \
     "      --config FILE   the daemon's configuration, for rules.dir, rules.actors,\n"      \
-    "                      rules.model and the limits (default " NA_DEFAULT_CONFIG ")\n"   \
+    "                      rules.model and the limits (default\n"                         \
+    "                      " NA_DEFAULT_CONFIG ")\n"                                       \
     "  -R, --rules DIR     rules directory instead of the configuration's rules.dir\n"     \
     "  -a, --actors FILE   actors file (default: the configuration's, or\n"                \
     "                      DIR/../actors.yaml with --rules)\n"                             \
