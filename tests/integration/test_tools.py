@@ -676,6 +676,14 @@ class TestLint(ToolTest):
         p = run("lint", rules)
         self.assertEqual(p.returncode, 65, p.stdout + p.stderr)
         self.assertRegex(p.stderr, r"aid\.yaml:5: .*empty")
+        # And one that can never match, likewise.
+        with open(os.path.join(rules, "aid.yaml"), "w") as f:
+            f.write("tag: aid\nthreshold: 3.0\nterms:\n"
+                    "  - {phrase: 'military aid', weight: 3}\n"
+                    "  - {regex: 'aid\\Bxx\\b\\B', weight: 1}\n")
+        p = run("lint", rules)
+        self.assertEqual(p.returncode, 65, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"aid\.yaml:5: .*never match")
 
     def test_unparseable_rules_exit_65_with_file_and_line(self):
         rules = write_rules(self.dir, {"aid.yaml": "tag: aid\nthreshold: 3.0\nterms:\n"
