@@ -95,17 +95,15 @@ static char *dup_or_empty(const char *s)
 /* Reads the lines of path (of split, when given) into c. Returns the number
  * of bad lines, each reported. */
 static unsigned read_corpus(const char *path, const char *split, const struct na_ruleset *rs,
-                            struct corpus *c)
+                            const struct na_limits *limits, struct corpus *c)
 {
     struct article_source *src = article_source_open(path, "eval");
-    struct na_limits limits;
     struct article_item item;
     unsigned bad = 0;
     int rc;
 
     if (src == NULL)
         return 1;
-    na_limits_default(&limits);
     while ((rc = article_source_next(src, &item)) != 0) {
         if (rc < 0 || item.json == NULL) {
             bad++;
@@ -127,7 +125,7 @@ static unsigned read_corpus(const char *path, const char *split, const struct na
         enum na_reject why;
         char msg[256];
         Newsalert__V1__Article *a =
-            na_article_decode(item.payload, item.len, &limits, &why, msg, sizeof(msg));
+            na_article_decode(item.payload, item.len, limits, &why, msg, sizeof(msg));
         if (a == NULL) {
             tool_error("eval", "%s:%zu: rejected (%s): %s", path, item.line,
                        na_reject_name(why), msg);
@@ -552,7 +550,7 @@ int cmd_eval(int argc, char **argv)
             goto out;
     unsigned bad = 0;
     for (int i = optind; i < argc; i++)
-        bad += read_corpus(argv[i], split, sets[0].rs, &corpus);
+        bad += read_corpus(argv[i], split, sets[0].rs, sets[0].tr.limits, &corpus);
     if (bad) {
         tool_error("eval", "%u line(s) could not be evaluated", bad);
         goto out;

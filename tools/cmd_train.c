@@ -53,11 +53,11 @@ static unsigned label_mask(json_t *labels, const struct na_ruleset *rs, bool *un
 /* Reads one corpus file into ts. Returns the number of lines that could not
  * be used (each reported). */
 static unsigned read_corpus(const char *path, struct na_tagger *tagger,
+                            const struct na_limits *limits,
                             const struct na_ruleset *rs, struct na_trainset *ts,
                             unsigned *n_train, unsigned *n_dev, unsigned *n_other)
 {
     struct article_source *src = article_source_open(path, "train");
-    struct na_limits limits;
     struct article_item item;
     struct na_error err;
     unsigned bad = 0;
@@ -65,7 +65,6 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
 
     if (src == NULL)
         return 1;
-    na_limits_default(&limits);
     while ((rc = article_source_next(src, &item)) != 0) {
         if (rc < 0 || item.json == NULL) {
             bad++;
@@ -91,7 +90,7 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
         enum na_reject why;
         char msg[256];
         Newsalert__V1__Article *a =
-            na_article_decode(item.payload, item.len, &limits, &why, msg, sizeof(msg));
+            na_article_decode(item.payload, item.len, limits, &why, msg, sizeof(msg));
         if (a == NULL) {
             tool_error("train", "%s:%zu: rejected (%s): %s", path, item.line,
                        na_reject_name(why), msg);
@@ -183,7 +182,8 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     for (int i = optind; i < argc; i++)
-        bad += read_corpus(argv[i], tagger, rs, ts, &n_train, &n_dev, &n_other);
+        bad += read_corpus(argv[i], tagger, tr.limits, rs, ts, &n_train, &n_dev,
+                           &n_other);
     if (bad) {
         tool_error("train", "%u line(s) could not be used; no model written", bad);
         goto out;

@@ -78,6 +78,7 @@ struct tool_rules {
     struct na_model *model; /* owned; NULL: the rules decide */
     struct na_tagger *tagger; /* owned; borrows rs and model */
     char *model_path; /* owned; NULL when none */
+    const struct na_limits *limits; /* the configuration's (in cfg) */
 };
 
 /* Loads configuration, rules, model and a tagger with the configured

@@ -200,6 +200,7 @@ int tool_rules_open(struct tool_rules *tr, const char *cmd, const struct tool_ru
         tool_error(cmd, "%s", err.msg);
         return -1;
     }
+    tr->limits = &tr->cfg->limits;
     const char *rules = tr->cfg->rules_dir, *act = tr->cfg->actors_file;
     const char *mp = *tr->cfg->model_file ? tr->cfg->model_file : NULL;
     if (o->rules) {
@@ -305,7 +306,7 @@ enum tool_verdict tool_pipeline_handle(struct tool_pipeline *p, const char *cmd,
         return TOOL_REJECTED;
     }
     Newsalert__V1__Article *a =
-        na_article_decode(item->payload, item->len, &p->rules.cfg->limits, &p->why, msg,
+        na_article_decode(item->payload, item->len, p->rules.limits, &p->why, msg,
                           msg_len);
     if (a == NULL) {
         p->rejected++;
