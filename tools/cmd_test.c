@@ -22,7 +22,7 @@ static void test_usage(FILE *out)
             "a JSON-lines file of alerts as 'newsalert tag' prints them. epoch, receive\n"
             "times and topics are ignored; seq and update_of count from the first alert.\n"
             "Prints each difference; exits 0 on a match, 1 on a mismatch.\n"
-            "  -u, --update        write the alerts to EXPECTED instead of comparing\n" TOOL_RULES_HELP
+            "      --update        write the alerts to EXPECTED instead of comparing\n" TOOL_RULES_HELP
             "  -h, --help          show this help\n");
 }
 
@@ -198,7 +198,9 @@ static int write_expected(const char *path, json_t *got)
 
 int cmd_test(int argc, char **argv)
 {
-    static const struct option opts[] = {{"update", no_argument, NULL, 'u'},
+    /* --update has no short form: -u is top's and wait-ready's --url. */
+    enum { OPT_UPDATE = 1001 };
+    static const struct option opts[] = {{"update", no_argument, NULL, OPT_UPDATE},
                                          {"help", no_argument, NULL, 'h'},
                                          TOOL_RULES_LONG,
                                          {NULL, 0, NULL, 0}};
@@ -206,11 +208,11 @@ int cmd_test(int argc, char **argv)
     bool update = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "uh" TOOL_RULES_SHORT, opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h" TOOL_RULES_SHORT, opts, NULL)) != -1) {
         if (tool_rules_option(c, optarg, &ro))
             continue;
         switch (c) {
-        case 'u':
+        case OPT_UPDATE:
             update = true;
             break;
         case 'h':
