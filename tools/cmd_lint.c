@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <hs.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +18,16 @@
 
 static void lint_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert lint RULES_DIR|RULES_FILE [OPTION]...\n"
-            "Check rules for patterns that can match empty text, unbounded repeats,\n"
-            "weight 0, and terms that can never fire: vetoed by an exclusion of their tag\n"
-            "whenever they match their own phrase, or the same as an earlier term.\n"
-            "Exits 0 when clean, 1 on warnings, 65 when the rules do not load.\n"
-            "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
-            "  -q, --quiet         print only the count\n"
-            "  -h, --help          show this help\n");
+    fprintf(
+        out,
+        "Usage: newsalert lint RULES_DIR|RULES_FILE [OPTION]...\n"
+        "Check rules for patterns that can match empty text, unbounded repeats,\n"
+        "weight 0, and terms that can never fire: vetoed by an exclusion of their tag\n"
+        "whenever they match their own phrase, or the same as an earlier term.\n"
+        "Exits 0 when clean, 1 on warnings, 65 when the rules do not load.\n"
+        "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+        "  -q, --quiet         print only the count\n"
+        "  -h, --help          show this help\n");
 }
 
 struct lint {
@@ -34,13 +36,20 @@ struct lint {
 };
 
 static void warn_term(struct lint *l, const struct na_tag *tag, const struct na_term *t,
-                      const char *fmt, const char *detail)
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void warn_term(struct lint *l, const struct na_tag *tag, const struct na_term *t,
+                      const char *fmt, ...)
 {
+    va_list ap;
+
     l->warnings++;
     if (l->quiet)
         return;
     printf("%s:%d: %s: '%s': ", t->file, t->line, tag->name, t->source);
-    printf(fmt, detail);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
     putchar('\n');
 }
 
@@ -60,17 +69,17 @@ static void check_expr(struct lint *l, const struct na_tag *tag, const struct na
         return;
     }
     if (info->min_width == 0)
-        warn_term(l, tag, t, "can match empty text%s", "");
+        warn_term(l, tag, t, "can match empty text");
     else if (info->max_width == UINT_MAX)
-        warn_term(l, tag, t, "an unbounded repeat: a match can run on without limit%s",
-                  "");
+        warn_term(l, tag, t, "an unbounded repeat: a match can run on without limit");
     free(info);
 }
 
-static void check_phrase(struct lint *l, const struct na_tag *tag, const struct na_term *t)
+static void check_phrase(struct lint *l, const struct na_tag *tag,
+                         const struct na_term *t)
 {
     if (strspn(t->source, " -*") == strlen(t->source))
-        warn_term(l, tag, t, "can match empty text (a phrase of no words)%s", "");
+        warn_term(l, tag, t, "can match empty text (a phrase of no words)");
 }
 
 /* A phrase's own text with the tagger: does its tag veto it? */
@@ -99,11 +108,9 @@ static void check_self(struct lint *l, struct na_tagger *tg, const struct na_rul
         if (&tag->terms[p->index] != t)
             continue;
         const struct na_pattern *vp = na_ruleset_pattern(rs, m->veto);
-        char where[512];
-        snprintf(where, sizeof(where), "%s:%d", tag->excludes[vp->index].file,
-                 tag->excludes[vp->index].line);
-        warn_term(l, tag, t, "can never fire: its own text is vetoed by the exclusion at %s",
-                  where);
+        warn_term(l, tag, t,
+                  "can never fire: its own text is vetoed by the exclusion at %s:%d",
+                  tag->excludes[vp->index].file, tag->excludes[vp->index].line);
         return;
     }
 }
@@ -118,7 +125,7 @@ static void check_tag(struct lint *l, struct na_tagger *tg, const struct na_rule
         for (size_t i = 0; i < n; i++) {
             const struct na_term *t = &list[i];
             if (!pass && t->weight == 0)
-                warn_term(l, tag, t, "weight 0: it never adds to the score%s", "");
+                warn_term(l, tag, t, "weight 0: it never adds to the score");
             if (t->n_parts)
                 for (size_t k = 0; k < t->n_parts; k++)
                     check_expr(l, tag, t, t->parts[k]);
@@ -130,10 +137,8 @@ static void check_tag(struct lint *l, struct na_tagger *tg, const struct na_rule
                 if (list[j].is_regex == t->is_regex &&
                     list[j].case_sensitive == t->case_sensitive &&
                     !strcasecmp(list[j].source, t->source)) {
-                    char where[512];
-                    snprintf(where, sizeof(where), "%s:%d", list[j].file, list[j].line);
-                    warn_term(l, tag, t, "shadowed: the same as the earlier one at %s",
-                              where);
+                    warn_term(l, tag, t, "shadowed: the same as the earlier one at %s:%d",
+                              list[j].file, list[j].line);
                     break;
                 }
             if (!pass)

@@ -10,20 +10,21 @@
 #include "newsalert.h"
 
 /* What depends on the run rather than on the feed and the rules. */
-static const char *const volatile_keys[] = {"epoch", "received_at_ms", "topic", "topic_seq",
-                                            "topics"};
+static const char *const volatile_keys[] = {"epoch", "received_at_ms", "topic",
+                                            "topic_seq", "topics"};
 
 static void test_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: newsalert test FEED EXPECTED [OPTION]...\n"
-            "Run a recorded feed (or JSON-lines articles) through the daemon's own path\n"
-            "(limits, dedup with update_of, tagging) and compare the alerts with EXPECTED,\n"
-            "a JSON-lines file of alerts as 'newsalert tag' prints them. epoch, receive\n"
-            "times and topics are ignored; seq and update_of count from the first alert.\n"
-            "Prints each difference; exits 0 on a match, 1 on a mismatch.\n"
-            "      --update        write the alerts to EXPECTED instead of comparing\n" TOOL_RULES_HELP
-            "  -h, --help          show this help\n");
+    fprintf(
+        out,
+        "Usage: newsalert test FEED EXPECTED [OPTION]...\n"
+        "Run a recorded feed (or JSON-lines articles) through the daemon's own path\n"
+        "(limits, dedup with update_of, tagging) and compare the alerts with EXPECTED,\n"
+        "a JSON-lines file of alerts as 'newsalert tag' prints them. epoch, receive\n"
+        "times and topics are ignored; seq and update_of count from the first alert.\n"
+        "Prints each difference; exits 0 on a match, 1 on a mismatch.\n"
+        "      --update        write the alerts to EXPECTED instead of "
+        "comparing\n" TOOL_RULES_HELP "  -h, --help          show this help\n");
 }
 
 static json_int_t int_of(json_t *v)
@@ -132,7 +133,8 @@ static void diff_value(const char *path, json_t *w, json_t *g)
         }
         return;
     }
-    if (json_is_array(w) && json_is_array(g) && json_array_size(w) == json_array_size(g)) {
+    if (json_is_array(w) && json_is_array(g) &&
+        json_array_size(w) == json_array_size(g)) {
         for (size_t i = 0; i < json_array_size(w); i++) {
             snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
             diff_value(sub, json_array_get(w, i), json_array_get(g, i));
@@ -256,8 +258,8 @@ int cmd_test(int argc, char **argv)
         Newsalert__V1__Alert *al;
         const struct na_result *res;
         char msg[256];
-        enum tool_verdict v = tool_pipeline_handle(&p, "test", &item, &a, &res, &al, msg,
-                                                   sizeof(msg));
+        enum tool_verdict v =
+            tool_pipeline_handle(&p, "test", &item, &a, &res, &al, msg, sizeof(msg));
         if (v == TOOL_ERROR)
             failed = true;
         else if (al)
@@ -277,7 +279,8 @@ int cmd_test(int argc, char **argv)
     }
     size_t bad = diff(want.v, got.v);
     if (bad) {
-        printf("%s: %zu of %zu alerts differ (%zu expected, %zu from %s)\n", expected, bad,
+        printf("%s: %zu of %zu alerts differ (%zu expected, %zu from %s)\n", expected,
+               bad,
                json_array_size(want.v) > json_array_size(got.v) ? json_array_size(want.v)
                                                                 : json_array_size(got.v),
                json_array_size(want.v), json_array_size(got.v), feed);
