@@ -53,6 +53,90 @@ static void warn_term(struct lint *l, const struct na_tag *tag, const struct na_
     putchar('\n');
 }
 
+static bool is_word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c >= 0x80;
+}
+
+/* A repeated atom that can only take word characters: a word character,
+ * \d, \w, or a class of nothing else. */
+static bool word_atom(const char *a, size_t n)
+{
+    if (n == 1)
+        return is_word_byte((unsigned char)a[0]);
+    if (a[0] == '\\')
+        return n == 2 && (a[1] == 'd' || a[1] == 'w');
+    if (a[0] != '[' || a[1] == '^')
+        return false;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (a[i] == '\\') {
+            if (a[i + 1] != 'd' && a[i + 1] != 'w')
+                return false;
+            i++;
+        } else if (a[i] == '-' && i > 1 && i + 2 < n) {
+            continue; /* a range between two word characters, checked as ends */
+        } else if (!is_word_byte((unsigned char)a[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Vectorscan says only that a match has no maximum width. That is harmless
+ * when every unbounded repeat stays inside one word ("cop\d*",
+ * "[A-Z][a-z]+"), as the word's end ends it; it is worth a warning when a
+ * repeat can cross spaces and punctuation ('.+', '\s+', '[^.]*') or
+ * repeats a group. Conservative: anything not understood is a warning. */
+static bool repeats_stay_in_words(const char *e)
+{
+    const char *atom = NULL;
+    size_t atom_len = 0;
+
+    for (const char *p = e; *p;) {
+        const char *start = p;
+        if (*p == '*' || *p == '+' || *p == '{') {
+            bool unbounded = *p != '{';
+            if (*p == '{') {
+                const char *close = strchr(p, '}');
+                if (close == NULL)
+                    return false;
+                unbounded = close[-1] == ',';
+                p = close;
+            }
+            p++;
+            if (*p == '?' || *p == '+')
+                p++;
+            if (unbounded && (atom == NULL || !word_atom(atom, atom_len)))
+                return false;
+            atom = NULL;
+            continue;
+        }
+        if (*p == '\\') {
+            p += p[1] ? 2 : 1;
+        } else if (*p == '[') {
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']')
+                p += *p == '\\' && p[1] ? 2 : 1;
+            if (*p)
+                p++;
+        } else if (*p == '(' || *p == '|' || *p == '?') {
+            p++;
+            atom = NULL;
+            continue;
+        } else {
+            p++; /* ')' too: a repeated group is not a word atom */
+        }
+        atom = start;
+        atom_len = (size_t)(p - start);
+    }
+    return true;
+}
+
 /* Vectorscan's view of one expression, as the ruleset compiles it (a regex
  * as written, with its outer \b; a phrase is a literal with word
  * boundaries, which cannot repeat or be empty unless it is only a '*'). */
@@ -70,8 +154,10 @@ static void check_expr(struct lint *l, const struct na_tag *tag, const struct na
     }
     if (info->min_width == 0)
         warn_term(l, tag, t, "can match empty text");
-    else if (info->max_width == UINT_MAX)
-        warn_term(l, tag, t, "an unbounded repeat: a match can run on without limit");
+    else if (info->max_width == UINT_MAX && !repeats_stay_in_words(expr))
+        warn_term(l, tag, t,
+                  "an unbounded repeat that a word does not end: a match can run on "
+                  "without limit");
     free(info);
 }
 

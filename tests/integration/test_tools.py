@@ -643,7 +643,7 @@ class TestLint(ToolTest):
             "threshold: 3.0",
             "terms:",
             "  - {phrase: 'military aid', weight: 3}",       # 4: clean
-            "  - {regex: '\\b(aid|help)\\w*\\b', weight: 1}",  # 5: unbounded
+            "  - {regex: '\\baid\\s+\\w+\\b', weight: 1}",  # 5: unbounded
             "  - {regex: '\\bpledged .+ aid\\b', weight: 1}",  # 6: unbounded
             "  - {phrase: 'aid convoy', weight: 0}",         # 7: weight 0
             "  - {phrase: 'hearing aid', weight: 2}",        # 8: vetoed
@@ -663,8 +663,12 @@ class TestLint(ToolTest):
         self.assertIn("5 warnings", out)
 
     def test_clean_rules_exit_0_and_a_single_file_can_be_linted(self):
+        # Repeats that a word ends ("cop" and its number, a capitalised name)
+        # are no warning.
         rules = write_rules(self.dir, {"aid.yaml": "tag: aid\nthreshold: 3.0\nterms:\n"
-                                       "  - {phrase: 'military aid', weight: 3}\n"})
+                                       "  - {phrase: 'military aid', weight: 3}\n"
+                                       "  - {regex: '\\bcop\\d* aid\\b', weight: 1}\n"
+                                       "  - {regex: '\\b[A-Z][a-z]+ aid\\b', weight: 1}\n"})
         p = run("lint", rules)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("0 warnings", p.stdout)
@@ -696,14 +700,10 @@ class TestLint(ToolTest):
         self.assertEqual(p.returncode, 65, p.stdout + p.stderr)
         self.assertIn("aid.yaml:4", p.stderr)
 
-    def test_shipped_rules_have_only_the_justified_warnings(self):
-        """Two name-shaped patterns repeat without bound by design (a word of
-        letters, "cop" and its number); docs/man/newsalert.1 says why."""
+    def test_shipped_rules_lint_clean(self):
         p = run("lint", os.path.join(SRC, "config", "rules"))
-        warnings = [l for l in p.stdout.splitlines() if re.match(r".*\.yaml:\d+: ", l)]
-        self.assertTrue(all("unbounded repeat" in w for w in warnings), warnings)
-        self.assertLessEqual(len(warnings), 2, warnings)
-        self.assertEqual(p.returncode, 1 if warnings else 0)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("0 warnings", p.stdout)
 
 
 class TestGoldenTest(ToolTest):
