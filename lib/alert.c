@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "newsalert/alert.h"
+#include "newsalert/jsonl.h"
 #include "newsalert/model.h"
 #include "newsalert/utf8.h"
 
@@ -212,18 +213,18 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
 {
     json_t *o = json_object(), *tags = json_array(), *actors = json_array();
 
-    json_object_set_new(o, "seq", json_integer((json_int_t)a->seq));
+    json_object_set_new(o, "seq", na_json_uint64(a->seq));
     json_object_set_new(o, "topic", str_or_empty(a->topic));
-    json_object_set_new(o, "topic_seq", json_integer((json_int_t)a->topic_seq));
-    json_object_set_new(o, "epoch", json_integer((json_int_t)a->epoch));
+    json_object_set_new(o, "topic_seq", na_json_uint64(a->topic_seq));
+    json_object_set_new(o, "epoch", na_json_uint64(a->epoch));
     json_object_set_new(o, "article_id", str_or_empty(a->article_id));
     json_object_set_new(o, "source", str_or_empty(a->source));
     json_object_set_new(o, "url", str_or_empty(a->url));
     json_object_set_new(o, "headline", str_or_empty(a->headline));
-    json_object_set_new(o, "published_at_ms", json_integer(a->published_at_ms));
-    json_object_set_new(o, "received_at_ms", json_integer(a->received_at_ms));
+    json_object_set_new(o, "published_at_ms", na_json_int64(a->published_at_ms));
+    json_object_set_new(o, "received_at_ms", na_json_int64(a->received_at_ms));
     json_object_set_new(o, "revision", json_integer(a->revision));
-    json_object_set_new(o, "feed_seq", json_integer((json_int_t)a->feed_seq));
+    json_object_set_new(o, "feed_seq", na_json_uint64(a->feed_seq));
     json_object_set_new(o, "language", str_or_empty(a->language));
     if (a->model && *a->model)
         json_object_set_new(o, "model", json_string(a->model));
@@ -271,12 +272,12 @@ json_t *na_alert_to_json(const Newsalert__V1__Alert *a)
         json_array_append_new(actors, ao);
     }
     json_object_set_new(o, "actors", actors);
-    json_object_set_new(o, "update_of", json_integer((json_int_t)a->update_of));
+    json_object_set_new(o, "update_of", na_json_uint64(a->update_of));
     json_t *topics = json_array();
     for (size_t i = 0; i < a->n_topics; i++) {
         json_t *t = json_object();
         json_object_set_new(t, "topic", str_or_empty(a->topics[i]->topic));
-        json_object_set_new(t, "seq", json_integer((json_int_t)a->topics[i]->seq));
+        json_object_set_new(t, "seq", na_json_uint64(a->topics[i]->seq));
         json_array_append_new(topics, t);
     }
     json_object_set_new(o, "topics", topics);

@@ -11,6 +11,7 @@
 
 #include "newsalert/alert.h"
 #include "newsalert/journal.h"
+#include "newsalert/jsonl.h"
 #include "newsalert.h"
 
 static void journal_usage(FILE *out)
@@ -54,7 +55,7 @@ static void print_alert(const Newsalert__V1__Alert *a, uint64_t seq, int64_t tim
 {
     if (json) {
         json_t *o = na_alert_to_json(a);
-        json_object_set_new(o, "journal_time_ms", json_integer(time_ms));
+        json_object_set_new(o, "journal_time_ms", na_json_int64(time_ms));
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         if (s)
             puts(s);

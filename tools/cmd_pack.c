@@ -146,12 +146,12 @@ static json_t *article_json(const Newsalert__V1__Article *a)
     json_object_set_new(o, "url", json_string(a->url));
     json_object_set_new(o, "headline", json_string(a->headline));
     json_object_set_new(o, "body", json_string(a->body));
-    json_object_set_new(o, "published_at_ms", json_integer(a->published_at_ms));
+    json_object_set_new(o, "published_at_ms", na_json_int64(a->published_at_ms));
     json_object_set_new(o, "language", json_string(a->language));
     for (size_t i = 0; i < a->n_authors; i++)
         json_array_append_new(authors, json_string(a->authors[i]));
     json_object_set_new(o, "authors", authors);
-    json_object_set_new(o, "feed_seq", json_integer((json_int_t)a->feed_seq));
+    json_object_set_new(o, "feed_seq", na_json_uint64(a->feed_seq));
     json_object_set_new(o, "revision", json_integer(a->revision));
     return o;
 }
@@ -223,7 +223,7 @@ int cmd_unpack(int argc, char **argv)
             json_object_set_new(o, "_frames", frames);
             json_object_set_new(o, "_reject", json_string(na_reject_name(why)));
         }
-        json_object_set_new(o, "_time_ns", json_integer((json_int_t)rec.time_ns));
+        json_object_set_new(o, "_time_ns", na_json_uint64(rec.time_ns));
         char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
         if (s)
             puts(s);

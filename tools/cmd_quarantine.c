@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "newsalert/jsonl.h"
 #include "newsalert/quarantine.h"
 #include "newsalert.h"
 
@@ -49,7 +50,7 @@ static void print_entry(const struct na_quarantine_entry *e, bool json)
         bytes += e->frames[i].len;
     if (json) {
         json_t *o = json_object(), *frames = json_array();
-        json_object_set_new(o, "time_ns", json_integer((json_int_t)e->time_ns));
+        json_object_set_new(o, "time_ns", na_json_uint64(e->time_ns));
         json_object_set_new(o, "reason", json_string(e->reason));
         for (size_t i = 0; i < e->n_frames; i++)
             json_array_append_new(frames, json_integer((json_int_t)e->frames[i].len));

@@ -36,7 +36,9 @@ Newsalert__V1__Alert *na_alert_build(struct na_alert_builder *b,
                                      const struct na_alert_meta *meta);
 
 /* A new JSON object (the caller owns the reference) with every field of the
- * alert by its proto name; enums as lower-case words. */
+ * alert by its proto name; enums as lower-case words; the 64-bit fields
+ * (seq, topic_seq, epoch, the times, feed_seq, update_of, topics' seq) as
+ * decimal strings, as in protobuf's JSON mapping. */
 json_t *na_alert_to_json(const Newsalert__V1__Alert *alert);
 
 #endif

@@ -3,6 +3,7 @@ ZeroMQ sockets on loopback, and Article/Alert messages encoded by an
 independent protobuf implementation (Python's, from the project's .proto
 files compiled with protoc at test time)."""
 
+import json
 import os
 import shutil
 import signal
@@ -46,6 +47,32 @@ def check_clean_exit(what, returncode, stderr):
             raise AssertionError("%s printed a sanitizer report:\n%s" % (what, stderr))
     if returncode is not None and -returncode in CRASH_SIGNALS:
         raise AssertionError("%s died of signal %d:\n%s" % (what, -returncode, stderr))
+
+
+# The 64-bit integers in the tools' JSON (alerts, journal entries, unpacked
+# articles, quarantine entries): decimal strings, as protobuf's JSON
+# mapping writes int64 and uint64, so that a reader whose numbers are
+# doubles cannot round them above 2^53.
+JSON_INT64_KEYS = ("seq", "topic_seq", "epoch", "published_at_ms", "received_at_ms",
+                   "feed_seq", "update_of", "journal_time_ms", "time_ns", "_time_ns")
+
+
+def load_json(line):
+    """One line of a tool's JSON output, its 64-bit fields (which must be
+    strings of digits) turned into ints for the test to compare."""
+    o = json.loads(line)
+
+    def ints(d):
+        for k in JSON_INT64_KEYS:
+            if k in d:
+                if not isinstance(d[k], str) or not d[k].lstrip("-").isdigit():
+                    raise AssertionError("%s: expected a decimal string, got %r in %s"
+                                         % (k, d[k], line))
+                d[k] = int(d[k])
+    ints(o)
+    for t in o.get("topics", []) if isinstance(o.get("topics"), list) else []:
+        ints(t)
+    return o
 
 
 def seed_article(article_id="seed-1"):

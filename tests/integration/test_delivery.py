@@ -24,8 +24,8 @@ import unittest
 import zmq
 
 from harness import (BIN, POSITIVE, SRC, WAIT, Daemon, Feed, alert_pb2, article,
-                     article_pb2, check_clean_exit, probe_article, start_consumer, start_tail,
-                     wait_quiet)
+                     article_pb2, check_clean_exit, load_json, probe_article, start_consumer,
+                     start_tail, wait_quiet)
 from newsalert.v1 import catchup_pb2  # noqa: E402  (compiled by the harness)
 from test_daemon import MALFORMED
 from test_journal_tools import parse_segment
@@ -63,7 +63,7 @@ def journal_dir(daemon):
 def read_journal(daemon, *args):
     """(exit status, alerts as dicts, stderr) of `newsalert journal --json`."""
     r = tool("journal", journal_dir(daemon), "--json", *args)
-    return r.returncode, [json.loads(x) for x in r.stdout.splitlines()], r.stderr
+    return r.returncode, [load_json(x) for x in r.stdout.splitlines()], r.stderr
 
 
 def wait_journal(daemon, count, timeout=LONG):
@@ -161,7 +161,7 @@ def probe_lines(path):
 
 def tail_alerts(path):
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return [load_json(line) for line in f if line.strip()]
 
 
 def labelled_articles():
@@ -701,7 +701,7 @@ class TestLateConsumer(DeliveryTest):
         r = tool("tail", "--connect", self.daemon.publish, "--catchup", self.daemon.catchup,
                  "--since", "0", "--json", "--count", self.n)
         self.assertEqual(r.returncode, 0, r.stderr)
-        alerts = [json.loads(x) for x in r.stdout.splitlines()]
+        alerts = [load_json(x) for x in r.stdout.splitlines()]
         self.assertEqual([a["seq"] for a in alerts], list(range(1, self.n + 1)))
         self.assertEqual([a["article_id"] for a in alerts], want)
 
@@ -1411,7 +1411,7 @@ class TestCatchupRetention(DeliveryTest):
         self.assertEqual(t.returncode, 0, t.stderr)
         self.assertIn("alerts 1 to %d are no longer in the daemon's journal" % (oldest - 1),
                       t.stderr)
-        self.assertEqual([json.loads(x)["seq"] for x in t.stdout.splitlines()],
+        self.assertEqual([load_json(x)["seq"] for x in t.stdout.splitlines()],
                          list(range(oldest, self.n + 1)))
 
 

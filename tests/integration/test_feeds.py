@@ -18,7 +18,7 @@ import unittest
 
 import zmq
 
-from harness import BIN, SRC, WAIT, Daemon, Feed, start_tail, wait_quiet
+from harness import BIN, SRC, WAIT, Daemon, Feed, load_json, start_tail, wait_quiet
 
 FEEDS = os.environ["NA_FEEDS"]
 GOLDEN = os.path.join(SRC, "tests", "feeds")
@@ -99,7 +99,7 @@ class GoldenFeed(unittest.TestCase):
         self.assertEqual(self.tail.wait(WAIT), 0)
         probe.sock.close(0)
 
-        alerts = [json.loads(line) for line in self.read(out_path).splitlines()]
+        alerts = [load_json(line) for line in self.read(out_path).splitlines()]
         return [a for a in alerts if not a["article_id"].startswith("probe-")], d.text()
 
     @staticmethod

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, WAIT, alert_pb2
+from harness import BIN, WAIT, alert_pb2, load_json
 
 NEWSALERT = os.path.join(BIN, "newsalert")
 FIXTURE = os.path.join(BIN, "na-fixture")
@@ -114,7 +114,7 @@ class TestJournalTool(ToolTest):
                                    r"summit\(0\.50\)  Headline 3$")
         r = run("journal", j, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        alerts = [json.loads(line) for line in r.stdout.splitlines()]
+        alerts = [load_json(line) for line in r.stdout.splitlines()]
         self.assertEqual([a["seq"] for a in alerts], list(range(1, 31)))
         self.assertEqual(alerts[5]["headline"], "Headline 6")
         self.assertEqual(alerts[5]["article_id"], "a-6")
@@ -127,7 +127,7 @@ class TestJournalTool(ToolTest):
         j = self.fixture("journal", "j", 30, 400)
         r = run("journal", j, "--since", "25", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual([json.loads(x)["seq"] for x in r.stdout.splitlines()],
+        self.assertEqual([load_json(x)["seq"] for x in r.stdout.splitlines()],
                          [26, 27, 28, 29, 30])
         r = run("journal", j, "--since", "30")
         self.assertEqual((r.returncode, r.stdout), (0, ""))
@@ -138,7 +138,7 @@ class TestJournalTool(ToolTest):
         _, first, records = parse_segment(seg)
         r = run("journal", seg, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual([json.loads(x)["seq"] for x in r.stdout.splitlines()],
+        self.assertEqual([load_json(x)["seq"] for x in r.stdout.splitlines()],
                          [s for s, _, _ in records])
 
     def test_torn_tail_is_reported_and_left_alone(self):
@@ -150,7 +150,7 @@ class TestJournalTool(ToolTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("torn tail", r.stderr)
         self.assertIn("not cut", r.stderr)
-        self.assertEqual([json.loads(x)["seq"] for x in r.stdout.splitlines()],
+        self.assertEqual([load_json(x)["seq"] for x in r.stdout.splitlines()],
                          list(range(1, 30)))
         # Read-only: the daemon, not the tool, repairs the journal.
         self.assertEqual(os.path.getsize(newest), size - 5)
@@ -169,7 +169,7 @@ class TestJournalTool(ToolTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(os.path.basename(seg) + ": damaged record at offset 32", r.stderr)
         self.assertIn("bad CRC", r.stderr)
-        seqs = [json.loads(x)["seq"] for x in r.stdout.splitlines()]
+        seqs = [load_json(x)["seq"] for x in r.stdout.splitlines()]
         lost = [s for s, _, _ in records]
         self.assertEqual(seqs, [s for s in range(1, 31) if s not in lost])
 
@@ -178,7 +178,7 @@ class TestJournalTool(ToolTest):
         j = self.fixture("journal", "j", 30, 300, 1000)
         r = run("journal", j, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        seqs = [json.loads(x)["seq"] for x in r.stdout.splitlines()]
+        seqs = [load_json(x)["seq"] for x in r.stdout.splitlines()]
         self.assertGreater(seqs[0], 1)
         self.assertEqual(seqs, list(range(seqs[0], 31)))
         self.assertIn("alerts after seq 0 are gone (retention); the oldest available is %d"
@@ -224,7 +224,7 @@ class TestQuarantineTool(ToolTest):
         self.assertIn("missing_id", lines[1])
         r = run("quarantine", q, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        entries = [json.loads(x) for x in r.stdout.splitlines()]
+        entries = [load_json(x) for x in r.stdout.splitlines()]
         self.assertEqual([e["time_ns"] for e in entries],
                          [10**18 + i for i in range(1, 7)])
         self.assertEqual(entries[3], {"time_ns": 10**18 + 4, "reason": "missing_id",
@@ -240,7 +240,7 @@ class TestQuarantineTool(ToolTest):
         self.assertIn("12 entries written", r.stderr)
         r = run("unpack", feed)
         self.assertEqual(r.returncode, 0, r.stderr)
-        recs = [json.loads(x) for x in r.stdout.splitlines()]
+        recs = [load_json(x) for x in r.stdout.splitlines()]
         self.assertEqual(len(recs), 12)
         for i, rec in enumerate(recs, 1):
             self.assertEqual(rec["_frames"], ["news", "not an article %d" % i])
@@ -258,7 +258,7 @@ class TestQuarantineTool(ToolTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(files[0] + ": a truncated entry", r.stderr)
         self.assertIn(files[1] + ": not a quarantine file (bad header)", r.stderr)
-        times = [json.loads(x)["time_ns"] - 10**18 for x in r.stdout.splitlines()]
+        times = [load_json(x)["time_ns"] - 10**18 for x in r.stdout.splitlines()]
         self.assertEqual(times[-1], 12)
         self.assertEqual(times, sorted(times))
         self.assertLess(len(times), 12)

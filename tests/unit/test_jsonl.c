@@ -103,6 +103,35 @@ static void test_roundtrip(void **state)
     na_article_free(a);
 }
 
+/* int64 and uint64 as protobuf's JSON mapping writes them (decimal
+ * strings), read back whole: above 2^53, where a double would round. */
+static void test_int64_as_strings(void **state)
+{
+    (void)state;
+    Newsalert__V1__Article *a =
+        pack_decode("{\"id\": \"s\", \"body\": \"b\", \"published_at_ms\": \"-9007199254740993\","
+                    " \"feed_seq\": \"18446744073709551615\"}");
+    assert_true(a->published_at_ms == -9007199254740993LL);
+    assert_true(a->feed_seq == UINT64_MAX);
+    na_article_free(a);
+
+    json_t *v = na_json_uint64(UINT64_MAX);
+    assert_string_equal(json_string_value(v), "18446744073709551615");
+    json_decref(v);
+    v = na_json_int64(INT64_MIN);
+    assert_string_equal(json_string_value(v), "-9223372036854775808");
+    json_decref(v);
+
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"feed_seq\": \"-1\"}", "feed_seq");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"feed_seq\": \"18446744073709551616\"}",
+                 "feed_seq");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"feed_seq\": \" 1\"}", "feed_seq");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"published_at_ms\": \"12ms\"}",
+                 "published_at_ms");
+    expect_error("{\"id\": \"x\", \"body\": \"b\", \"published_at_ms\": \"\"}",
+                 "published_at_ms");
+}
+
 static void test_ignored_keys(void **state)
 {
     (void)state;
@@ -187,7 +216,8 @@ static void test_too_many_authors_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_ignored_keys),
+        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_int64_as_strings),
+        cmocka_unit_test(test_ignored_keys),
         cmocka_unit_test(test_unknown_key), cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_not_object),  cmocka_unit_test(test_too_many_authors_json),
     };
