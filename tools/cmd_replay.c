@@ -10,6 +10,13 @@
 
 #include "newsalert.h"
 
+/* Without -w, how long replay waits for a first subscriber before it warns
+ * and publishes anyway: a PUB socket drops what nobody subscribes to, so a
+ * replay started a moment before its consumer would lose its start. */
+#define REPLAY_DEFAULT_WAIT_S 5
+/* ... and after how long without one it says that it is waiting. */
+#define REPLAY_WAIT_NOTICE_S 0.5
+
 static void replay_usage(FILE *out)
 {
     fprintf(
@@ -21,16 +28,20 @@ static void replay_usage(FILE *out)
         "  -m, --max-rate              play as fast as possible\n"
         "  -r, --rate N                play at N messages per second\n"
         "  -l, --loop N                play the file N times (default 1)\n"
-        "  -w, --wait-subscribers N    wait for N subscriptions before starting\n"
+        "  -w, --wait-subscribers N    wait for N subscriptions before starting, and\n"
+        "                              fail when they do not come (0: start at once)\n"
+        "                              Default: wait for one, then warn and go on\n"
         "  -d, --delay MS              wait MS milliseconds before starting\n"
-        "  -t, --timeout S             give up waiting for subscribers after S seconds\n"
-        "                              (default 30)\n"
+        "  -t, --timeout S             how long to wait for subscribers (default 30\n"
+        "                              with -w N, %d without)\n"
         "      --curve-key FILE        our secret certificate (.key, mode 0600): serve\n"
         "                              the feed with CURVE; newsalertd's\n"
         "                              feed.curve.server_key is then our .pub. Client\n"
         "                              keys are not checked (no ZAP handler here)\n"
         "  -h, --help                  show this help\n"
-        "Progress is shown on a terminal; nothing is printed when stderr is piped.\n");
+        "Progress is shown on a terminal; nothing is printed when stderr is piped,\n"
+        "but for warnings: no subscriber to publish to, or none ever seen.\n",
+        REPLAY_DEFAULT_WAIT_S);
 }
 
 static void sleep_until(double t)
@@ -43,26 +54,42 @@ static void sleep_until(double t)
     nanosleep(&ts, NULL);
 }
 
-/* XPUB hands us each subscription as a message: count the subscribes. */
-static int wait_subscribers(void *pub, int want, double timeout)
+/* XPUB (verbose) hands us each subscription as a message: counts the
+ * subscribes waiting on the socket into *have. */
+static void count_subscriptions(void *pub, int *have)
 {
-    int have = 0;
-    double deadline = tool_now() + timeout;
-    while (have < want && !tool_interrupted) {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, pub, ZMQ_DONTWAIT) >= 0)
+        if (zmq_msg_size(&m) > 0 && ((const uint8_t *)zmq_msg_data(&m))[0] == 1)
+            (*have)++;
+    zmq_msg_close(&m);
+}
+
+/* Waits until *have reaches want or timeout passes; notice (when not NULL)
+ * is said once if nobody has come after REPLAY_WAIT_NOTICE_S. */
+static int wait_subscribers(void *pub, int want, double timeout, int *have,
+                            const char *notice)
+{
+    double start = tool_now(), deadline = start + timeout;
+    bool said = notice == NULL;
+    count_subscriptions(pub, have);
+    while (*have < want && !tool_interrupted) {
         zmq_pollitem_t item = {pub, 0, ZMQ_POLLIN, 0};
-        double left = deadline - tool_now();
+        double now = tool_now(), left = deadline - now;
         if (left <= 0)
             return -1;
-        if (zmq_poll(&item, 1, (long)(left * 1000) + 1) > 0) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, pub, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&m) > 0 &&
-                ((const uint8_t *)zmq_msg_data(&m))[0] == 1)
-                have++;
-            zmq_msg_close(&m);
+        if (!said && now - start >= REPLAY_WAIT_NOTICE_S) {
+            tool_error("replay", "%s", notice);
+            said = true;
         }
+        double step = said ? left : REPLAY_WAIT_NOTICE_S - (now - start);
+        if (step > left)
+            step = left;
+        if (zmq_poll(&item, 1, (long)(step * 1000) + 1) > 0)
+            count_subscriptions(pub, have);
     }
-    return have >= want ? 0 : -1;
+    return *have >= want ? 0 : -1;
 }
 
 static void progress(uint64_t sent, double started, uint64_t offset, uint64_t size,
@@ -91,9 +118,9 @@ int cmd_replay(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *bind = NULL, *own_key = NULL;
-    double speed = 1, rate = 0, timeout = 30;
+    double speed = 1, rate = 0, timeout = 0;
     bool max_rate = false;
-    int loops = 1, wait_subs = 0, delay_ms = 0, c;
+    int loops = 1, wait_subs = -1, delay_ms = 0, c;
     char *end;
 
     while ((c = getopt_long(argc, argv, "b:s:mr:l:w:d:t:h", opts, NULL)) != -1) {
@@ -186,12 +213,23 @@ int cmd_replay(int argc, char **argv)
         zmq_ctx_term(ctx);
         return EXIT_FAIL;
     }
-    int status = EXIT_OK;
-    if (wait_subs && wait_subscribers(pub, wait_subs, timeout) < 0) {
+    int status = EXIT_OK, subscribers = 0;
+    if (wait_subs > 0 &&
+        wait_subscribers(pub, wait_subs, timeout > 0 ? timeout : 30, &subscribers, NULL) < 0) {
         tool_error("replay", "%d subscriber(s) did not arrive within %.0f s", wait_subs,
-                   timeout);
+                   timeout > 0 ? timeout : 30);
         status = EXIT_FAIL;
         loops = 0;
+    } else if (wait_subs < 0) {
+        double t = timeout > 0 ? timeout : REPLAY_DEFAULT_WAIT_S;
+        char notice[600];
+        snprintf(notice, sizeof(notice),
+                 "waiting up to %.0f s for a subscriber on %s (-w 0: do not wait)", t, bind);
+        if (wait_subscribers(pub, 1, t, &subscribers, notice) < 0 && !tool_interrupted)
+            tool_error("replay",
+                       "warning: no subscriber on %s after %.0f s; publishing anyway, and "
+                       "what nobody subscribes to is lost",
+                       bind, t);
     }
     if (delay_ms)
         sleep_until(tool_now() + delay_ms / 1000.0);
@@ -227,6 +265,8 @@ int cmd_replay(int argc, char **argv)
                 }
             }
             sent++;
+            if (subscribers == 0)
+                count_subscriptions(pub, &subscribers);
             if (show && tool_now() - last_shown > 0.2) {
                 last_shown = tool_now();
                 progress(sent, started, na_feed_reader_offset(r), na_feed_reader_size(r),
@@ -250,6 +290,10 @@ int cmd_replay(int argc, char **argv)
     }
     if (bad)
         tool_error("replay", "%llu messages could not be sent", (unsigned long long)bad);
+    if (sent && subscribers == 0)
+        tool_error("replay", "warning: no subscriber was seen on %s: the %llu messages went "
+                             "nowhere",
+                   bind, (unsigned long long)sent);
     zmq_close(pub);
     zmq_ctx_term(ctx);
     return tool_interrupted ? EXIT_FAIL : status;

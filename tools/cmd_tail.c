@@ -13,7 +13,13 @@
 #include "newsalert/alert.h"
 #include "newsalert/cert.h"
 #include "newsalert/client.h"
+#include "newsalert/jsonl.h"
+#include "newsalert/v1/catchup.pb-c.h"
 #include "newsalert.h"
+
+/* How long tail waits for a first sign of life (a catch-up answer, a
+ * heartbeat or an alert) before it says on stderr that nothing answers. */
+#define TAIL_SILENT_S 3.0
 
 static void tail_usage(FILE *out)
 {
@@ -39,7 +45,104 @@ static void tail_usage(FILE *out)
         "  -h, --help              show this help\n"
         "An article with several subscribed tags is printed once: its copies share the\n"
         "alert's seq. Warnings (history gone from the journal, a daemon that started\n"
-        "its numbering over) go to stderr.\n");
+        "its numbering over, an endpoint where nothing answers) go to stderr.\n"
+        "With a catch-up endpoint, --tag is checked against the daemon's rules: a tag\n"
+        "they do not define is an error (exit 64).\n");
+}
+
+/* The daemon's catch-up endpoint, asked once for nothing (the empty range
+ * after the largest seq) with the tags we follow. Its answer is the daemon's
+ * own word on two things: that it is there, and whether each tag is one its
+ * loaded rules define (it refuses an unknown tag by name). The rules on this
+ * machine may not be the daemon's, so they are not asked. */
+struct tail_probe {
+    void *dealer;
+    bool answered;
+};
+
+static int probe_start(struct tail_probe *p, void *ctx, const struct na_client_opts *o)
+{
+    Newsalert__V1__CatchupRequest r = NEWSALERT__V1__CATCHUP_REQUEST__INIT;
+    uint8_t buf[4096];
+    int linger = 0;
+
+    p->answered = false;
+    p->dealer = zmq_socket(ctx, ZMQ_DEALER);
+    if (p->dealer == NULL)
+        return -1;
+    zmq_setsockopt(p->dealer, ZMQ_LINGER, &linger, sizeof(linger));
+    if (o->curve_server_key &&
+        (zmq_setsockopt(p->dealer, ZMQ_CURVE_SERVERKEY, o->curve_server_key, 41) < 0 ||
+         zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, o->curve_public_key, 41) < 0 ||
+         zmq_setsockopt(p->dealer, ZMQ_CURVE_SECRETKEY, o->curve_secret_key, 41) < 0))
+        return -1;
+    if (zmq_connect(p->dealer, o->catchup) < 0)
+        return -1;
+    r.since_seq = UINT64_MAX - 1;
+    r.until_seq = UINT64_MAX;
+    r.tags = (char **)o->tags;
+    r.n_tags = o->n_tags;
+    size_t n = newsalert__v1__catchup_request__get_packed_size(&r);
+    if (n > sizeof(buf))
+        return -1;
+    newsalert__v1__catchup_request__pack(&r, buf);
+    /* Queued until the connection is up: a daemon that starts later is
+     * asked then. */
+    return zmq_send(p->dealer, buf, n, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* 1: the daemon answered (its refusal of a tag, if any, in refusal);
+ * 0: no answer yet. */
+static int probe_poll(struct tail_probe *p, char *refusal, size_t len)
+{
+    zmq_msg_t m;
+    int got = 0;
+
+    refusal[0] = '\0';
+    if (p->dealer == NULL || p->answered)
+        return 0;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, p->dealer, ZMQ_DONTWAIT) >= 0) {
+        Newsalert__V1__CatchupReply *r = newsalert__v1__catchup_reply__unpack(
+            NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        if (r == NULL)
+            continue;
+        if (r->kind == NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ERROR && r->error &&
+            !strncmp(r->error, "unknown tag", 11))
+            snprintf(refusal, len, "%s", r->error);
+        newsalert__v1__catchup_reply__free_unpacked(r, NULL);
+        p->answered = true;
+        got = 1;
+    }
+    zmq_msg_close(&m);
+    return got;
+}
+
+static void probe_stop(struct tail_probe *p)
+{
+    if (p->dealer)
+        zmq_close(p->dealer);
+    p->dealer = NULL;
+}
+
+/* tail prints an alert, not one copy of it: topic and topic_seq are those
+ * of the first followed topic the alert lists, whether it came live (on
+ * whichever copy arrived first) or from catch-up (where the journal's copy
+ * names no topic), so both print the same fields with the same values. */
+static void set_topic(json_t *obj, const Newsalert__V1__Alert *a, const char *const *tags,
+                      size_t n_tags)
+{
+    for (size_t i = 0; i < a->n_topics; i++) {
+        const char *t = a->topics[i]->topic;
+        bool followed = n_tags == 0 && t && !strncmp(t, "alert.", 6);
+        for (size_t k = 0; k < n_tags && t && !followed; k++)
+            followed = !strncmp(t, "alert.", 6) && !strcmp(t + 6, tags[k]);
+        if (followed) {
+            json_object_set_new(obj, "topic", json_string(t));
+            json_object_set_new(obj, "topic_seq", na_json_uint64(a->topics[i]->seq));
+            return;
+        }
+    }
 }
 
 static void print_text(const Newsalert__V1__Alert *a)
@@ -185,18 +288,52 @@ int cmd_tail(int argc, char **argv)
     }
     tool_catch_signals();
     struct na_error err;
+    void *ctx = zmq_ctx_new();
+    o.zmq_context = ctx;
     struct na_client *client = na_client_new(&o, &err);
+    struct tail_probe probe = {NULL, false};
+    if (client && o.catchup && probe_start(&probe, ctx, &o) < 0) {
+        tool_error("tail", "cannot connect to %s: %s", o.catchup, zmq_strerror(errno));
+        na_client_free(client);
+        client = NULL;
+        err.msg[0] = '\0';
+    }
     memset(&own, 0, sizeof(own));
     if (client == NULL) {
-        tool_error("tail", "%s", err.msg);
+        if (err.msg[0])
+            tool_error("tail", "%s", err.msg);
+        probe_stop(&probe);
+        zmq_ctx_term(ctx);
         return EXIT_USAGE;
     }
     long long printed = 0;
-    double last = tool_now();
+    double started = tool_now(), last = started;
+    bool heard = false, said_silent = false;
     int status = EXIT_OK;
     while (!tool_interrupted && (count == 0 || printed < count)) {
         Newsalert__V1__Alert *a;
         int rc = na_client_next(client, 100, &a, &err);
+        char refusal[200];
+        if (probe_poll(&probe, refusal, sizeof(refusal)) && refusal[0]) {
+            tool_error("tail", "--tag: the daemon at %s refuses it: %s", o.catchup,
+                       refusal);
+            status = EXIT_USAGE;
+            break;
+        }
+        const struct na_client_stats *st = na_client_stats(client);
+        if (!heard && (probe.answered || st->heartbeats || st->delivered || rc > 0)) {
+            heard = true;
+            if (said_silent)
+                tool_error("tail", "%s answers now", endpoint);
+        }
+        if (!heard && !said_silent && tool_now() - started >= TAIL_SILENT_S) {
+            said_silent = true;
+            tool_error("tail",
+                       "warning: nothing answers at %s%s%s after %.0f s (no heartbeat%s); "
+                       "is newsalertd running and publishing there? Still trying",
+                       endpoint, o.catchup ? " or " : "", o.catchup ? o.catchup : "",
+                       TAIL_SILENT_S, o.catchup ? ", no catch-up reply" : "");
+        }
         const char *warning = na_client_warning(client);
         if (warning)
             tool_error("tail", "warning: %s", warning);
@@ -212,6 +349,7 @@ int cmd_tail(int argc, char **argv)
         }
         if (json) {
             json_t *obj = na_alert_to_json(a);
+            set_topic(obj, a, tags, n_tags);
             char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
             if (s)
                 puts(s);
@@ -224,10 +362,12 @@ int cmd_tail(int argc, char **argv)
         printed++;
         last = tool_now();
     }
-    if (count && printed < count) {
+    if (status == EXIT_OK && count && printed < count) {
         tool_error("tail", "%lld of %lld alerts arrived", printed, count);
         status = EXIT_FAIL;
     }
     na_client_free(client);
+    probe_stop(&probe);
+    zmq_ctx_term(ctx);
     return status;
 }

@@ -22,6 +22,8 @@ static const struct {
     {"keygen", cmd_keygen, "write a CURVE key pair: NAME.key (secret) and NAME.pub"},
     {"journal", cmd_journal, "print the alerts in newsalertd's journal"},
     {"quarantine", cmd_quarantine, "list or re-pack the input newsalertd rejected"},
+    {"wait-ready", cmd_wait_ready, "wait until newsalertd's /healthz says it is ready"},
+    {"top", cmd_top, "a live view of newsalertd's /metrics: traffic, rejects, state"},
     {"test", cmd_test, "golden test: a recorded feed's alerts against the expected ones"},
     {"lint", cmd_lint, "warn about rules that match empty text, repeat without bound, never fire"},
 };

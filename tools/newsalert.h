@@ -32,6 +32,8 @@ int cmd_journal(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_wait_ready(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...)
@@ -181,6 +183,23 @@ int tool_curve_server(const char *cmd, void *sock, const char *key);
  * features by contribution. */
 void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
                         unsigned tag, const char *headline, const char *body);
+
+/* One HTTP GET (tools/httpget.c) to newsalertd's operator endpoint. On 0,
+ * status is the HTTP status and body (NUL-terminated, len bytes) is the
+ * caller's to release with tool_http_reply_clear; on -1, error says why no
+ * answer came. */
+struct tool_http_reply {
+    int status;
+    char *body;
+    size_t len;
+    char error[160];
+};
+int tool_http_get(const char *host, int port, const char *path, double timeout_s,
+                  struct tool_http_reply *out);
+void tool_http_reply_clear(struct tool_http_reply *r);
+/* http://HOST[:PORT][/PATH]: 0, or -1 when it is not such a URL. */
+int tool_http_parse_url(const char *url, char *host, size_t host_len, int *port,
+                        char *path, size_t path_len);
 
 bool tool_is_tty(int fd);
 double tool_now(void);
