@@ -134,7 +134,8 @@ static void scrape_parse(struct top_scrape *sc, char *body)
 static double get(const struct top_scrape *sc, const char *name, const char *label)
 {
     for (size_t i = 0; sc && i < sc->n; i++)
-        if (!strcmp(sc->s[i].name, name) && (label == NULL || !strcmp(sc->s[i].label, label)))
+        if (!strcmp(sc->s[i].name, name) &&
+            (label == NULL || !strcmp(sc->s[i].label, label)))
             return sc->s[i].value;
     return NAN;
 }
@@ -170,8 +171,9 @@ static void put_bytes(struct top_frame *f, const char *what, double v)
 }
 
 /* Every sample of a labelled family, one per line, with its rate. */
-static void put_family(struct top_frame *f, const char *title, const struct top_scrape *now,
-                       const struct top_scrape *before, const char *name, bool skip_zero)
+static void put_family(struct top_frame *f, const char *title,
+                       const struct top_scrape *now, const struct top_scrape *before,
+                       const char *name, bool skip_zero)
 {
     size_t shown = 0;
     frame_add(f, "%s", title);
@@ -246,8 +248,8 @@ static void render(struct top_frame *f, const char *where, const struct top_scra
     double started = get(now, "newsalertd_start_time_seconds", NULL);
     if (now && !isnan(started)) {
         long up = (long)((double)t - started);
-        frame_add(f, "  up %ldd %02ld:%02ld:%02ld", up / 86400, up / 3600 % 24, up / 60 % 60,
-                  up % 60);
+        frame_add(f, "  up %ldd %02ld:%02ld:%02ld", up / 86400, up / 3600 % 24,
+                  up / 60 % 60, up % 60);
     }
     frame_eol(f);
     if (error) {
@@ -262,14 +264,16 @@ static void render(struct top_frame *f, const char *where, const struct top_scra
         put_rate(f, "  decoded", now, before, "newsalertd_articles_decoded_total", NULL);
         frame_eol(f);
         put_rate(f, "alerted", now, before, "newsalertd_articles_alerted_total", NULL);
-        put_rate(f, "  untagged", now, before, "newsalertd_articles_untagged_total", NULL);
-        put_count(f, "  duplicate", get(now, "newsalertd_articles_duplicate_total", NULL));
+        put_rate(f, "  untagged", now, before, "newsalertd_articles_untagged_total",
+                 NULL);
+        put_count(f, "  duplicate",
+                  get(now, "newsalertd_articles_duplicate_total", NULL));
         put_count(f, "  revised", get(now, "newsalertd_articles_revised_total", NULL));
         frame_eol(f);
-        put_family(f, "Alerts out, by tag", now, before, "newsalertd_alerts_published_total",
-                   false);
-        put_family(f, "Rejects, by reason", now, before, "newsalertd_articles_rejected_total",
-                   true);
+        put_family(f, "Alerts out, by tag", now, before,
+                   "newsalertd_alerts_published_total", false);
+        put_family(f, "Rejects, by reason", now, before,
+                   "newsalertd_articles_rejected_total", true);
         frame_add(f, "Connections");
         frame_eol(f);
         double conn = get(now, "newsalertd_feed_endpoints_connected", NULL);
@@ -280,11 +284,13 @@ static void render(struct top_frame *f, const char *where, const struct top_scra
             frame_add(f, "  feeds %.0f of %.0f connected%s", conn, conf,
                       conn == 0 ? " (NOT CONNECTED)" : "");
         put_count(f, "  gaps", get(now, "newsalertd_feed_gaps_total", NULL));
-        put_count(f, "  disconnects", get(now, "newsalertd_feed_disconnects_total", NULL));
+        put_count(f, "  disconnects",
+                  get(now, "newsalertd_feed_disconnects_total", NULL));
         frame_eol(f);
         put_count(f, "subscribers", get(now, "newsalertd_publish_connections", NULL));
         put_count(f, "  dropped", get(now, "newsalertd_publish_dropped_total", NULL));
-        put_count(f, "  catch-up requests", get(now, "newsalertd_catchup_requests_total", NULL));
+        put_count(f, "  catch-up requests",
+                  get(now, "newsalertd_catchup_requests_total", NULL));
         put_count(f, "  refused", get(now, "newsalertd_catchup_refused_total", NULL));
         frame_eol(f);
         frame_add(f, "Journal");
@@ -297,8 +303,8 @@ static void render(struct top_frame *f, const char *where, const struct top_scra
         put_count(f, "  last seq", get(now, "newsalertd_alert_last_seq", NULL));
         frame_eol(f);
         const char *h = "newsalertd_article_processing_seconds";
-        frame_add(f, "Latency (decode, tag, publish%s)", before ? "; since the last refresh"
-                                                                : "; since the start");
+        frame_add(f, "Latency (decode, tag, publish%s)",
+                  before ? "; since the last refresh" : "; since the start");
         frame_eol(f);
         put_ms(f, "p50", quantile(now, before, h, 0.5));
         put_ms(f, "  p90", quantile(now, before, h, 0.9));
@@ -332,7 +338,8 @@ static int scrape(const char *host, int port, const char *path, struct top_scrap
     sc->at = tool_now();
     tool_http_reply_clear(&r);
     if (sc->n == 0) {
-        snprintf(error, error_len, "no metrics in the answer (is it newsalertd's /metrics?)");
+        snprintf(error, error_len,
+                 "no metrics in the answer (is it newsalertd's /metrics?)");
         return -1;
     }
     return 0;
@@ -372,7 +379,8 @@ int cmd_top(int argc, char **argv)
         case 'i':
             interval = strtod(optarg, &end);
             if (*end || end == optarg || interval < 0.1 || interval > 3600) {
-                tool_error("top", "--interval: expected seconds from 0.1 to 3600, got '%s'",
+                tool_error("top",
+                           "--interval: expected seconds from 0.1 to 3600, got '%s'",
                            optarg);
                 return EXIT_USAGE;
             }
@@ -443,7 +451,8 @@ int cmd_top(int argc, char **argv)
     bool quit = false;
     while (!quit && !tool_interrupted) {
         bool ok = scrape(host, port, path, now, error, sizeof(error)) == 0;
-        render(&f, where, ok ? now : before, before && ok ? before : NULL, ok ? NULL : error);
+        render(&f, where, ok ? now : before, before && ok ? before : NULL,
+               ok ? NULL : error);
         write_all(f.buf, f.len);
         if (ok) {
             before = now;

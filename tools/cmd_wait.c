@@ -32,8 +32,8 @@ static int parse_seconds(const char *opt, const char *arg, double *out)
     char *end;
     double v = strtod(arg, &end);
     if (*end || end == arg || v <= 0 || v > 86400) {
-        tool_error("wait-ready", "%s: expected seconds (a positive number), got '%s'", opt,
-                   arg);
+        tool_error("wait-ready", "%s: expected seconds (a positive number), got '%s'",
+                   opt, arg);
         return -1;
     }
     *out = v;
@@ -101,7 +101,8 @@ int cmd_wait_ready(int argc, char **argv)
     char host[256], path[512];
     int port;
     if (tool_http_parse_url(url, host, sizeof(host), &port, path, sizeof(path)) < 0) {
-        tool_error("wait-ready", "--url: expected http://HOST[:PORT][/PATH], got '%s'", url);
+        tool_error("wait-ready", "--url: expected http://HOST[:PORT][/PATH], got '%s'",
+                   url);
         return EXIT_USAGE;
     }
     if (!strcmp(path, "/"))
@@ -119,14 +120,15 @@ int cmd_wait_ready(int argc, char **argv)
         if (tool_http_get(host, port, path, per > 0.01 ? per : 0.01, &r) == 0) {
             if (r.status == 200) {
                 if (!quiet)
-                    fprintf(stderr, "newsalert wait-ready: %s:%d%s is ready\n", host, port,
-                            path);
+                    fprintf(stderr, "newsalert wait-ready: %s:%d%s is ready\n", host,
+                            port, path);
                 tool_http_reply_clear(&r);
                 return EXIT_OK;
             }
             char line[200];
             first_line(r.body, line, sizeof(line));
-            snprintf(last, sizeof(last), "HTTP %d%s%s", r.status, line[0] ? ": " : "", line);
+            snprintf(last, sizeof(last), "HTTP %d%s%s", r.status, line[0] ? ": " : "",
+                     line);
             tool_http_reply_clear(&r);
         } else {
             snprintf(last, sizeof(last), "%s", r.error);
@@ -136,7 +138,11 @@ int cmd_wait_ready(int argc, char **argv)
             break;
         nap(interval < left ? interval : left);
     }
-    tool_error("wait-ready", "%s:%d%s not ready %s %.1f s; last answer: %s", host, port, path,
-               tool_interrupted ? "when interrupted after" : "within", timeout, last);
+    if (tool_interrupted)
+        tool_error("wait-ready", "interrupted before %s:%d%s was ready; last answer: %s",
+                   host, port, path, last);
+    else
+        tool_error("wait-ready", "%s:%d%s not ready within %.1f s; last answer: %s", host,
+                   port, path, timeout, last);
     return EXIT_FAIL;
 }

@@ -17,12 +17,13 @@ struct get_state {
 static void httpget_on_error(enum evhttp_request_error e, void *arg)
 {
     struct get_state *g = arg;
-    const char *why = e == EVREQ_HTTP_TIMEOUT     ? "timed out"
-                      : e == EVREQ_HTTP_EOF       ? "connection closed (nothing listening?)"
+    const char *why = e == EVREQ_HTTP_TIMEOUT ? "timed out"
+                      : e == EVREQ_HTTP_EOF   ? "connection closed (nothing listening?)"
                       : e == EVREQ_HTTP_INVALID_HEADER ? "not an HTTP answer"
-                      : e == EVREQ_HTTP_BUFFER_ERROR   ? "connection failed (nothing listening?)"
-                      : e == EVREQ_HTTP_DATA_TOO_LONG  ? "answer too long"
-                                                       : "request failed";
+                      : e == EVREQ_HTTP_BUFFER_ERROR
+                          ? "connection failed (nothing listening?)"
+                      : e == EVREQ_HTTP_DATA_TOO_LONG ? "answer too long"
+                                                      : "request failed";
     snprintf(g->out->error, sizeof(g->out->error), "%s", why);
 }
 
