@@ -7,6 +7,15 @@
 #   NA_SYSTEMD_UNITDIR/newsalertd.service
 #   include/newsalert/*.h (+ v1/*.pb-c.h), lib/libnewsalert.a, lib/pkgconfig/newsalert.pc
 #   share/man/man{1,5,8}/
+#   share/newsalertd/proto/newsalert/v1/*.proto
+#   share/doc/{newsalertd,libnewsalert-dev}/copyright, changelog.gz
+#   share/lintian/overrides/{newsalertd,libnewsalert-dev}
+#
+# Each file belongs to one of two components, which the Debian package
+# makes into two packages (cmake/package.cmake): "daemon" (newsalertd: the
+# daemon, the tool, the config, the unit, the man pages, the .proto files)
+# and "dev" (libnewsalert-dev: the headers, the static library, the
+# pkg-config file). `cmake --install` installs both.
 
 # systemd's unit directory for this prefix: its pkg-config file, with the
 # prefix moved to ours unless we are installing into /usr (so /usr/local
@@ -45,35 +54,75 @@ function(na_localize src dst)
   set_property(DIRECTORY "${CMAKE_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${src}")
 endfunction()
 
-install(TARGETS newsalertd newsalert-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS newsalertd newsalert-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+        COMPONENT daemon)
 
 # The shipped defaults. A Debian package marks them as conffiles
 # (cmake/package.cmake), so an operator's edits survive upgrades.
 install(FILES config/newsalertd.yaml config/actors.yaml config/tagger.model
-        DESTINATION ${NA_CONFDIR})
-install(DIRECTORY config/rules DESTINATION ${NA_CONFDIR} FILES_MATCHING PATTERN "*.yaml")
+        DESTINATION ${NA_CONFDIR} COMPONENT daemon)
+install(DIRECTORY config/rules DESTINATION ${NA_CONFDIR} COMPONENT daemon
+        FILES_MATCHING PATTERN "*.yaml")
 
 na_localize(${CMAKE_SOURCE_DIR}/systemd/newsalertd.service
             ${CMAKE_BINARY_DIR}/install/newsalertd.service)
-install(FILES ${CMAKE_BINARY_DIR}/install/newsalertd.service DESTINATION ${NA_SYSTEMD_UNITDIR})
+install(FILES ${CMAKE_BINARY_DIR}/install/newsalertd.service DESTINATION ${NA_SYSTEMD_UNITDIR}
+        COMPONENT daemon)
 
+# Installed compressed, as Debian policy (12.1) wants them and man(1)
+# reads them anywhere; -n keeps the output the same from build to build.
+find_program(NA_GZIP gzip REQUIRED)
+set(_na_gz_outputs)
 foreach(page newsalertd.8 newsalertd.yaml.5 newsalert.1)
   string(REGEX MATCH "[0-9]$" section ${page})
-  na_localize(${CMAKE_SOURCE_DIR}/docs/man/${page} ${CMAKE_BINARY_DIR}/install/man/${page})
-  install(FILES ${CMAKE_BINARY_DIR}/install/man/${page}
-          DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+  set(_page ${CMAKE_BINARY_DIR}/install/man/${page})
+  na_localize(${CMAKE_SOURCE_DIR}/docs/man/${page} ${_page})
+  add_custom_command(OUTPUT ${_page}.gz
+    COMMAND ${NA_GZIP} -9n -c ${_page} > ${_page}.gz
+    DEPENDS ${_page} COMMENT "gzip -9n ${page}")
+  list(APPEND _na_gz_outputs ${_page}.gz)
+  install(FILES ${_page}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section}
+          COMPONENT daemon)
+endforeach()
+
+# The wire contract, for consumers in any language (protoc --proto_path).
+install(DIRECTORY proto/newsalert DESTINATION ${CMAKE_INSTALL_DATADIR}/newsalertd/proto
+        COMPONENT daemon FILES_MATCHING PATTERN "*.proto")
+
+# Each package's copyright (DEP-5) and changelog, as Debian policy puts
+# them (12.5, 12.7), and the lintian overrides, each with why it stays.
+# The changelog is compressed like the man pages.
+add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/install/changelog.gz
+  COMMAND ${NA_GZIP} -9n -c ${CMAKE_SOURCE_DIR}/packaging/debian/changelog
+          > ${CMAKE_BINARY_DIR}/install/changelog.gz
+  DEPENDS ${CMAKE_SOURCE_DIR}/packaging/debian/changelog
+  COMMENT "gzip -9n changelog")
+add_custom_target(na-install-gz ALL
+  DEPENDS ${_na_gz_outputs} ${CMAKE_BINARY_DIR}/install/changelog.gz)
+foreach(c daemon dev)
+  set(pkg newsalertd)
+  if(c STREQUAL "dev")
+    set(pkg libnewsalert-dev)
+  endif()
+  install(FILES packaging/debian/copyright ${CMAKE_BINARY_DIR}/install/changelog.gz
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${pkg} COMPONENT ${c})
+  if(EXISTS ${CMAKE_SOURCE_DIR}/packaging/debian/${pkg}.lintian-overrides)
+    install(FILES packaging/debian/${pkg}.lintian-overrides
+            DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
+            RENAME ${pkg} COMPONENT ${c})
+  endif()
 endforeach()
 
 # The C library for consumers: the headers, the protobuf-c headers they
 # include (generated into the build tree), the static library and its
 # pkg-config file.
-install(DIRECTORY include/newsalert DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+install(DIRECTORY include/newsalert DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev
         FILES_MATCHING PATTERN "*.h")
 foreach(p ${NA_PROTOS})
   install(FILES ${NA_PROTO_GEN}/newsalert/v1/${p}.pb-c.h
-          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/newsalert/v1)
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/newsalert/v1 COMPONENT dev)
 endforeach()
-install(TARGETS newsalert ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS newsalert ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 foreach(d LIBDIR INCLUDEDIR)
   # Relative to ${prefix} in the .pc, so that pkg-config's
   # --define-variable=prefix=... can point a consumer at a staged copy.
@@ -85,7 +134,7 @@ foreach(d LIBDIR INCLUDEDIR)
 endforeach()
 configure_file(lib/newsalert.pc.in ${CMAKE_BINARY_DIR}/install/newsalert.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/install/newsalert.pc
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
 # The layout above, for the install and package tests.
 file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/install/layout.txt CONTENT
@@ -96,4 +145,6 @@ unitdir=${NA_SYSTEMD_UNITDIR}
 mandir=${CMAKE_INSTALL_FULL_MANDIR}
 includedir=${CMAKE_INSTALL_FULL_INCLUDEDIR}
 libdir=${CMAKE_INSTALL_FULL_LIBDIR}
+datadir=${CMAKE_INSTALL_FULL_DATADIR}
+version=${PROJECT_VERSION}
 ")
