@@ -4,6 +4,7 @@
  * articles, never inside one. */
 #include <errno.h>
 #include <event2/http.h>
+#include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -624,12 +625,6 @@ fail:
     return NULL;
 }
 
-bool na_daemon_healthy(const struct na_daemon *d)
-{
-    return !d->stopping && d->taggers != NULL && na_ruleset_tag_count(d->rs) > 0 &&
-           !na_delivery_holding(d);
-}
-
 static void daemon_on_status(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -666,6 +661,32 @@ static struct event *add_timer(struct na_daemon *d, int64_t usec, event_callback
     return ev;
 }
 
+/* --ready-file: a JSON object saying where this daemon serves, written
+ * whole (a temporary file renamed over it) once the loop is about to run,
+ * so that a test or a script can start as soon as the file exists and read
+ * the ports that '*' or 0 resolved to. */
+static int write_ready_file(struct na_daemon *d)
+{
+    char tmp[4096];
+    char epoch[24];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", d->ready_file) >= (int)sizeof(tmp)) {
+        na_err("--ready-file: the path is too long");
+        return -1;
+    }
+    snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)d->epoch);
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "pid", (json_int_t)getpid(),
+                          "version", NA_VERSION, "epoch", epoch, "publish", d->bound_publish,
+                          "catchup", d->bound_catchup, "metrics", d->bound_http);
+    int rc = j ? json_dump_file(j, tmp, JSON_COMPACT) : -1;
+    json_decref(j);
+    if (rc < 0 || rename(tmp, d->ready_file) < 0) {
+        na_err("--ready-file: cannot write %s: %s", d->ready_file, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int na_daemon_run(struct na_daemon *d)
 {
     uint64_t watchdog_usec = na_notify_watchdog_usec();
@@ -693,9 +714,13 @@ int na_daemon_run(struct na_daemon *d)
         }
         na_info("watchdog: pinging every %lld ms", (long long)(every / 1000));
     }
+    if (d->ready_file && write_ready_file(d) < 0)
+        return NA_EXIT_RUNTIME;
     na_notifyf("READY=1\nSTATUS=serving on %s; %zu tags loaded", d->cfg->publish_endpoint,
                na_ruleset_tag_count(d->rs));
     int rc = event_base_dispatch(d->base);
+    if (d->ready_file)
+        unlink(d->ready_file);
     /* One last try: a disk freed meanwhile lets the held alerts out. */
     if (na_delivery_holding(d) && na_delivery_retry(d) < 0) {
         na_err("journal: still failing at stop: %zu alerts were neither journalled nor "

@@ -1013,7 +1013,11 @@ int na_catchup_open(struct na_daemon *d, struct na_error *err)
     if (v->router_ev == NULL || v->stream_ev == NULL || event_add(v->router_ev, NULL) < 0)
         return na_error_set(err, "catch-up: cannot watch the socket");
     event_active(v->router_ev, EV_READ, 0);
-    na_info("catch-up: requests on %s%s", ep, d->curve.publish_on ? " (CURVE)" : "");
+    size_t blen = sizeof(d->bound_catchup);
+    if (zmq_getsockopt(v->router, ZMQ_LAST_ENDPOINT, d->bound_catchup, &blen) < 0)
+        snprintf(d->bound_catchup, sizeof(d->bound_catchup), "%s", ep);
+    na_info("catch-up: requests on %s%s", d->bound_catchup,
+            d->curve.publish_on ? " (CURVE)" : "");
     return 0;
 }
 

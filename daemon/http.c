@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "newsalert/model.h"
 #include "newsalertd.h"
 
 /* Requests are a line and a few headers; anything bigger is not a scraper.
@@ -55,21 +56,36 @@ static void serve_metrics(struct na_daemon *d, struct evhttp_request *req)
     evbuffer_free(body);
 }
 
-/* 200 while the loop answers (this reply is made by the loop) with rules
- * in service; 503 otherwise: while stopping, or while the journal fails
- * and alerts are held. */
+/* Ready (200) when every part is: rules in service, at least one feed
+ * connection up, the journal taking alerts, and not stopping. Otherwise
+ * 503, with the first reason in "status". The body says each part's state,
+ * so that an operator sees why without reading the log. */
 static void serve_health(struct na_daemon *d, struct evhttp_request *req)
 {
-    bool ok = na_daemon_healthy(d);
-    json_t *j =
-        json_pack("{s:s, s:I, s:I, s:i}", "status",
-                  ok                       ? "ok"
-                  : d->stopping            ? "stopping"
-                  : na_delivery_holding(d) ? "journal failing"
-                                           : "no rules",
-                  "rules", (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0),
-                  "uptime_seconds", (json_int_t)((na_now_ms() - d->started_at_ms) / 1000),
-                  "feed_endpoints_connected", d->metrics.feed_connected);
+    bool rules_ok = d->taggers != NULL && d->rs && na_ruleset_tag_count(d->rs) > 0;
+    bool feed_ok = d->metrics.feed_connected > 0;
+    bool journal_ok = !na_delivery_holding(d);
+    bool ok = rules_ok && feed_ok && journal_ok && !d->stopping;
+    const char *status = ok            ? "ok"
+                         : d->stopping ? "stopping"
+                         : !rules_ok   ? "no rules"
+                         : !journal_ok ? "journal failing"
+                                       : "no feed connected";
+    json_t *j = json_pack(
+        "{s:s, s:b, s:I, s:{s:I, s:i}, s:{s:s, s:I}, s:{s:b, s:I, s:I, s:I}, s:{s:b, s:s}, "
+        "s:{s:i}}",
+        "status", status, "ready", ok, "uptime_seconds",
+        (json_int_t)((na_now_ms() - d->started_at_ms) / 1000),
+        "feed", "endpoints", (json_int_t)d->cfg->feed_endpoints.n, "connected",
+        d->metrics.feed_connected,
+        "journal", "state", journal_ok ? "ok" : "failing", "held_alerts",
+        (json_int_t)na_delivery_held(d),
+        "rules", "loaded", rules_ok, "tags", (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0),
+        "actors", (json_int_t)(d->rs ? na_ruleset_actor_count(d->rs) : 0), "patterns",
+        (json_int_t)(d->rs ? na_ruleset_pattern_count(d->rs) : 0),
+        "model", "loaded", d->model != NULL, "version",
+        d->model ? na_model_version(d->model) : "none",
+        "publish", "connections", na_monitor_connections(d->pub_mon));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     struct evbuffer *body = evbuffer_new();
 
@@ -113,7 +129,7 @@ static void http_on_request(struct evhttp_request *req, void *arg)
 
 /* The address actually bound, which differs from the configured one when
  * the port is 0. */
-static void log_bound(struct evhttp_bound_socket *bs)
+static void log_bound(struct na_daemon *d, struct evhttp_bound_socket *bs)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -125,6 +141,7 @@ static void log_bound(struct evhttp_bound_socket *bs)
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
             port = ntohs(a->sin6_port);
+            snprintf(d->bound_http, sizeof(d->bound_http), "[%s]:%u", host, port);
             na_info("http: listening on [%s]:%u (/metrics, /healthz)", host, port);
             return;
         }
@@ -132,6 +149,7 @@ static void log_bound(struct evhttp_bound_socket *bs)
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
         port = ntohs(a->sin_port);
     }
+    snprintf(d->bound_http, sizeof(d->bound_http), "%s:%u", host, port);
     na_info("http: listening on %s:%u (/metrics, /healthz)", host, port);
 }
 
@@ -164,6 +182,6 @@ int na_http_open(struct na_daemon *d, struct na_error *err)
     if (bs == NULL)
         return na_error_set(err, "http: cannot listen on %s: %s", listen,
                             strerror(errno));
-    log_bound(bs);
+    log_bound(d, bs);
     return 0;
 }

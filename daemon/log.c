@@ -1,6 +1,7 @@
 /* Logging to stderr. Under journald (JOURNAL_STREAM set) each line starts
- * with a "<N>" syslog priority, which journald turns into the entry's level;
- * elsewhere lines say their level in words. The level is process-wide state:
+ * with a "<N>" syslog priority, which journald turns into the entry's level,
+ * and journald stamps the time; elsewhere lines start with the time (UTC,
+ * RFC 3339 with milliseconds) and say their level in words. The level is process-wide state:
  * a logger is the one thing every module shares. */
 #include <stdarg.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "newsalertd.h"
 
@@ -70,10 +72,18 @@ void na_log(enum na_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (logger.journald)
+    if (logger.journald) {
         fprintf(stderr, "<%d>%s\n", (int)level, line);
-    else
-        fprintf(stderr, "newsalertd: %s: %s\n", level_word(level), line);
+        return;
+    }
+    struct timespec ts;
+    struct tm tm;
+    char when[24] = "";
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (gmtime_r(&ts.tv_sec, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03dZ newsalertd: %s: %s\n", when, (int)(ts.tv_nsec / 1000000),
+            level_word(level), line);
 }
 
 /* A burst of lines per window; what is dropped is counted so that the next

@@ -29,6 +29,8 @@ static void usage(FILE *out)
         "      --metrics ADDR:PORT serve /metrics and /healthz over HTTP on ADDR:PORT, "
         "or\n"
         "                          'off' for no HTTP server (replaces metrics.listen)\n"
+        "      --ready-file PATH   once serving, write PATH (JSON: pid, epoch and the\n"
+        "                          bound endpoints); removed at exit\n"
         "      --check-config      load the config, compile the rules, and exit\n"
         "      --log-level LEVEL   error, warning, info or debug (replaces log.level)\n"
         "      --help-config       list the config file's keys and defaults\n"
@@ -48,7 +50,8 @@ enum {
     OPT_CATCHUP,
     OPT_CHECK,
     OPT_LOG_LEVEL,
-    OPT_HELP_CONFIG
+    OPT_HELP_CONFIG,
+    OPT_READY_FILE
 };
 
 int main(int argc, char **argv)
@@ -63,12 +66,13 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
+        {"ready-file", required_argument, NULL, OPT_READY_FILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NA_DEFAULT_CONFIG, *publish = NULL, *level_arg = NULL;
-    const char *metrics = NULL, *state_dir = NULL, *catchup = NULL;
+    const char *metrics = NULL, *state_dir = NULL, *catchup = NULL, *ready_file = NULL;
     char **feeds = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_feeds = 0;
     bool check = false;
@@ -115,6 +119,14 @@ int main(int argc, char **argv)
             break;
         case OPT_CATCHUP:
             catchup = optarg;
+            break;
+        case OPT_READY_FILE:
+            if (*optarg == '\0') {
+                fprintf(stderr, "newsalertd: --ready-file: the path is empty\n");
+                free(feeds);
+                return NA_EXIT_USAGE;
+            }
+            ready_file = optarg;
             break;
         case OPT_CHECK:
             check = true;
@@ -236,6 +248,7 @@ int main(int argc, char **argv)
         na_config_free(cfg);
         return code;
     }
+    d->ready_file = ready_file;
     int rc = na_daemon_run(d);
     na_daemon_free(d);
     return rc;

@@ -190,6 +190,12 @@ static void emit_connected(const struct na_daemon *d, struct evbuffer *out,
     put_value(out, name, (uint64_t)d->metrics.feed_connected);
 }
 
+static void emit_subscribers(const struct na_daemon *d, struct evbuffer *out,
+                             const char *name)
+{
+    put_value(out, name, (uint64_t)na_monitor_connections(d->pub_mon));
+}
+
 static void emit_processing(const struct na_daemon *d, struct evbuffer *out,
                             const char *name)
 {
@@ -314,6 +320,10 @@ static const struct family families[] = {
     {"newsalertd_feed_endpoints_connected", "gauge",
      "Feed connections up now, as seen by the SUB socket's monitor.",
      EMIT(emit_connected)},
+    {"newsalertd_publish_connections", "gauge",
+     "Connections to the alert socket now (subscribers, and peers still in the "
+     "handshake).",
+     EMIT(emit_subscribers)},
     {"newsalertd_articles_duplicate_total", "counter",
      "Articles dropped as a (source, id, revision) already seen.", STAT(duplicates)},
     {"newsalertd_articles_revised_total", "counter",

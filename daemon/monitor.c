@@ -52,6 +52,7 @@ struct na_monitor {
     struct event *ev;
     struct endpoint_state *eps;
     size_t n_eps;
+    int connections; /* a server's peers: accepted and not yet closed */
 };
 
 static const char *protocol_error(uint32_t value)
@@ -216,6 +217,15 @@ static void on_server_event(struct na_monitor *m, uint16_t event, uint32_t value
     char what[480];
 
     switch (event) {
+    /* Every accepted connection ends in one DISCONNECTED, whether its
+     * handshake succeeded or not: the difference is the peers now. */
+    case ZMQ_EVENT_ACCEPTED:
+        m->connections++;
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        if (m->connections > 0)
+            m->connections--;
+        break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         /* libzmq 4.3 reports the listening endpoint, not the peer, here. */
@@ -223,7 +233,15 @@ static void on_server_event(struct na_monitor *m, uint16_t event, uint32_t value
                  event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                      ? protocol_error(value)
                      : "no detail (the peer closed the connection in the handshake)");
-        na_auth_failure(m->d, what, NULL, NULL);
+        /* Without CURVE nobody authenticates: a peer that fails the
+         * greeting is not a ZeroMQ client, not an auth failure. */
+        if (m->d->curve.publish_on) {
+            na_auth_failure(m->d, what, NULL, NULL);
+        } else {
+            uint64_t suppressed;
+            if (na_ratelimit_pass(&m->d->disconnect_rl, na_mono_ms(), &suppressed))
+                na_warn("%s%s", what, suppressed ? " (and more not logged)" : "");
+        }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         /* The ZAP handler refused it, and has counted and logged it. */
@@ -339,6 +357,11 @@ oom:
 fail:
     na_monitor_free(m);
     return NULL;
+}
+
+int na_monitor_connections(const struct na_monitor *m)
+{
+    return m ? m->connections : 0;
 }
 
 void na_monitor_free(struct na_monitor *m)

@@ -254,6 +254,9 @@ struct na_monitor;
 struct na_monitor *na_monitor_new(struct na_daemon *d, void *socket, const char *name,
                                   struct na_error *err);
 void na_monitor_free(struct na_monitor *m);
+/* A bound socket's peers now (accepted, not yet disconnected); 0 for the
+ * feed's, which counts established connections in na_metrics instead. */
+int na_monitor_connections(const struct na_monitor *m);
 
 /* The heartbeat's topic, outside "alert." (alert.proto's Heartbeat). */
 #define NA_HEARTBEAT_TOPIC "~hb"
@@ -279,6 +282,10 @@ struct na_daemon {
     long rss_trimmed_kib;         /* RSS after the last trim, or at the start */
     int64_t trimmed_at_ms;        /* when that was (na_mono_ms) */
     struct evhttp *http;
+    /* What the sockets really bound (a port of 0 or '*' resolved), for the
+     * log and the ready file; "" when off. */
+    char bound_publish[256], bound_catchup[256], bound_http[80];
+    const char *ready_file; /* --ready-file: written once serving, removed at exit */
     struct event *status_ev, *watchdog_ev, *heartbeat_ev;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *reload_ev; /* the reload itself, which SIGHUPs only ask for */
@@ -344,8 +351,6 @@ int64_t na_mono_ms(void);
 uint64_t na_mono_ns(void);
 /* True when ZMQ_EVENTS says a message can be received now. */
 bool na_zsock_readable(void *sock);
-/* Whether the daemon is serving: rules loaded and not stopping. */
-bool na_daemon_healthy(const struct na_daemon *d);
 
 /* ---- feed.c ---- */
 int na_feed_open(struct na_daemon *d, struct na_error *err);

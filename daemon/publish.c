@@ -98,8 +98,9 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     /* Keys and monitor before the bind: a consumer may connect at once. */
     if (na_curve_server_setup(d, d->pub, err) < 0)
         return -1;
-    if (d->curve.publish_on &&
-        (d->pub_mon = na_monitor_new(d, d->pub, "publish", err)) == NULL)
+    /* The monitor counts the subscribers' connections, and with CURVE the
+     * handshakes refused before ZAP is asked. */
+    if ((d->pub_mon = na_monitor_new(d, d->pub, "publish", err)) == NULL)
         return -1;
     if (zmq_bind(d->pub, d->cfg->publish_endpoint) < 0)
         return na_error_set(err, "publish: cannot bind %s: %s", d->cfg->publish_endpoint,
@@ -107,6 +108,7 @@ int na_publish_open(struct na_daemon *d, struct na_error *err)
     /* The bound address, which says the port when the config said "*". */
     if (zmq_getsockopt(d->pub, ZMQ_LAST_ENDPOINT, bound, &bound_len) < 0)
         snprintf(bound, sizeof(bound), "%s", d->cfg->publish_endpoint);
+    snprintf(d->bound_publish, sizeof(d->bound_publish), "%s", bound);
     na_info("publish: alerts on %s%s", bound,
             d->curve.publish_on ? " (CURVE, consumers in publish.curve.allow_dir)" : "");
     return 0;

@@ -348,6 +348,33 @@ class TestCommandLine(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, (text, r.stderr))
                 self.assertIn("ok (3 tags", r.stdout)
 
+    def test_log_lines_carry_the_time_unless_journald_stamps_them(self):
+        import datetime
+        for journald in (False, True):
+            d = Daemon()
+            try:
+                env = dict(os.environ)
+                env.pop("JOURNAL_STREAM", None)
+                if journald:
+                    env["JOURNAL_STREAM"] = "8:12345"
+                d.start(env=env)
+                d.wait_log("ready:")
+                self.assertEqual(d.stop(), 0)
+                lines = d.text().splitlines()
+                self.assertGreater(len(lines), 3)
+                for line in lines:
+                    if journald:
+                        self.assertRegex(line, r"^<[3-7]>[a-z]", line)
+                        continue
+                    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z "
+                                 r"newsalertd: (error|warning|info|debug): ", line)
+                    self.assertIsNotNone(m, line)
+                    when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+                    self.assertLess(abs((now - when).total_seconds()), 300, line)
+            finally:
+                d.cleanup()
+
     def test_a_missing_config_file_exits_78(self):
         r = self.run_daemon("-c", "/nonexistent/newsalertd.yaml")
         self.assertEqual(r.returncode, 78)

@@ -12,6 +12,8 @@ import threading
 import time
 import unittest
 
+import zmq
+
 from harness import BIN, NEGATIVES, POSITIVE, WAIT, Daemon, DaemonTest, article
 from test_daemon import MALFORMED
 
@@ -183,11 +185,86 @@ class TestMetrics(MetricsTest):
             self.assertLess(time.monotonic(), deadline, "the disconnect was never counted")
             time.sleep(0.05)
         self.daemon.wait_log("feed: disconnected from")
+        # With no feed there is nothing to alert on: not ready, and why.
+        status, _, body = curl(self.base + "/healthz")
+        self.assertEqual(status, 503, body)
+        h = json.loads(body)
+        self.assertEqual((h["status"], h["ready"], h["feed"]["connected"]),
+                         ("no feed connected", False, 0))
         from harness import Feed
         self.feed = Feed(self.ctx, self.daemon.feed)
         self.addCleanup(self.feed.sock.close, 0)  # or the context never terminates
         self.feed.wait_subscriber()
         self.assertEqual(value(parse(self.scrape()), "newsalertd_feed_endpoints_connected"), 1)
+        self.assertEqual(curl(self.base + "/healthz")[0], 200)
+
+    def test_subscriber_connections_are_counted(self):
+        name = "newsalertd_publish_connections"
+        # The set-up's subscribers, one per tag.
+        self.assertEqual(value(parse(self.scrape()), name), len(self.tags))
+        extra = self.ctx.socket(zmq.SUB)
+        extra.connect(self.daemon.publish)
+        deadline = time.monotonic() + WAIT
+        while value(parse(self.scrape()), name) != len(self.tags) + 1:
+            self.assertLess(time.monotonic(), deadline, "the new subscriber was never counted")
+            time.sleep(0.05)
+        extra.close(0)
+        while value(parse(self.scrape()), name) != len(self.tags):
+            self.assertLess(time.monotonic(), deadline, "the closed one was never uncounted")
+            time.sleep(0.05)
+
+
+class TestReadyFile(unittest.TestCase):
+    """--ready-file appears once the daemon serves and names the endpoints
+    that '*' and port 0 resolved to: a test can start from it alone, with
+    no log to read, and it is gone after the stop."""
+
+    def test_the_ready_file_says_where_to_connect_and_goes_at_exit(self):
+        from harness import Feed, Subscriber
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        ready = os.path.join(d.dir, "ready.json")
+        d.start("--publish", "tcp://127.0.0.1:*", "--catchup", "tcp://127.0.0.1:*",
+                "--metrics", "127.0.0.1:0", "--ready-file", ready)
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(ready):
+            self.assertIsNone(d.proc.poll(), d.text())
+            self.assertLess(time.monotonic(), deadline, "no ready file")
+            time.sleep(0.02)
+        with open(ready) as f:
+            info = json.load(f)
+        self.assertEqual(info["pid"], d.proc.pid)
+        self.assertRegex(info["epoch"], r"^[1-9]\d*$")   # 64 bits: a string
+        for key in ("publish", "catchup"):
+            self.assertRegex(info[key], r"^tcp://127\.0\.0\.1:[1-9]\d*$")
+        self.assertRegex(info["metrics"], r"^127\.0\.0\.1:[1-9]\d*$")
+        # Not ready until a feed connects; then an alert comes out where the
+        # file said.
+        url = "http://%s/healthz" % info["metrics"]
+        self.assertEqual(curl(url)[0], 503)
+        ctx = zmq.Context()
+        self.addCleanup(ctx.term)
+        feed = Feed(ctx, d.feed)
+        self.addCleanup(feed.sock.close, 0)
+        sub = Subscriber(ctx, info["publish"], "alert.aid")
+        self.addCleanup(sub.sock.close, 0)
+        feed.wait_subscriber()
+        while curl(url)[0] != 200:
+            self.assertLess(time.monotonic(), deadline, "never ready")
+            time.sleep(0.05)
+        while sub.recv(0.2) is None:
+            self.assertLess(time.monotonic(), deadline, "no alert where the file said")
+            feed.send(article("ready-%d" % int(time.monotonic() * 1000), *POSITIVE))
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(ready), "the ready file outlived the daemon")
+        self.assertFalse(os.path.exists(ready + ".tmp"))
+
+    def test_an_unwritable_ready_file_is_a_runtime_error(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        d.start("--ready-file", "/nonexistent/dir/ready.json")
+        self.assertEqual(d.proc.wait(WAIT), 1)
+        self.assertIn("--ready-file: cannot write /nonexistent/dir/ready.json", d.text())
 
 
 class TestReloadRestartKeys(MetricsTest):
@@ -233,9 +310,15 @@ class TestHealthAndErrors(MetricsTest):
         self.assertEqual(status, 200)
         self.assertEqual(headers["content-type"], "application/json")
         h = json.loads(body)
-        self.assertEqual(h["status"], "ok")
-        self.assertEqual(h["rules"], 3)
-        self.assertEqual(h["feed_endpoints_connected"], 1)
+        self.assertEqual((h["status"], h["ready"]), ("ok", True))
+        self.assertEqual(h["rules"]["tags"], 3)
+        self.assertTrue(h["rules"]["loaded"])
+        self.assertGreater(h["rules"]["patterns"], 0)
+        self.assertEqual(h["feed"], {"endpoints": 1, "connected": 1})
+        self.assertEqual(h["journal"], {"state": "ok", "held_alerts": 0})
+        self.assertEqual(h["model"]["loaded"], os.path.exists(
+            os.path.join(os.environ["NA_SOURCE_DIR"], "config", "tagger.model")))
+        self.assertEqual(h["publish"]["connections"], len(self.tags))
 
     def test_unknown_paths_are_404_and_other_methods_405(self):
         for path in ("/", "/metrics/extra", "/health", "/%00"):
