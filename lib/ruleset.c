@@ -452,6 +452,21 @@ static int load_tag(struct na_ruleset *rs, const char *path, struct na_error *er
             na_error_set(err, "%s: tag '%s' is defined twice", file, tag->name);
             goto fail;
         }
+    /* Alerts go out on alert.<tag>, and a ZeroMQ subscription is a prefix:
+     * with tags aid and aid_cuts, a subscriber to alert.aid would get both.
+     * No tag name may begin another. */
+    for (size_t i = 0; i + 1 < rs->n_tags; i++) {
+        const char *a = rs->tags[i].name, *b = tag->name;
+        size_t na = strlen(a), nb = strlen(b);
+        if (!strncmp(a, b, na < nb ? na : nb)) {
+            na_error_set(err,
+                         "%s: tag '%s' begins with tag '%s' (or the other way round): a "
+                         "subscriber to alert.%s would also receive alert.%s, as ZeroMQ "
+                         "subscriptions are prefixes; rename one",
+                         file, tag->name, a, na < nb ? a : b, na < nb ? b : a);
+            goto fail;
+        }
+    }
     na_yaml_free(&y);
     return 0;
 fail:

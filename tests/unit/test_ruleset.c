@@ -288,6 +288,48 @@ static void test_duplicate_tag(void **state)
     tu_rules_cleanup(&t);
 }
 
+/* alert.aid is a prefix of alert.aid_cuts: one subscription would get both. */
+static void test_prefix_tags(void **state)
+{
+    (void)state;
+    struct tmp_rules t;
+    struct na_error err = {{0}};
+    struct na_ruleset *rs;
+
+    tu_rules_init(&t);
+    tu_rules_file(&t, "a.yaml", "tag: aid\nthreshold: 1\nterms: [fine]\n", NULL);
+    tu_rules_file(&t, "b.yaml", "tag: aid_cuts\nthreshold: 1\nterms: [fine]\n", NULL);
+    tu_actors(&t, TU_ACTORS);
+    assert_null(na_ruleset_load(t.rules, t.actors, &err));
+    assert_non_null(strstr(err.msg, "subscriber to alert.aid would also receive alert.aid_cuts"));
+    tu_rules_cleanup(&t);
+    /* Sharing a beginning is not being a prefix. */
+    tu_rules_init(&t);
+    tu_rules_file(&t, "a.yaml", "tag: aid_a\nthreshold: 1\nterms: [fine]\n", NULL);
+    tu_rules_file(&t, "b.yaml", "tag: aid_b\nthreshold: 1\nterms: [fine]\n", NULL);
+    tu_actors(&t, TU_ACTORS);
+    rs = na_ruleset_load(t.rules, t.actors, &err);
+    assert_non_null(rs);
+    na_ruleset_free(rs);
+    tu_rules_cleanup(&t);
+}
+
+/* libyaml keeps both of a duplicated key; the loader refuses the file. */
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    struct tmp_rules t;
+    struct na_error err = {{0}};
+    char path[PATH_MAX];
+
+    tu_rules_init(&t);
+    tu_rules_file(&t, "a.yaml", "tag: good\nthreshold: 1\nterms: [fine]\nthreshold: 9\n", path);
+    tu_actors(&t, TU_ACTORS);
+    assert_null(na_ruleset_load(t.rules, t.actors, &err));
+    check_error(err.msg, path, 4, "duplicate key 'threshold' (first at line 2)");
+    tu_rules_cleanup(&t);
+}
+
 static void test_dir_errors(void **state)
 {
     (void)state;
@@ -658,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_threshold),         cmocka_unit_test(test_invalid_regex),
         cmocka_unit_test(test_missing_tag),       cmocka_unit_test(test_phrase_and_regex),
         cmocka_unit_test(test_near_parts),        cmocka_unit_test(test_duplicate_tag),
+        cmocka_unit_test(test_prefix_tags),       cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_dir_errors),        cmocka_unit_test(test_actor_errors),
         cmocka_unit_test(test_valid_small_set),   cmocka_unit_test(test_too_many_files),
         cmocka_unit_test(test_phrase_expansion),  cmocka_unit_test(test_shipped_config),
