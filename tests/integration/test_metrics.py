@@ -161,6 +161,24 @@ class TestMetrics(MetricsTest):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(r.stdout + r.stderr, "", "promtool lint findings")
 
+    def test_the_sample_feed_reports_no_gaps(self):
+        """feed_seq counts each source's articles on its own: the bundled
+        sample feed, numbered so, must show no gap for any source."""
+        path = os.path.join(os.environ["NA_SOURCE_DIR"], "tests", "corpus", "sample.jsonl")
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        rows = [r for r in rows if r.get("feed_seq")]
+        self.assertGreater(len(rows), 20)
+        for r in rows:
+            self.feed.send(article(r["id"], r["headline"], r["body"], source=r["source"],
+                                   feed_seq=r["feed_seq"]))
+        self.sync()
+        m = parse(self.scrape())
+        gaps = {dict(k[1])["source"]: v for k, v in m.items()
+                if k[0] == "newsalertd_feed_gaps_total"}
+        self.assertEqual(set(gaps), {r["source"] for r in rows})
+        self.assertEqual({s: v for s, v in gaps.items() if v}, {})
+
     def version(self):
         out = subprocess.run([os.path.join(BIN, "newsalertd"), "--version"],
                              capture_output=True, text=True, check=True).stdout
