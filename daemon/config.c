@@ -513,9 +513,13 @@ int na_config_override(struct na_config *cfg, const char *key, char *const *valu
         for (size_t j = 0; j < n; j++)
             if (check_endpoint(o, values[j], NULL, NULL, err) < 0)
                 return -1;
+        /* A path on the command line is the shell's: relative to the
+         * working directory, not to the config file. */
         int rc = o->type == OPT_LIST
                      ? na_config_set_list((struct na_strlist *)((char *)cfg + o->offset),
                                           values, n)
+                 : o->type == OPT_PATH
+                     ? na_config_set_string((char **)((char *)cfg + o->offset), values[0])
                      : set_value(cfg, o, values[0], NULL, NULL, err);
         if (rc < 0)
             return na_error_set(err, "%s: cannot set '%.60s'", key, values[0]);

@@ -375,6 +375,20 @@ class TestCommandLine(unittest.TestCase):
             finally:
                 d.cleanup()
 
+    def test_a_relative_state_dir_on_the_command_line_is_the_shells(self):
+        d = Daemon()
+        try:
+            cwd = os.path.join(d.dir, "cwd")
+            os.mkdir(cwd)
+            log = open(d.log_path, "w")
+            d.log = log
+            d.proc = subprocess.Popen(d.command("--state-dir", "rel-state"), stderr=log, cwd=cwd)
+            d.wait_log("ready:")
+            self.assertEqual(d.stop(), 0)
+            self.assertTrue(os.path.isdir(os.path.join(cwd, "rel-state", "journal")), d.text())
+        finally:
+            d.cleanup()
+
     def test_a_missing_config_file_exits_78(self):
         r = self.run_daemon("-c", "/nonexistent/newsalertd.yaml")
         self.assertEqual(r.returncode, 78)
