@@ -16,7 +16,7 @@ static void record_usage(FILE *out)
         "Usage: newsalert record --feed ENDPOINT -o FILE [OPTION]...\n"
         "Record every message a feed publishes, with its receive time and topic.\n"
         "  -f, --feed ENDPOINT   feed to connect to (required)\n"
-        "  -T, --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
+        "      --topic PREFIX    subscribe to PREFIX (repeatable; default: all)\n"
         "  -o, --output FILE     recorded feed to write (required)\n"
         "  -n, --count N         stop after N messages\n"
         "  -D, --duration S      stop after S seconds\n"
@@ -32,7 +32,7 @@ int cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"feed", required_argument, NULL, 'f'},
-        {"topic", required_argument, NULL, 'T'},
+        {"topic", required_argument, NULL, 256},
         {"output", required_argument, NULL, 'o'},
         {"count", required_argument, NULL, 'n'},
         {"duration", required_argument, NULL, 'D'},
@@ -48,12 +48,12 @@ int cmd_record(int argc, char **argv)
     char *end;
     int c;
 
-    while ((c = getopt_long(argc, argv, "f:T:o:n:D:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:o:n:D:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             feed = optarg;
             break;
-        case 'T':
+        case 256: /* --topic */
             if (n_topics == 64) {
                 tool_error("record", "at most 64 topics");
                 return EXIT_USAGE;

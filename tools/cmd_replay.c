@@ -24,7 +24,7 @@ static void replay_usage(FILE *out)
         "Usage: newsalert replay FILE --bind ENDPOINT [OPTION]...\n"
         "Publish the recorded feed FILE as a feed publisher would.\n"
         "  -b, --bind ENDPOINT         endpoint to bind the PUB socket to (required)\n"
-        "  -s, --speed X               play X times faster than recorded (default 1)\n"
+        "      --speed X               play X times faster than recorded (default 1)\n"
         "  -m, --max-rate              play as fast as possible\n"
         "  -r, --rate N                play at N messages per second\n"
         "  -l, --loop N                play the file N times (default 1)\n"
@@ -32,7 +32,7 @@ static void replay_usage(FILE *out)
         "                              fail when they do not come (0: start at once)\n"
         "                              Default: wait for one, then warn and go on\n"
         "  -d, --delay MS              wait MS milliseconds before starting\n"
-        "  -t, --timeout S             how long to wait for subscribers (default 30\n"
+        "  -T, --timeout S             how long to wait for subscribers (default 30\n"
         "                              with -w N, %d without)\n"
         "      --curve-key FILE        our secret certificate (.key, mode 0600): serve\n"
         "                              the feed with CURVE; newsalertd's\n"
@@ -107,13 +107,13 @@ int cmd_replay(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"bind", required_argument, NULL, 'b'},
-        {"speed", required_argument, NULL, 's'},
+        {"speed", required_argument, NULL, 256},
         {"max-rate", no_argument, NULL, 'm'},
         {"rate", required_argument, NULL, 'r'},
         {"loop", required_argument, NULL, 'l'},
         {"wait-subscribers", required_argument, NULL, 'w'},
         {"delay", required_argument, NULL, 'd'},
-        {"timeout", required_argument, NULL, 't'},
+        {"timeout", required_argument, NULL, 'T'},
         {"curve-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -123,12 +123,12 @@ int cmd_replay(int argc, char **argv)
     int loops = 1, wait_subs = -1, delay_ms = 0, c;
     char *end;
 
-    while ((c = getopt_long(argc, argv, "b:s:mr:l:w:d:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:mr:l:w:d:T:h", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             bind = optarg;
             break;
-        case 's':
+        case 256: /* --speed */
             speed = strtod(optarg, &end);
             if (*end || speed <= 0) {
                 tool_error("replay", "--speed: expected a positive number, got '%s'",
@@ -163,7 +163,7 @@ int cmd_replay(int argc, char **argv)
                 delay_ms = (int)v;
             break;
         }
-        case 't':
+        case 'T':
             timeout = strtod(optarg, &end);
             if (*end || timeout <= 0) {
                 tool_error("replay", "--timeout: expected a positive number, got '%s'",

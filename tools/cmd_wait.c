@@ -19,7 +19,7 @@ static void wait_usage(FILE *out)
             "Wait until newsalertd's /healthz answers 200 (ready).\n"
             "  -u, --url URL        the health endpoint (default " WAIT_DEFAULT_URL ");\n"
             "                       a URL without a path gets /healthz\n"
-            "  -t, --timeout S      give up after S seconds (default 30)\n"
+            "  -T, --timeout S      give up after S seconds (default 30)\n"
             "  -i, --interval S     between two polls (default 0.2)\n"
             "  -q, --quiet          say nothing on success\n"
             "  -h, --help           show this help\n"
@@ -59,7 +59,7 @@ static void first_line(const char *body, char *out, size_t len)
 int cmd_wait_ready(int argc, char **argv)
 {
     static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
-                                         {"timeout", required_argument, NULL, 't'},
+                                         {"timeout", required_argument, NULL, 'T'},
                                          {"interval", required_argument, NULL, 'i'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
@@ -69,12 +69,12 @@ int cmd_wait_ready(int argc, char **argv)
     bool quiet = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "u:t:i:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:T:i:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
             url = optarg;
             break;
-        case 't':
+        case 'T':
             if (parse_seconds("--timeout", optarg, &timeout) < 0)
                 return EXIT_USAGE;
             break;

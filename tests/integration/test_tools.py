@@ -536,11 +536,7 @@ class TestUsage(unittest.TestCase):
                     clashes.append("-%s: %s --%s, %s --%s" % (letter, seen[letter][0],
                                                              seen[letter][1], cmd, long))
                 seen.setdefault(letter, (cmd, long))
-        # Letters of tail, replay and record that still mean two things; each
-        # is to get one meaning (the long options stay).
-        pending = {"-s: tail --since, replay --speed", "-t: tail --tag, replay --timeout",
-                   "-T: tail --timeout, record --topic", "-t: tail --tag, wait-ready --timeout"}
-        self.assertEqual([c for c in clashes if c not in pending], [])
+        self.assertEqual(clashes, [])
         # The long options that scripts use are kept.
         for cmd, long in (("tag", "--rules"), ("eval", "--split"), ("eval", "--compare"),
                           ("train", "--min-df"), ("tag", "--config"), ("test", "--update")):
