@@ -238,7 +238,8 @@ static int check_endpoint(const struct option_def *o, const char *value, struct 
                           yaml_node_t *node, struct na_error *err)
 {
     char why[160];
-    if (!(o->flags & (EP_CONNECT | EP_BIND)) || (o->flags & EP_OFF && !strcmp(value, "off")))
+    if (!(o->flags & (EP_CONNECT | EP_BIND)) ||
+        (o->flags & EP_OFF && (!strcmp(value, "off") || *value == '\0')))
         return 0;
     if (na_endpoint_check(value, o->flags & EP_BIND ? NA_ENDPOINT_BIND : NA_ENDPOINT_CONNECT,
                           why, sizeof(why)) == 0)

@@ -332,6 +332,9 @@ class TestCommandLine(unittest.TestCase):
                                 "--feed", "ipc:///run/newsalertd/feed", "--publish",
                                 "tcp://*:*", "--catchup", "off")
             self.assertEqual(r.returncode, 0, r.stderr)
+            # The empty catch-up endpoint is "none", as "off" is.
+            r = self.run_daemon("-c", d.config, "--check-config", "--catchup", "")
+            self.assertEqual(r.returncode, 0, r.stderr)
         finally:
             d.cleanup()
 
