@@ -46,14 +46,16 @@ enum { RESTART = 1u << 0, EP_CONNECT = 1u << 1, EP_BIND = 1u << 2, EP_OFF = 1u <
 
 static const struct option_def options[] = {
     {"feed.endpoints", OPT_LIST, F(feed_endpoints), "tcp://127.0.0.1:5555", 0, 0,
-     "ZeroMQ endpoints of the feed publishers (SUB connects to each)", RESTART | EP_CONNECT},
+     "ZeroMQ endpoints of the feed publishers (SUB connects to each)",
+     RESTART | EP_CONNECT},
     {"feed.topics", OPT_LIST, F(feed_topics), "", 0, 0,
      "topic prefixes to subscribe to; the empty prefix takes everything", RESTART},
     {"feed.rcvhwm", OPT_INT, F(feed_rcvhwm), "100000", 1, 100000000,
      "receive high-water mark of the feed socket, in messages", RESTART},
     {"feed.curve.server_key", OPT_PATH, F(feed_curve_server_key), "", 0, 0,
      "the feed publisher's public certificate (.pub); set with feed.curve.secret_key "
-     "to make the feed a CURVE client", RESTART},
+     "to make the feed a CURVE client",
+     RESTART},
     {"feed.curve.secret_key", OPT_PATH, F(feed_curve_secret_key), "", 0, 0,
      "our secret certificate (.key, mode 0600) for the feed connection", RESTART},
     {"feed.batch", OPT_INT, F(batch), "256", 1, 1000000,
@@ -61,7 +63,8 @@ static const struct option_def options[] = {
     {"tagger.threads", OPT_INT, F(tag_threads), "0", 0, 64,
      "threads that tag the articles of a batch in parallel, the loop's own included "
      "(0: one per CPU but one, left to ZeroMQ's I/O thread, at least 1 and at most 8; "
-     "read at start only)", RESTART},
+     "read at start only)",
+     RESTART},
     {"publish.endpoint", OPT_STRING, F(publish_endpoint), "tcp://127.0.0.1:5556", 0, 0,
      "ZeroMQ endpoint the alert (XPUB) socket binds", RESTART | EP_BIND},
     {"publish.sndhwm", OPT_INT, F(publish_sndhwm), "10000", 1, 100000000,
@@ -70,7 +73,8 @@ static const struct option_def options[] = {
      "our secret certificate (.key, mode 0600): alerts become a CURVE server", RESTART},
     {"publish.curve.allow_dir", OPT_PATH, F(publish_curve_allow_dir), "", 0, 0,
      "directory of the allowed consumers' .pub certificates (re-read on SIGHUP; "
-     "required with publish.curve.secret_key; deny by default)", 0},
+     "required with publish.curve.secret_key; deny by default)",
+     0},
     {"publish.heartbeat_ms", OPT_INT, F(heartbeat_ms), "1000", 0, 3600000,
      "how often the heartbeat goes out on the topic ~hb (0: never)", RESTART},
     {"publish.linger_ms", OPT_INT, F(linger_ms), "2000", 0, 600000,
@@ -81,9 +85,11 @@ static const struct option_def options[] = {
      "actors file (relative to this file)", 0},
     {"rules.model", OPT_PATH, F(model_file), "", 0, 0,
      "the learned layer's model file, from newsalert train (relative to this file; "
-     "empty: the rules alone decide)", 0},
+     "empty: the rules alone decide)",
+     0},
     {"limits.max_article_bytes", OPT_SIZE, L(max_article_bytes), "1048576", 256, 64 * MiB,
-     "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)", RESTART},
+     "largest encoded article accepted (also ZMQ_MAXMSGSIZE, plus room for the topic)",
+     RESTART},
     {"limits.max_headline_bytes", OPT_SIZE, L(max_headline_bytes), "4096", 16, 1 * MiB,
      "longest headline accepted", 0},
     {"limits.max_body_bytes", OPT_SIZE, L(max_body_bytes), "524288", 16, 64 * MiB,
@@ -102,7 +108,8 @@ static const struct option_def options[] = {
      "how often a status line is logged and sent to systemd (0: never)", RESTART},
     {"state.dir", OPT_PATH, F(state_dir), "/var/lib/newsalertd", 0, 0,
      "where the journal and the quarantine live ($STATE_DIRECTORY under systemd "
-     "wins over this default; --state-dir over both)", RESTART},
+     "wins over this default; --state-dir over both)",
+     RESTART},
     {"journal.segment_bytes", OPT_INT, F(journal_segment_bytes), "16777216", 65536,
      1024 * MiB, "start a new journal segment past this size", RESTART},
     {"journal.max_bytes", OPT_INT, F(journal_max_bytes), "1073741824", 0,
@@ -112,13 +119,15 @@ static const struct option_def options[] = {
     {"journal.fsync", OPT_STRING, F(journal_fsync), "interval", 0, 0,
      "always (no alert lost on power loss; slow), interval, or never", RESTART},
     {"journal.fsync_interval_ms", OPT_INT, F(journal_fsync_interval_ms), "1000", 1,
-     3600000, "with fsync interval: most time written alerts wait for fdatasync", RESTART},
+     3600000, "with fsync interval: most time written alerts wait for fdatasync",
+     RESTART},
     {"dedup.window", OPT_INT, F(dedup_window), "100000", 0, 100000000,
      "(source, id) pairs remembered to drop duplicates and spot revisions (0: off)", 0},
     {"quarantine.max_bytes", OPT_INT, F(quarantine_max_bytes), "67108864", 0,
      1024 * 1024 * MiB,
      "rejected input kept at most, oldest files deleted first "
-     "(0: no quarantine)", RESTART},
+     "(0: no quarantine)",
+     RESTART},
     {"quarantine.file_bytes", OPT_INT, F(quarantine_file_bytes), "4194304", 65536,
      1024 * MiB, "start a new quarantine file past this size", RESTART},
     {"catchup.endpoint", OPT_STRING, F(catchup_endpoint), "tcp://127.0.0.1:5557", 0, 0,
@@ -131,7 +140,8 @@ static const struct option_def options[] = {
      "largest until_seq - since_seq a request may ask for", 0},
     {"metrics.listen", OPT_LISTEN, F(metrics_listen), "127.0.0.1:9464", 0, 0,
      "ADDR:PORT serving /metrics and /healthz over HTTP ([::1]:PORT for IPv6; "
-     "off: none)", RESTART},
+     "off: none)",
+     RESTART},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -234,14 +244,15 @@ int na_http_parse_listen(const char *listen, char *host, size_t host_len, uint16
 /* An endpoint key's value must be one libzmq can bind or connect: checked
  * here, so that a typo fails the start and --check-config with the key's
  * file and line, not later as a socket that never connects. */
-static int check_endpoint(const struct option_def *o, const char *value, struct na_yaml *y,
-                          yaml_node_t *node, struct na_error *err)
+static int check_endpoint(const struct option_def *o, const char *value,
+                          struct na_yaml *y, yaml_node_t *node, struct na_error *err)
 {
     char why[160];
     if (!(o->flags & (EP_CONNECT | EP_BIND)) ||
         (o->flags & EP_OFF && (!strcmp(value, "off") || *value == '\0')))
         return 0;
-    if (na_endpoint_check(value, o->flags & EP_BIND ? NA_ENDPOINT_BIND : NA_ENDPOINT_CONNECT,
+    if (na_endpoint_check(value,
+                          o->flags & EP_BIND ? NA_ENDPOINT_BIND : NA_ENDPOINT_CONNECT,
                           why, sizeof(why)) == 0)
         return 0;
     if (node)
@@ -424,7 +435,8 @@ struct na_config *na_config_load(const char *path, struct na_error *err)
     yaml_node_t *root = na_yaml_root(&y);
     /* A file of only comments (no document), or one whose document is empty
      * ("---" alone), is all defaults. */
-    if (root != NULL && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+    if (root != NULL &&
+        !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         if (na_yaml_expect(&y, root, YAML_MAPPING_NODE, "config", err) < 0 ||
             walk(cfg, &y, root, "", err) < 0) {
             na_yaml_free(&y);
@@ -560,11 +572,11 @@ static bool same_value(const struct option_def *o, const void *a, const void *b)
  * (about to be freed) the file's. */
 static void swap_value(const struct option_def *o, void *a, void *b)
 {
-    size_t size = o->type == OPT_LIST                             ? sizeof(struct na_strlist)
-                  : o->type == OPT_INT                            ? sizeof(long long)
-                  : o->type == OPT_SIZE                           ? sizeof(size_t)
-                  : o->type == OPT_LOGLEVEL                       ? sizeof(enum na_log_level)
-                                                                  : sizeof(char *);
+    size_t size = o->type == OPT_LIST       ? sizeof(struct na_strlist)
+                  : o->type == OPT_INT      ? sizeof(long long)
+                  : o->type == OPT_SIZE     ? sizeof(size_t)
+                  : o->type == OPT_LOGLEVEL ? sizeof(enum na_log_level)
+                                            : sizeof(char *);
     unsigned char tmp[sizeof(struct na_strlist)];
     memcpy(tmp, a, size);
     memcpy(a, b, size);

@@ -347,9 +347,6 @@ static void notify_status(struct na_daemon *d)
                (unsigned long long)rejected_total(d));
 }
 
-/* SIGHUP: the config file and the rules are read again and compiled aside;
- * only a complete success replaces what is in service. Endpoints and socket
- * options need a restart and are left as they are. */
 /* A key a reload cannot apply: named in the log, counted in
  * newsalertd_reload_ignored_keys_total. */
 static void warn_restart_key(const char *key, void *arg)
@@ -359,6 +356,11 @@ static void warn_restart_key(const char *key, void *arg)
             "value stays until a restart",
             key);
 }
+
+/* SIGHUP: the config file and the rules are read again and compiled aside;
+ * only a complete success replaces what is in service. Keys read only at
+ * start (endpoints, socket options, files, timers) keep their running
+ * values, and each one changed in the file is named. */
 
 static void daemon_on_reload(evutil_socket_t fd, short what, void *arg)
 {

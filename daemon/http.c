@@ -72,19 +72,18 @@ static void serve_health(struct na_daemon *d, struct evhttp_request *req)
                          : !journal_ok ? "journal failing"
                                        : "no feed connected";
     json_t *j = json_pack(
-        "{s:s, s:b, s:I, s:{s:I, s:i}, s:{s:s, s:I}, s:{s:b, s:I, s:I, s:I}, s:{s:b, s:s}, "
+        "{s:s, s:b, s:I, s:{s:I, s:i}, s:{s:s, s:I}, s:{s:b, s:I, s:I, s:I}, s:{s:b, "
+        "s:s}, "
         "s:{s:i}}",
         "status", status, "ready", ok, "uptime_seconds",
-        (json_int_t)((na_now_ms() - d->started_at_ms) / 1000),
-        "feed", "endpoints", (json_int_t)d->cfg->feed_endpoints.n, "connected",
-        d->metrics.feed_connected,
+        (json_int_t)((na_now_ms() - d->started_at_ms) / 1000), "feed", "endpoints",
+        (json_int_t)d->cfg->feed_endpoints.n, "connected", d->metrics.feed_connected,
         "journal", "state", journal_ok ? "ok" : "failing", "held_alerts",
-        (json_int_t)na_delivery_held(d),
-        "rules", "loaded", rules_ok, "tags", (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0),
-        "actors", (json_int_t)(d->rs ? na_ruleset_actor_count(d->rs) : 0), "patterns",
-        (json_int_t)(d->rs ? na_ruleset_pattern_count(d->rs) : 0),
-        "model", "loaded", d->model != NULL, "version",
-        d->model ? na_model_version(d->model) : "none",
+        (json_int_t)na_delivery_held(d), "rules", "loaded", rules_ok, "tags",
+        (json_int_t)(d->rs ? na_ruleset_tag_count(d->rs) : 0), "actors",
+        (json_int_t)(d->rs ? na_ruleset_actor_count(d->rs) : 0), "patterns",
+        (json_int_t)(d->rs ? na_ruleset_pattern_count(d->rs) : 0), "model", "loaded",
+        d->model != NULL, "version", d->model ? na_model_version(d->model) : "none",
         "publish", "connections", na_monitor_connections(d->pub_mon));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     struct evbuffer *body = evbuffer_new();

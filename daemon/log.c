@@ -1,8 +1,8 @@
 /* Logging to stderr. Under journald (JOURNAL_STREAM set) each line starts
  * with a "<N>" syslog priority, which journald turns into the entry's level,
  * and journald stamps the time; elsewhere lines start with the time (UTC,
- * RFC 3339 with milliseconds) and say their level in words. The level is process-wide state:
- * a logger is the one thing every module shares. */
+ * RFC 3339 with milliseconds) and say their level in words. The level is process-wide
+ * state: a logger is the one thing every module shares. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdbool.h>

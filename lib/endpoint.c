@@ -113,10 +113,12 @@ int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_
         return why_set(why, len, "the endpoint is empty");
     for (const char *s = ep; *s; s++)
         if ((unsigned char)*s <= ' ' || (unsigned char)*s == 0x7f)
-            return why_set(why, len, "the endpoint contains a space or a control character");
+            return why_set(why, len,
+                           "the endpoint contains a space or a control character");
     const char *sep = strstr(ep, "://");
     if (sep == NULL)
-        return why_set(why, len, "expected TRANSPORT://ADDRESS (tcp://HOST:PORT or ipc://PATH)");
+        return why_set(why, len,
+                       "expected TRANSPORT://ADDRESS (tcp://HOST:PORT or ipc://PATH)");
     size_t sn = (size_t)(sep - ep);
     const char *addr = sep + 3;
     if (sn == 3 && !strncmp(ep, "tcp", 3))
@@ -124,7 +126,8 @@ int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_
     if (sn == 3 && !strncmp(ep, "ipc", 3)) {
         size_t n = strlen(addr);
         if (n == 0)
-            return why_set(why, len, "the ipc path is missing (ipc:///run/newsalertd/NAME)");
+            return why_set(why, len,
+                           "the ipc path is missing (ipc:///run/newsalertd/NAME)");
         if (n >= sizeof(((struct sockaddr_un *)0)->sun_path))
             return why_set(why, len, "the ipc path is %zu bytes; at most %zu fit", n,
                            sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
@@ -133,7 +136,8 @@ int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_
         return 0;
     }
     if (sn == 6 && !strncmp(ep, "inproc", 6))
-        return why_set(why, len, "inproc:// reaches only this process; use tcp:// or ipc://");
+        return why_set(why, len,
+                       "inproc:// reaches only this process; use tcp:// or ipc://");
     return why_set(why, len, "transport '%.*s' is not supported; use tcp:// or ipc://",
                    (int)(sn > 16 ? 16 : sn), ep);
 }

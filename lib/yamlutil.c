@@ -53,8 +53,9 @@ static int check_duplicates(struct na_yaml *y, struct na_error *err)
             if (keys[i].len == keys[i - 1].len &&
                 !memcmp(keys[i].text, keys[i - 1].text, keys[i].len)) {
                 na_error_set(err, "%s:%d: duplicate key '%.*s' (first at line %d)",
-                             y->path, keys[i].line, (int)(keys[i].len > 60 ? 60 : keys[i].len),
-                             keys[i].text, keys[i - 1].line);
+                             y->path, keys[i].line,
+                             (int)(keys[i].len > 60 ? 60 : keys[i].len), keys[i].text,
+                             keys[i - 1].line);
                 free(keys);
                 return -1;
             }
