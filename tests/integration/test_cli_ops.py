@@ -239,7 +239,10 @@ class TestWaitReady(HttpDaemonTest):
 
     def test_not_ready_until_a_feed_connects(self):
         self.daemon.start()
-        # Up, but no feed publisher yet: 503, and wait-ready says so.
+        # Up (the HTTP server listens once the rules are compiled, which
+        # under ASan takes seconds), but no feed publisher yet: 503, and
+        # wait-ready says so.
+        self.daemon.wait_log("http: listening on")
         r = run("wait-ready", "--url", self.url, "--timeout", "2")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("last answer: HTTP 503", r.stderr)
