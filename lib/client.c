@@ -507,6 +507,7 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
         newsalert__v1__alert__free_unpacked(c->current, NULL);
         c->current = NULL;
     }
+    bool polled = false;
     for (;;) {
         if ((c->current = queue_pop(&c->ready)) != NULL) {
             c->stats.delivered++;
@@ -522,9 +523,9 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
             catchup_done(c);
             continue;
         }
-        if (now >= until)
+        if (now >= until && polled)
             return 0;
-        int64_t wait = until - now;
+        int64_t wait = until > now ? until - now : 0;
         if (c->catching_up && c->deadline_ms - now < wait)
             wait = c->deadline_ms - now;
         zmq_pollitem_t items[2] = {{c->sub, 0, ZMQ_POLLIN, 0},
@@ -548,7 +549,23 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
                 on_live(c, zmq_msg_data(&m), zmq_msg_size(&m));
             zmq_msg_close(&m);
         }
+        polled = true;
     }
+}
+
+size_t na_client_sockets(const struct na_client *c, void *sockets[2])
+{
+    sockets[0] = c->sub;
+    sockets[1] = c->dealer;
+    return c->dealer ? 2 : 1;
+}
+
+int na_client_timer_ms(const struct na_client *c)
+{
+    if (!c->catching_up)
+        return -1;
+    int64_t left = c->deadline_ms - now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 bool na_client_busy(const struct na_client *c)

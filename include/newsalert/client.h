@@ -63,7 +63,8 @@ struct na_client;
  * Returns NULL with err set on a bad option or endpoint. */
 struct na_client *na_client_new(const struct na_client_opts *opts, struct na_error *err);
 
-/* Waits up to timeout_ms (-1: forever) for the next alert in order. Returns
+/* Waits up to timeout_ms (-1: forever; 0: one pass that never blocks, see
+ * na_client_sockets) for the next alert in order. Returns
  * 1 with *alert set (owned by the client, valid until the next call), 0 on
  * timeout, -1 with err set when the daemon refused a catch-up request. A
  * catch-up that gets no answer within catchup_timeout_ms is abandoned, and
@@ -73,6 +74,22 @@ int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **a
 
 /* True while a catch-up is in flight or alerts wait to be delivered. */
 bool na_client_busy(const struct na_client *c);
+
+/* For a caller that polls several clients (or other sockets) itself: wait
+ * on these for ZMQ_POLLIN and on na_client_timer_ms, then call
+ * na_client_next(c, 0, ...), which does one pass without blocking (drains
+ * what is readable, runs the timers that are due) and returns an alert if
+ * one is ready, else 0; call it again while it returns 1.
+ *
+ * The sockets to wait on for ZMQ_POLLIN (the live SUB, and the catch-up
+ * DEALER when there is one; it changes after a retry, so ask each time).
+ * Returns how many (1 or 2). The sockets stay the client's: borrowed until
+ * the next na_client_next or na_client_free. */
+size_t na_client_sockets(const struct na_client *c, void *sockets[2]);
+
+/* Milliseconds until the client's next internal timer (hold, catch-up
+ * deadline, busy retry) falls due: 0 when overdue, -1 when none. */
+int na_client_timer_ms(const struct na_client *c);
 
 const struct na_client_stats *na_client_stats(const struct na_client *c);
 /* The last warning worth showing a person (history gone, daemon restarted),
