@@ -1,7 +1,9 @@
 /* newsalert tail: prints a daemon's alerts in seq order, once per article
  * even when several of its tags are subscribed, with nothing missing that
  * the daemon's journal kept: it is a client.h consumer, so it fetches
- * history (--since) and the gaps it sees from the catch-up endpoint. */
+ * history (--since) and the gaps it sees from the catch-up endpoint.
+ * Given several daemons that tag the same feed, it follows each one and
+ * prints each alert key once (merge.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -14,6 +16,7 @@
 #include "newsalert/cert.h"
 #include "newsalert/client.h"
 #include "newsalert/jsonl.h"
+#include "newsalert/merge.h"
 #include "newsalert/v1/catchup.pb-c.h"
 #include "newsalert.h"
 
@@ -28,7 +31,9 @@ static void tail_usage(FILE *out)
         "Usage: newsalert tail [OPTION]...\n"
         "Print the alerts a newsalertd publishes.\n"
         "  -c, --connect ENDPOINT  the daemon's alert endpoint\n"
-        "                          (default tcp://127.0.0.1:5556)\n"
+        "                          (default tcp://127.0.0.1:5556); repeat it for each\n"
+        "                          daemon of an active-active pair or of a sharded feed\n"
+        "      --endpoint ENDPOINT the same as --connect\n"
         "  -t, --tag TAG           subscribe to alert.TAG (repeatable; default: all)\n"
         "  -j, --json              one JSON object per alert and line\n"
         "  -n, --count N           exit after N alerts (exit 1 if they do not come)\n"
@@ -37,7 +42,10 @@ static void tail_usage(FILE *out)
         "  -C, --catchup ENDPOINT  the daemon's catch-up endpoint, asked for history "
         "and\n"
         "                          for gaps (default: the alert port + 1 for tcp://,\n"
-        "                          none otherwise; off: none)\n"
+        "                          none otherwise; off: none); with several daemons,\n"
+        "                          one per --connect, in the same order\n"
+        "      --dedup-window N    with several daemons: alert keys remembered to drop\n"
+        "                          the copies of the others (default 262144)\n"
         "      --curve-server-key FILE  the daemon's public certificate (.pub): connect\n"
         "                          with CURVE (needed when publish.curve is on)\n"
         "      --curve-key FILE    our secret certificate (.key, mode 0600), whose .pub\n"
@@ -47,7 +55,11 @@ static void tail_usage(FILE *out)
         "alert's seq. Warnings (history gone from the journal, a daemon that started\n"
         "its numbering over, an endpoint where nothing answers) go to stderr.\n"
         "With a catch-up endpoint, --tag is checked against the daemon's rules: a tag\n"
-        "they do not define is an error (exit 64).\n");
+        "they do not define is an error (exit 64).\n"
+        "With several daemons, each is followed on its own (its epoch, its seqs, its\n"
+        "catch-up) and an alert is printed once per alert key (source, article id,\n"
+        "revision, tag), from whichever daemon brought it first; --json then adds\n"
+        "\"key\" and \"daemon\" (the --connect endpoint it came from).\n");
 }
 
 /* The daemon's catch-up endpoint, asked once for nothing (the empty range
@@ -182,6 +194,7 @@ int cmd_tail(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"connect", required_argument, NULL, 'c'},
+        {"endpoint", required_argument, NULL, 'c'},
         {"tag", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"count", required_argument, NULL, 'n'},
@@ -190,11 +203,13 @@ int cmd_tail(int argc, char **argv)
         {"curve-key", required_argument, NULL, 'K'},
         {"since", required_argument, NULL, 's'},
         {"catchup", required_argument, NULL, 'C'},
+        {"dedup-window", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *endpoint = "tcp://127.0.0.1:5556", *tags[64];
-    const char *server_key = NULL, *own_key = NULL, *catchup = NULL;
-    size_t n_tags = 0;
+    const char *endpoints[NA_MERGE_MAX_DAEMONS], *catchups[NA_MERGE_MAX_DAEMONS];
+    const char *tags[64];
+    const char *server_key = NULL, *own_key = NULL;
+    size_t n_ep = 0, n_cu = 0, n_tags = 0, window = 0;
     bool history = false;
     unsigned long long since = 0;
     bool json = false;
@@ -215,11 +230,28 @@ int cmd_tail(int argc, char **argv)
             history = true;
             break;
         case 'C':
-            catchup = optarg;
-            break;
         case 'c':
-            endpoint = optarg;
+            if ((c == 'c' ? n_ep : n_cu) == NA_MERGE_MAX_DAEMONS) {
+                tool_error("tail", "at most %d daemons", NA_MERGE_MAX_DAEMONS);
+                return EXIT_USAGE;
+            }
+            if (c == 'c')
+                endpoints[n_ep++] = optarg;
+            else
+                catchups[n_cu++] = optarg;
             break;
+        case 'W': {
+            unsigned long long w = strtoull(optarg, &end, 10);
+            if (*end || *optarg == '-' || w == 0 || w > 100000000ULL) {
+                tool_error("tail",
+                           "--dedup-window: expected a number of keys (1 to 100000000), "
+                           "got '%s'",
+                           optarg);
+                return EXIT_USAGE;
+            }
+            window = (size_t)w;
+            break;
+        }
         case 't':
             if (n_tags == NA_CLIENT_MAX_TAGS || strlen(optarg) > 40) {
                 tool_error("tail", "too many or too long tags");
@@ -264,92 +296,138 @@ int cmd_tail(int argc, char **argv)
         tail_usage(stderr);
         return EXIT_USAGE;
     }
-    struct na_client_opts o = {
-        .alerts = endpoint, .history = history, .since_seq = since};
-    char derived[300];
-    if (catchup == NULL && default_catchup(endpoint, derived, sizeof(derived)))
-        catchup = derived;
-    if (catchup && strcmp(catchup, "off") != 0)
-        o.catchup = catchup;
-    if (history && o.catchup == NULL) {
-        tool_error("tail", "--since needs a catch-up endpoint (--catchup)");
+    if (n_ep == 0)
+        endpoints[n_ep++] = "tcp://127.0.0.1:5556";
+    if (n_cu > n_ep || (n_cu > 0 && n_cu < n_ep && n_ep > 1)) {
+        tool_error("tail", "%zu --catchup for %zu --connect: give one per daemon, in order",
+                   n_cu, n_ep);
         return EXIT_USAGE;
     }
-    for (size_t i = 0; i < n_tags; i++)
-        o.tags[o.n_tags++] = tags[i];
     struct na_cert server, own;
     int curve = tool_curve_keys("tail", server_key, own_key, &server, &own);
     if (curve < 0)
         return EXIT_USAGE;
-    if (curve) {
-        o.curve_server_key = server.public_key;
-        o.curve_public_key = own.public_key;
-        o.curve_secret_key = own.secret_key;
+    struct na_client_opts o[NA_MERGE_MAX_DAEMONS];
+    char derived[NA_MERGE_MAX_DAEMONS][300];
+    void *ctx = zmq_ctx_new();
+    for (size_t d = 0; d < n_ep; d++) {
+        o[d] = (struct na_client_opts){
+            .alerts = endpoints[d], .history = history, .since_seq = since};
+        const char *catchup = d < n_cu ? catchups[d] : NULL;
+        if (catchup == NULL &&
+            default_catchup(endpoints[d], derived[d], sizeof(derived[d])))
+            catchup = derived[d];
+        if (catchup && strcmp(catchup, "off") != 0)
+            o[d].catchup = catchup;
+        if (history && o[d].catchup == NULL) {
+            tool_error("tail", "--since needs a catch-up endpoint (--catchup) for %s",
+                       endpoints[d]);
+            zmq_ctx_term(ctx);
+            return EXIT_USAGE;
+        }
+        for (size_t i = 0; i < n_tags; i++)
+            o[d].tags[o[d].n_tags++] = tags[i];
+        if (curve) {
+            o[d].curve_server_key = server.public_key;
+            o[d].curve_public_key = own.public_key;
+            o[d].curve_secret_key = own.secret_key;
+        }
+        o[d].zmq_context = ctx;
     }
     tool_catch_signals();
-    struct na_error err;
-    void *ctx = zmq_ctx_new();
-    o.zmq_context = ctx;
-    struct na_client *client = na_client_new(&o, &err);
-    struct tail_probe probe = {NULL, false};
-    if (client && o.catchup && probe_start(&probe, ctx, &o) < 0) {
-        tool_error("tail", "cannot connect to %s: %s", o.catchup, zmq_strerror(errno));
-        na_client_free(client);
-        client = NULL;
-        err.msg[0] = '\0';
-    }
+    struct na_error err = {{0}};
+    struct na_merge_opts mo = {.daemons = o, .n_daemons = n_ep, .window = window};
+    struct na_merge *merge = na_merge_new(&mo, &err);
+    struct tail_probe probe[NA_MERGE_MAX_DAEMONS];
+    memset(probe, 0, sizeof(probe));
+    for (size_t d = 0; merge && d < n_ep; d++)
+        if (o[d].catchup && probe_start(&probe[d], ctx, &o[d]) < 0) {
+            tool_error("tail", "cannot connect to %s: %s", o[d].catchup,
+                       zmq_strerror(errno));
+            na_merge_free(merge);
+            merge = NULL;
+            err.msg[0] = '\0';
+        }
     memset(&own, 0, sizeof(own));
-    if (client == NULL) {
+    if (merge == NULL) {
         if (err.msg[0])
             tool_error("tail", "%s", err.msg);
-        probe_stop(&probe);
+        for (size_t d = 0; d < n_ep; d++)
+            probe_stop(&probe[d]);
         zmq_ctx_term(ctx);
         return EXIT_USAGE;
     }
     long long printed = 0;
     double started = tool_now(), last = started;
-    bool heard = false, said_silent = false;
+    bool heard[NA_MERGE_MAX_DAEMONS] = {false}, said_silent[NA_MERGE_MAX_DAEMONS] = {false};
     int status = EXIT_OK;
     while (!tool_interrupted && (count == 0 || printed < count)) {
         Newsalert__V1__Alert *a;
-        int rc = na_client_next(client, 100, &a, &err);
-        char refusal[200];
-        if (probe_poll(&probe, refusal, sizeof(refusal)) && refusal[0]) {
-            tool_error("tail", "--tag: the daemon at %s refuses it: %s", o.catchup,
-                       refusal);
-            status = EXIT_USAGE;
+        size_t from = 0;
+        int rc = na_merge_next(merge, 100, &a, &from, &err);
+        bool busy = false;
+        for (size_t d = 0; d < n_ep && status == EXIT_OK; d++) {
+            struct na_client *cl = na_merge_client(merge, d);
+            char refusal[200];
+            if (probe_poll(&probe[d], refusal, sizeof(refusal)) && refusal[0]) {
+                tool_error("tail", "--tag: the daemon at %s refuses it: %s", o[d].catchup,
+                           refusal);
+                status = EXIT_USAGE;
+                break;
+            }
+            const struct na_client_stats *st = na_client_stats(cl);
+            if (!heard[d] && (probe[d].answered || st->heartbeats || st->delivered ||
+                              (rc > 0 && from == d))) {
+                heard[d] = true;
+                if (said_silent[d])
+                    tool_error("tail", "%s answers now", endpoints[d]);
+            }
+            if (!heard[d] && !said_silent[d] && tool_now() - started >= TAIL_SILENT_S) {
+                said_silent[d] = true;
+                tool_error(
+                    "tail",
+                    "warning: nothing answers at %s%s%s after %.0f s (no heartbeat%s); "
+                    "is newsalertd running and publishing there? Still trying",
+                    endpoints[d], o[d].catchup ? " or " : "",
+                    o[d].catchup ? o[d].catchup : "", TAIL_SILENT_S,
+                    o[d].catchup ? ", no catch-up reply" : "");
+            }
+            const char *warning = na_client_warning(cl);
+            if (warning) {
+                if (n_ep > 1)
+                    tool_error("tail", "warning: %s: %s", endpoints[d], warning);
+                else
+                    tool_error("tail", "warning: %s", warning);
+            }
+            busy |= na_client_busy(cl);
+        }
+        if (status != EXIT_OK)
             break;
-        }
-        const struct na_client_stats *st = na_client_stats(client);
-        if (!heard && (probe.answered || st->heartbeats || st->delivered || rc > 0)) {
-            heard = true;
-            if (said_silent)
-                tool_error("tail", "%s answers now", endpoint);
-        }
-        if (!heard && !said_silent && tool_now() - started >= TAIL_SILENT_S) {
-            said_silent = true;
-            tool_error("tail",
-                       "warning: nothing answers at %s%s%s after %.0f s (no heartbeat%s); "
-                       "is newsalertd running and publishing there? Still trying",
-                       endpoint, o.catchup ? " or " : "", o.catchup ? o.catchup : "",
-                       TAIL_SILENT_S, o.catchup ? ", no catch-up reply" : "");
-        }
-        const char *warning = na_client_warning(client);
-        if (warning)
-            tool_error("tail", "warning: %s", warning);
-        if (rc < 0) {
-            tool_error("tail", "%s", err.msg);
-            status = EXIT_FAIL;
-            break;
+        if (rc == -2) {
+            /* One daemon refused: alone, that ends tail; beside others, it
+             * is followed live and the others go on. */
+            if (n_ep == 1) {
+                tool_error("tail", "%s", err.msg);
+                status = EXIT_FAIL;
+                break;
+            }
+            tool_error("tail", "warning: %s: %s", endpoints[from], err.msg);
+            continue;
         }
         if (rc == 0) {
-            if (timeout > 0 && tool_now() - last > timeout && !na_client_busy(client))
+            if (timeout > 0 && tool_now() - last > timeout && !busy)
                 break;
             continue;
         }
         if (json) {
             json_t *obj = na_alert_to_json(a);
             set_topic(obj, a, tags, n_tags);
+            if (n_ep > 1) {
+                char key[1024];
+                na_alert_key(a, key, sizeof(key));
+                json_object_set_new(obj, "key", json_string(key));
+                json_object_set_new(obj, "daemon", json_string(endpoints[from]));
+            }
             char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
             if (s)
                 puts(s);
@@ -366,8 +444,15 @@ int cmd_tail(int argc, char **argv)
         tool_error("tail", "%lld of %lld alerts arrived", printed, count);
         status = EXIT_FAIL;
     }
-    na_client_free(client);
-    probe_stop(&probe);
+    if (n_ep > 1) {
+        const struct na_merge_stats *ms = na_merge_stats(merge);
+        tool_error("tail", "%llu alerts from %zu daemons, %llu copies dropped",
+                   (unsigned long long)ms->delivered, n_ep,
+                   (unsigned long long)ms->duplicates);
+    }
+    na_merge_free(merge);
+    for (size_t d = 0; d < n_ep; d++)
+        probe_stop(&probe[d]);
     zmq_ctx_term(ctx);
     return status;
 }

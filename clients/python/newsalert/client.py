@@ -211,6 +211,7 @@ class Client:
         seconds (None: forever) pass without one. Raises CatchupRefused when
         the daemon refused a catch-up request; the client then goes on live."""
         until = None if timeout is None else time.monotonic() + timeout
+        polled = False
         while True:
             if self._ready:
                 a = self._ready.popleft()
@@ -221,20 +222,20 @@ class Client:
             if self._ready:
                 continue
             if until is not None and now >= until:
-                return None
-            wait = 1.0 if until is None else until - now
-            hold_at = None
-            if self._blocked_since is not None and not (self._inflight or self._retry_at):
-                hold_at = self._blocked_since + self._hold_s()
-            for t in (self._inflight and self._inflight[2], self._retry_at, hold_at):
-                if t:
-                    wait = min(wait, max(0.0, t - now))
+                if polled:
+                    return None
+                wait = 0.0   # next(0): one pass over what is already there
+            else:
+                wait = 1.0 if until is None else until - now
+            polled = True
+            t = self._timer_at()
+            if t is not None:
+                wait = min(wait, max(0.0, t - now))
             poller = zmq.Poller()
-            poller.register(self._sub, zmq.POLLIN)
-            if self._dealer is not None:
-                poller.register(self._dealer, zmq.POLLIN)
+            for sock in self._sockets():
+                poller.register(sock, zmq.POLLIN)
             try:
-                poller.poll(min(wait, 1.0) * 1000 + 1)
+                poller.poll(min(wait, 1.0) * 1000 + (1 if wait > 0 else 0))
             except InterruptedError:
                 return None
             # Replies first: they fill the gap that held alerts wait on.
@@ -258,6 +259,19 @@ class Client:
                 else:
                     self.stats.invalid += 1
             self._advance()
+
+    def _sockets(self):
+        """The sockets to wait on (the DEALER changes after a retry)."""
+        return [self._sub] + ([self._dealer] if self._dealer is not None else [])
+
+    def _timer_at(self):
+        """When the next internal timer falls due (monotonic), or None."""
+        hold_at = None
+        if self._blocked_since is not None and not (self._inflight or self._retry_at):
+            hold_at = self._blocked_since + self._hold_s()
+        due = [t for t in (self._inflight and self._inflight[2], self._retry_at, hold_at)
+               if t]
+        return min(due) if due else None
 
     # ---- bookkeeping ----
 
