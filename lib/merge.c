@@ -19,15 +19,20 @@ struct entry {
     uint32_t next; /* the next entry of the same bucket, +1 (0: none) */
 };
 
+struct na_key_window {
+    size_t window, head, used; /* the ring: entries[head] is the oldest */
+    struct entry *entries;
+    uint32_t *buckets; /* entry index + 1 (0: empty) */
+    size_t mask;
+    uint64_t forgotten;
+};
+
 struct na_merge {
     struct na_client *clients[NA_MERGE_MAX_DAEMONS];
     char *tags[NA_MERGE_MAX_DAEMONS][NA_CLIENT_MAX_TAGS]; /* each one's, copied */
     size_t n_tags[NA_MERGE_MAX_DAEMONS];
     size_t n, rr;
-    size_t window, head, used; /* the ring: entries[head] is the oldest */
-    struct entry *entries;
-    uint32_t *buckets; /* entry index + 1 (0: empty) */
-    size_t mask;
+    struct na_key_window *seen;
     char *keybuf;
     size_t keycap;
     struct na_merge_stats stats;
@@ -86,45 +91,88 @@ size_t na_alert_key(const Newsalert__V1__Alert *a, char *buf, size_t size)
 
 /* ---- the window ---- */
 
-static struct entry *find(struct na_merge *m, const char *key, uint64_t h)
+struct na_key_window *na_key_window_new(size_t window)
 {
-    for (uint32_t i = m->buckets[h & m->mask]; i; i = m->entries[i - 1].next) {
-        struct entry *e = &m->entries[i - 1];
+    if (window == 0 || window > UINT32_MAX / 4)
+        return NULL;
+    struct na_key_window *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    size_t nb = 16;
+    while (nb < window * 2)
+        nb *= 2;
+    w->window = window;
+    w->mask = nb - 1;
+    w->entries = calloc(window, sizeof(*w->entries));
+    w->buckets = calloc(nb, sizeof(*w->buckets));
+    if (w->entries == NULL || w->buckets == NULL) {
+        na_key_window_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static struct entry *find(struct na_key_window *w, const char *key, uint64_t h)
+{
+    for (uint32_t i = w->buckets[h & w->mask]; i; i = w->entries[i - 1].next) {
+        struct entry *e = &w->entries[i - 1];
         if (e->hash == h && !strcmp(e->key, key))
             return e;
     }
     return NULL;
 }
 
-static void forget_oldest(struct na_merge *m)
+static void forget_oldest(struct na_key_window *w)
 {
-    size_t idx = m->head;
-    struct entry *e = &m->entries[idx];
-    uint32_t *link = &m->buckets[e->hash & m->mask];
+    size_t idx = w->head;
+    struct entry *e = &w->entries[idx];
+    uint32_t *link = &w->buckets[e->hash & w->mask];
     while (*link && *link != idx + 1)
-        link = &m->entries[*link - 1].next;
+        link = &w->entries[*link - 1].next;
     if (*link)
         *link = e->next;
     free(e->key);
     memset(e, 0, sizeof(*e));
-    m->head = (m->head + 1) % m->window;
-    m->used--;
-    m->stats.forgotten++;
+    w->head = (w->head + 1) % w->window;
+    w->used--;
+    w->forgotten++;
 }
 
-static int remember(struct na_merge *m, const char *key, uint64_t h)
+int na_key_window_add(struct na_key_window *w, const char *key)
 {
-    if (m->used == m->window)
-        forget_oldest(m);
-    size_t idx = (m->head + m->used) % m->window;
-    struct entry *e = &m->entries[idx];
-    if ((e->key = strdup(key)) == NULL)
+    uint64_t h = fnv1a(key);
+    if (find(w, key, h) != NULL)
+        return 0;
+    char *copy = strdup(key);
+    if (copy == NULL)
         return -1;
+    if (w->used == w->window)
+        forget_oldest(w);
+    size_t idx = (w->head + w->used) % w->window;
+    struct entry *e = &w->entries[idx];
+    e->key = copy;
     e->hash = h;
-    e->next = m->buckets[h & m->mask];
-    m->buckets[h & m->mask] = (uint32_t)idx + 1;
-    m->used++;
-    return 0;
+    e->next = w->buckets[h & w->mask];
+    w->buckets[h & w->mask] = (uint32_t)idx + 1;
+    w->used++;
+    return 1;
+}
+
+uint64_t na_key_window_forgotten(const struct na_key_window *w)
+{
+    return w->forgotten;
+}
+
+void na_key_window_free(struct na_key_window *w)
+{
+    if (w == NULL)
+        return;
+    if (w->entries)
+        for (size_t i = 0; i < w->window; i++)
+            free(w->entries[i].key);
+    free(w->entries);
+    free(w->buckets);
+    free(w);
 }
 
 /* Builds "KEY#tag" for tag i of a (or the bare key for i == n_tags). */
@@ -163,14 +211,11 @@ static bool is_new(struct na_merge *m, const Newsalert__V1__Alert *a, size_t d)
                 continue;
         }
         const char *key = tag_key(m, a, i);
-        if (key == NULL)
-            return true; /* out of memory: better a repeat than a loss */
-        uint64_t h = fnv1a(key);
-        if (find(m, key, h) == NULL) {
+        /* Out of memory: better a repeat than a loss. */
+        if (key == NULL || na_key_window_add(m->seen, key) != 0)
             fresh = true;
-            remember(m, key, h);
-        }
     }
+    m->stats.forgotten = na_key_window_forgotten(m->seen);
     return fresh;
 }
 
@@ -188,21 +233,10 @@ struct na_merge *na_merge_new(const struct na_merge_opts *opts, struct na_error 
         na_error_set(err, "out of memory");
         return NULL;
     }
-    m->window = opts->window ? opts->window : NA_MERGE_DEFAULT_WINDOW;
-    if (m->window > UINT32_MAX / 4) {
-        na_error_set(err, "a window of %zu keys is too large", m->window);
+    size_t window = opts->window ? opts->window : NA_MERGE_DEFAULT_WINDOW;
+    if ((m->seen = na_key_window_new(window)) == NULL) {
+        na_error_set(err, "cannot keep a window of %zu keys", window);
         free(m);
-        return NULL;
-    }
-    size_t nb = 16;
-    while (nb < m->window * 2)
-        nb *= 2;
-    m->mask = nb - 1;
-    m->entries = calloc(m->window, sizeof(*m->entries));
-    m->buckets = calloc(nb, sizeof(*m->buckets));
-    if (m->entries == NULL || m->buckets == NULL) {
-        na_error_set(err, "out of memory for a window of %zu keys", m->window);
-        na_merge_free(m);
         return NULL;
     }
     for (size_t i = 0; i < opts->n_daemons; i++) {
@@ -292,11 +326,7 @@ void na_merge_free(struct na_merge *m)
         for (size_t k = 0; k < m->n_tags[i]; k++)
             free(m->tags[i][k]);
     }
-    if (m->entries)
-        for (size_t i = 0; i < m->window; i++)
-            free(m->entries[i].key);
-    free(m->entries);
-    free(m->buckets);
+    na_key_window_free(m->seen);
     free(m->keybuf);
     free(m);
 }

@@ -67,4 +67,13 @@ size_t na_alert_key(const Newsalert__V1__Alert *a, char *buf, size_t size);
 
 void na_merge_free(struct na_merge *m);
 
+/* The window itself, for a consumer that merges in its own way: the last
+ * `window` keys added, oldest out first. */
+struct na_key_window;
+struct na_key_window *na_key_window_new(size_t window); /* NULL: 0, too large, or no memory */
+/* 1: key is new (now remembered); 0: it is in the window; -1: no memory. */
+int na_key_window_add(struct na_key_window *w, const char *key);
+uint64_t na_key_window_forgotten(const struct na_key_window *w); /* keys pushed out */
+void na_key_window_free(struct na_key_window *w);
+
 #endif
