@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "newsalert/jsonl.h"
 #include "newsalert.h"
 
 /* What depends on the run rather than on the feed and the rules. */
@@ -43,10 +44,18 @@ static json_t *normalise(json_t *o, json_int_t base)
 {
     for (size_t i = 0; i < sizeof(volatile_keys) / sizeof(volatile_keys[0]); i++)
         json_object_del(o, volatile_keys[i]);
+    /* A 64-bit value may be written as a number or as a string of digits:
+     * both compare alike. */
+    static const char *const int64_keys[] = {"feed_seq", "published_at_ms", "journal_time_ms"};
+    for (size_t i = 0; i < sizeof(int64_keys) / sizeof(int64_keys[0]); i++) {
+        json_t *v = json_object_get(o, int64_keys[i]);
+        if (json_is_integer(v))
+            json_object_set_new(o, int64_keys[i], na_json_int64(json_integer_value(v)));
+    }
     json_int_t seq = int_of(json_object_get(o, "seq"));
     json_int_t upd = int_of(json_object_get(o, "update_of"));
-    json_object_set_new(o, "seq", json_integer(seq - base + 1));
-    json_object_set_new(o, "update_of", json_integer(upd ? upd - base + 1 : 0));
+    json_object_set_new(o, "seq", na_json_uint64((uint64_t)(seq - base + 1)));
+    json_object_set_new(o, "update_of", na_json_uint64(upd ? (uint64_t)(upd - base + 1) : 0));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
     json_decref(o);
     json_t *r = s ? json_loads(s, 0, NULL) : NULL;

@@ -17,7 +17,7 @@ import unittest
 import zmq
 
 from harness import (BIN, NEGATIVES, POSITIVE, SRC, WAIT, Daemon, Feed, alert_pb2, article,
-                     article_pb2, seed_article, start_tail, wait_quiet)
+                     article_pb2, load_json, seed_article, start_tail, wait_quiet)
 
 NEWSALERT = os.path.join(BIN, "newsalert")
 FEEDS = os.environ["NA_FEEDS"]
@@ -713,7 +713,7 @@ class TestGoldenTest(ToolTest):
         p = run("test", feed, expected, "--update", *RULES)
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(expected) as f:
-            alerts = [json.loads(line) for line in f]
+            alerts = [load_json(line) for line in f]   # 64-bit values as strings
         # Dedup and update_of as the daemon does them (tests/feeds/revisions.jsonl).
         with open(os.path.join(SRC, "tests", "feeds", "revisions.jsonl")) as f:
             golden = [json.loads(line) for line in f]
