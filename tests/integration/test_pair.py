@@ -204,3 +204,56 @@ class TestActiveActive(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSeveralUsage(unittest.TestCase):
+    """tail's options for several daemons: bad values exit 64, named."""
+
+    def tail(self, *args):
+        return subprocess.run([NEWSALERT, "tail"] + list(args), capture_output=True,
+                              text=True, timeout=WAIT)
+
+    def test_bad_options_are_named(self):
+        two = ["--connect", "ipc:///tmp/na-x-a", "--connect", "ipc:///tmp/na-x-b"]
+        cases = [
+            (two + ["--dedup-window", "0"], "--dedup-window"),
+            (two + ["--dedup-window", "many"], "--dedup-window"),
+            (two + ["--dedup-window", "-5"], "--dedup-window"),
+            (two + ["--catchup", "ipc:///tmp/na-x-c"], "one per daemon"),
+            (["--connect", "ipc:///tmp/na-x-a", "--catchup", "ipc:///tmp/a",
+              "--catchup", "ipc:///tmp/b"], "one per daemon"),
+            (sum((["--connect", "ipc:///tmp/na-x-%d" % i] for i in range(17)), []),
+             "at most 16 daemons"),
+            (two + ["--since", "0"], "--since needs a catch-up endpoint"),
+        ]
+        for args, needle in cases:
+            r = self.tail(*args)
+            self.assertEqual(r.returncode, 64, (args, r.stderr))
+            self.assertIn(needle, r.stderr, args)
+            self.assertEqual(r.stdout, "")
+
+    def test_a_silent_daemon_does_not_hold_up_the_other(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        ctx = zmq.Context()
+        self.addCleanup(ctx.term)
+        feed = ctx.socket(zmq.XPUB)
+        self.addCleanup(feed.close, 0)
+        feed.bind(d.feed)
+        d.start()
+        d.wait_log("ready:")
+        silent = "ipc://%s/nobody" % tempfile.mkdtemp(prefix="na-silent-")
+        tail = subprocess.Popen(
+            [NEWSALERT, "tail", "--json", "--count", "1", "--since", "0",
+             "--connect", d.publish, "--catchup", d.catchup,
+             "--connect", silent, "--catchup", silent + "-catchup"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: tail.poll() is None and tail.kill())
+        from harness import seed_article
+        feed.send_multipart([b"news", seed_article("pair-seed")])
+        out, err = tail.communicate(timeout=LONG)
+        self.assertEqual(tail.returncode, 0, err)
+        a = load_json(out.splitlines()[0])
+        self.assertEqual(a["article_id"], "pair-seed")
+        self.assertEqual(a["daemon"], d.publish)
+        self.assertEqual(a["key"], "test/pair-seed/0")
