@@ -315,7 +315,8 @@ static int load_curve(const struct na_config *cfg, struct na_curve *keys,
     if (na_curve_load(cfg, keys, err) < 0)
         return -1;
     if (keys->publish_on &&
-        (*allow = na_allowlist_load(cfg->publish_curve_allow_dir, err)) == NULL) {
+        (*allow = na_allowlist_load(cfg->publish_curve_allow_dir,
+                                    "publish.curve.allow_dir", err)) == NULL) {
         na_curve_wipe(keys);
         return -1;
     }

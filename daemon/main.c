@@ -218,7 +218,8 @@ int main(int argc, char **argv)
         struct na_allowlist *allow = NULL;
         if (na_curve_load(cfg, &keys, &err) < 0 ||
             (keys.publish_on &&
-             (allow = na_allowlist_load(cfg->publish_curve_allow_dir, &err)) == NULL)) {
+             (allow = na_allowlist_load(cfg->publish_curve_allow_dir,
+                                        "publish.curve.allow_dir", &err)) == NULL)) {
             fprintf(stderr, "newsalertd: %s\n", err.msg);
             na_curve_wipe(&keys);
             na_ruleset_free(rs);

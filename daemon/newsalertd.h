@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "newsalert/alert.h"
+#include "newsalert/allowlist.h"
 #include "newsalert/article.h"
 #include "newsalert/cert.h"
 #include "newsalert/ruleset.h"
@@ -233,14 +234,8 @@ void na_curve_warn_plain(const struct na_config *cfg, const struct na_curve *c);
 void na_auth_failure(struct na_daemon *d, const char *what, const char *peer,
                      const char *z85_key);
 
-/* ---- zap.c: the ZAP 1.0 handler (RFC 27) and the consumer allowlist ---- */
-struct na_allowlist;
-/* Reads every *.pub certificate in dir; a missing dir or a malformed file is
- * an error naming it. The caller owns the result. */
-struct na_allowlist *na_allowlist_load(const char *dir, struct na_error *err);
-void na_allowlist_free(struct na_allowlist *a);
-size_t na_allowlist_count(const struct na_allowlist *a);
-bool na_allowlist_has(const struct na_allowlist *a, const char *z85_key);
+/* ---- zap.c: the ZAP 1.0 handler (RFC 27) for the consumer allowlist
+ * (newsalert/allowlist.h) ---- */
 /* Binds the handler on inproc://zeromq.zap.01 in d->zctx and serves it from
  * the loop. Before any CURVE socket binds. */
 int na_zap_open(struct na_daemon *d, struct na_error *err);
