@@ -5,7 +5,10 @@
  * a fixed rate. Prints one JSON line of figures on stdout.
  *
  *   na-bench-gen --feed FILE --bind ENDPOINT --count N [--rate R]
- *                [--subscribers K] [--timeout S]
+ *                [--subscribers K] [--timeout S] [--source-topics PREFIX]
+ *
+ * The topic is "news", or with --source-topics PREFIX<source>. for each
+ * article, so that shards can subscribe to sources (bench/shard_bench.py).
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -24,9 +27,11 @@ struct encoded {
     uint8_t *data;
     size_t len;
     size_t mark_at; /* offset of the id placeholder in data */
+    char *topic;
 };
 
-static int load(const char *path, struct encoded **out, size_t *n_out)
+static int load(const char *path, const char *topic_prefix, struct encoded **out,
+                size_t *n_out)
 {
     struct na_error err;
     struct na_record rec;
@@ -44,6 +49,16 @@ static int load(const char *path, struct encoded **out, size_t *n_out)
         Newsalert__V1__Article *a = newsalert__v1__article__unpack(NULL, f->len, f->data);
         if (a == NULL)
             continue; /* the benchmark sends valid articles only */
+        char *topic = NULL;
+        if (topic_prefix == NULL)
+            topic = strdup("news");
+        else if (asprintf(&topic, "%s%s.", topic_prefix, a->source) < 0)
+            topic = NULL;
+        if (topic == NULL) {
+            newsalert__v1__article__free_unpacked(a, NULL);
+            fprintf(stderr, "na-bench-gen: out of memory\n");
+            break;
+        }
         a->id = id;
         size_t len = newsalert__v1__article__get_packed_size(a);
         uint8_t *buf = malloc(len);
@@ -55,7 +70,7 @@ static int load(const char *path, struct encoded **out, size_t *n_out)
             cap = cap ? cap * 2 : 256;
             v = realloc(v, cap * sizeof(*v));
         }
-        v[n++] = (struct encoded){buf, len, (size_t)(at - buf)};
+        v[n++] = (struct encoded){buf, len, (size_t)(at - buf), topic};
     }
     if (rc < 0)
         fprintf(stderr, "na-bench-gen: %s: %s\n", path, err.msg);
@@ -84,8 +99,9 @@ int main(int argc, char **argv)
                                          {"rate", required_argument, NULL, 'r'},
                                          {"subscribers", required_argument, NULL, 's'},
                                          {"timeout", required_argument, NULL, 'T'},
+                                         {"source-topics", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
-    const char *feed = NULL, *bind = NULL;
+    const char *feed = NULL, *bind = NULL, *topic_prefix = NULL;
     unsigned long long count = 0;
     double rate = 0, timeout = 30;
     int subscribers = 1, c;
@@ -110,18 +126,22 @@ int main(int argc, char **argv)
         case 'T':
             timeout = strtod(optarg, NULL);
             break;
+        case 'S':
+            topic_prefix = optarg;
+            break;
         default:
             return 64;
         }
     }
     if (feed == NULL || bind == NULL || count == 0) {
         fprintf(stderr, "usage: na-bench-gen --feed FILE --bind ENDPOINT --count N "
-                        "[--rate R] [--subscribers K] [--timeout S]\n");
+                        "[--rate R] [--subscribers K] [--timeout S] "
+                        "[--source-topics PREFIX]\n");
         return 64;
     }
     struct encoded *arts;
     size_t n_arts;
-    if (load(feed, &arts, &n_arts) < 0)
+    if (load(feed, topic_prefix, &arts, &n_arts) < 0)
         return 1;
 
     void *ctx = zmq_ctx_new(), *pub = zmq_socket(ctx, ZMQ_XPUB);
@@ -152,7 +172,7 @@ int main(int argc, char **argv)
         zmq_msg_init_size(&m, e->len);
         memcpy(zmq_msg_data(&m), e->data, e->len);
         bench_mark_write((char *)zmq_msg_data(&m) + e->mark_at, bench_now_ns(), i);
-        zmq_send(pub, "news", 4, ZMQ_SNDMORE);
+        zmq_send(pub, e->topic, strlen(e->topic), ZMQ_SNDMORE);
         zmq_msg_send(&m, pub, 0);
     }
     uint64_t t1 = bench_now_ns();
@@ -162,8 +182,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     zmq_close(pub);
     zmq_ctx_term(ctx);
-    for (size_t i = 0; i < n_arts; i++)
+    for (size_t i = 0; i < n_arts; i++) {
         free(arts[i].data);
+        free(arts[i].topic);
+    }
     free(arts);
     return 0;
 }
