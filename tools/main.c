@@ -24,6 +24,7 @@ static const struct {
     {"quarantine", cmd_quarantine, "list or re-pack the input newsalertd rejected"},
     {"wait-ready", cmd_wait_ready, "wait until newsalertd's /healthz says it is ready"},
     {"top", cmd_top, "a live view of newsalertd's /metrics: traffic, rejects, state"},
+    {"proxy", cmd_proxy, "relay one newsalertd's alerts and catch-up to consumers elsewhere"},
     {"test", cmd_test, "golden test: a recorded feed's alerts against the expected ones"},
     {"lint", cmd_lint, "warn about rules that match empty text, repeat without bound, never fire"},
 };

@@ -34,6 +34,7 @@ int cmd_lint(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_wait_ready(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 
 /* Prints "newsalert CMD: message" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...)
