@@ -42,6 +42,10 @@ struct na_client_opts {
      * all NULL for plain connections. */
     const char *curve_server_key, *curve_public_key, *curve_secret_key;
     void *zmq_context; /* a context to use; NULL: the client makes its own */
+    /* With several tags, how long an alert may wait for proof that no alert
+     * of another followed tag came before it, before catch-up is asked
+     * (0: 1.5 heartbeat intervals, 1.5 s until one is seen). */
+    int hold_ms;
 };
 
 struct na_client_stats {
@@ -55,24 +59,33 @@ struct na_client_stats {
     uint64_t restarts;   /* epoch changes: the daemon's numbering started over */
     uint64_t invalid;    /* messages that were not valid alerts or replies */
     uint64_t heartbeats; /* the daemon's heartbeats received */
+    uint64_t stale;      /* messages of an epoch already left behind */
+    uint64_t timeouts;   /* catch-up requests that got no answer in time */
+    uint64_t unrepaired; /* gaps given up on (no catch-up, or it never answered) */
 };
 
 struct na_client;
 
 /* Connects and subscribes (and asks for history when opts->history).
- * Returns NULL with err set on a bad option or endpoint. */
+ * opts and its strings are copied (the caller may free them afterwards);
+ * opts->zmq_context is borrowed and must outlive the client. Returns NULL
+ * with err set on a bad option (a tag that is empty, holds '.' or begins
+ * with '~'; a CURVE key that is not 40 Z85 characters) or endpoint. */
 struct na_client *na_client_new(const struct na_client_opts *opts, struct na_error *err);
 
 /* Waits up to timeout_ms (-1: forever; 0: one pass that never blocks, see
  * na_client_sockets) for the next alert in order. Returns
  * 1 with *alert set (owned by the client, valid until the next call), 0 on
- * timeout, -1 with err set when the daemon refused a catch-up request. A
- * catch-up that gets no answer within catchup_timeout_ms is abandoned, and
- * what was held back for it is delivered. */
+ * timeout, -1 with err set when the daemon refused a catch-up request (the
+ * client then goes on live only). A catch-up request that gets no answer
+ * within catchup_timeout_ms is sent again on a new DEALER, three times in
+ * all; then the gap is given up, and what was held back for it is
+ * delivered. A "busy" refusal is asked again after 0.5 s. */
 int na_client_next(struct na_client *c, int timeout_ms, Newsalert__V1__Alert **alert,
                    struct na_error *err);
 
-/* True while a catch-up is in flight or alerts wait to be delivered. */
+/* True while a catch-up is in flight (or waits to be asked again) or alerts
+ * wait to be delivered. */
 bool na_client_busy(const struct na_client *c);
 
 /* For a caller that polls several clients (or other sockets) itself: wait
@@ -88,7 +101,8 @@ bool na_client_busy(const struct na_client *c);
 size_t na_client_sockets(const struct na_client *c, void *sockets[2]);
 
 /* Milliseconds until the client's next internal timer (hold, catch-up
- * deadline, busy retry) falls due: 0 when overdue, -1 when none. */
+ * deadline, busy retry) falls due: 0 when overdue (or when alerts wait to
+ * be handed out), -1 when none. */
 int na_client_timer_ms(const struct na_client *c);
 
 const struct na_client_stats *na_client_stats(const struct na_client *c);
