@@ -247,5 +247,63 @@ class TestPrefixPitfall(unittest.TestCase):
         self.assertEqual(got["sep"], [("AP", "ap-1"), ("AP", "ap-2")])
 
 
+class TestMovedSource(unittest.TestCase):
+    """What a source moved to another shard loses: the shard it moves to
+    has not seen its articles, so a revision is not linked to its first
+    version (update_of 0), and a repeat of an article the old shard alerted
+    is alerted again (a consumer following both drops it by its key, within
+    the dedup window)."""
+
+    def setUp(self):
+        self.ctx = zmq.Context()
+        self.addCleanup(self.ctx.term)
+        self.dir = tempfile.mkdtemp(prefix="na-moved-")
+        self.feed_ep = "ipc://%s/feed" % self.dir
+        self.old = Daemon(extra_config=topics_config(["AP"]))
+        self.new = Daemon(extra_config=topics_config(["BB", "AP"]))
+        for d in (self.old, self.new):
+            self.addCleanup(d.cleanup)
+        self.feed = self.ctx.socket(zmq.XPUB)
+        self.feed.setsockopt(zmq.SNDHWM, 0)
+        self.feed.bind(self.feed_ep)
+        self.addCleanup(self.feed.close, 0)
+
+    def send(self, aid, revision=0):
+        self.feed.send_multipart([topic_of("AP"),
+                                  article(aid, *POSITIVE, source="AP", revision=revision)])
+
+    def test_revision_after_a_move_is_not_linked(self):
+        self.old.start("--feed", self.feed_ep)
+        wait_subscriptions(self.feed, {topic_of("AP")})
+        self.old.wait_log("ready:")
+        self.send("ap-1")
+        self.send("ap-1", revision=1)
+        self.send("ap-2")
+        wait_journal(self.old, 3)
+        self.assertEqual(self.old.stop(), 0, self.old.text())
+        # The move: AP is now the new shard's, and the old one is gone.
+        self.new.start("--feed", self.feed_ep)
+        wait_subscriptions(self.feed, {topic_of("AP"), topic_of("BB")})
+        self.new.wait_log("ready:")
+        self.send("ap-1", revision=2)
+        self.send("ap-2")              # a repeat of what the old shard alerted
+        wait_journal(self.new, 2)
+        self.assertEqual(self.new.stop(), 0, self.new.text())
+
+        def alerts(d):
+            rc, got, err = read_journal(d)
+            self.assertEqual(rc, 0, err)
+            return {(al["article_id"], al["revision"]): al for al in got}
+        old, new = alerts(self.old), alerts(self.new)
+        # On its own shard, a revision is linked to the first version ...
+        self.assertEqual(sorted(old), [("ap-1", 0), ("ap-1", 1), ("ap-2", 0)])
+        self.assertEqual(old[("ap-1", 1)]["update_of"], old[("ap-1", 0)]["seq"])
+        # ... on the shard it moved to, it is not, and the repeat is alerted
+        # again, under the same key as the old shard's.
+        self.assertEqual(sorted(new), [("ap-1", 2), ("ap-2", 0)])
+        self.assertEqual(new[("ap-1", 2)]["update_of"], 0)
+        self.assertEqual(keys_of(old[("ap-2", 0)]), keys_of(new[("ap-2", 0)]))
+
+
 if __name__ == "__main__":
     unittest.main()
