@@ -26,30 +26,18 @@
 #include "newsalert/allowlist.h"
 #include "newsalert/cert.h"
 #include "newsalert/endpoint.h"
-#include "newsalert/v1/catchup.pb-c.h"
 #include "newsalert.h"
 #include "newsalertd.h"
+#include "proxy.h"
 
 #define CTL_ALERTS "inproc://proxy-alerts-control"
 #define CTL_CATCHUP "inproc://proxy-catchup-control"
 #define CAPTURE "inproc://proxy-capture"
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-/* The ZAP domain of the sockets the proxy serves with CURVE. */
-#define PROXY_ZAP_DOMAIN "newsalert-proxy"
 /* zmq_proxy_steerable sends each frame to the capture socket with a
  * blocking send: the pipe to the counters is deep, so that the loop falling
  * behind for a moment never holds up the alerts, yet bounded, so memory is. */
 #define CAPTURE_HWM 100000
-/* Messages handled per wakeup of the loop before it serves other events. */
-#define BATCH 256
-/* A consumer's upstream DEALER is closed after this long without traffic,
- * and opened again by its next request. */
-#define CATCHUP_IDLE_MS 30000
-/* A reply the consumer's pipe had no room for is offered again this often. */
-#define CATCHUP_RETRY_MS 10
-/* The frames of one relayed catch-up message (the daemon sends one). */
-#define RELAY_MAX_FRAMES 8
-
 static void proxy_usage(FILE *out)
 {
     fprintf(
@@ -84,64 +72,7 @@ static void proxy_usage(FILE *out)
         "64 usage error.\n");
 }
 
-struct proxy_opts {
-    const char *alerts, *catchup, *bind_alerts, *bind_catchup, *metrics;
-    const char *server_key, *own_key;   /* toward the daemon */
-    const char *secret_key, *allow_dir; /* toward the consumers */
-    int sndhwm, rcvhwm, max_clients;
-};
-
-/* One consumer of the catch-up relay: its ROUTER identity, its own DEALER
- * to the daemon (so that the daemon keeps one stream per consumer, as it
- * would without the proxy), and a reply its pipe had no room for. */
-struct relay_peer {
-    uint8_t id[256];
-    size_t id_len;
-    void *dealer;
-    int64_t last_ms;
-    zmq_msg_t held[RELAY_MAX_FRAMES];
-    size_t n_held; /* 0: nothing held */
-};
-
-struct proxy {
-    struct proxy_opts o;
-    char catchup_ep[300], bind_catchup_ep[300];
-    void *ctx;
-    /* The alert forwarder: used by its thread once it runs. */
-    void *xsub, *xpub, *capture_out, *ctl_alerts;
-    /* The main thread's ends of the capture and control pipes. */
-    void *capture_in, *ctl_alerts_main, *ctl_catchup_main;
-    /* The catch-up relay: used by its thread once it runs. */
-    void *router, *ctl_catchup;
-    struct relay_peer *peers;
-    size_t n_peers;
-    /* CURVE. */
-    bool up_curve, down_curve;
-    struct na_cert up_server, up_own, down_own;
-    struct na_allowlist *allow;
-    void *zap;
-    /* Threads. */
-    pthread_t alerts_thread, catchup_thread;
-    bool alerts_started, catchup_started;
-    atomic_int alerts_done, catchup_done;
-    int thread_errno;
-    /* The loop. */
-    struct event_base *base;
-    struct event *sigint_ev, *sigterm_ev, *capture_ev, *zap_ev, *died_ev;
-    struct evhttp *http;
-    int status;
-    bool stopping;
-    /* The capture's counts (main thread only). */
-    uint64_t down_msgs, down_bytes, up_msgs, up_bytes;
-    uint64_t alerts, heartbeats, subscribes, unsubscribes;
-    int64_t last_hb_ms; /* 0: no heartbeat yet */
-    uint64_t auth_failures, auth_logged_s, auth_suppressed;
-    /* The relay's counts (written by its thread). */
-    atomic_uint_least64_t cu_up_msgs, cu_up_bytes, cu_down_msgs, cu_down_bytes;
-    atomic_uint_least64_t cu_clients, cu_refused, cu_dropped;
-};
-
-static int64_t mono_ms(void)
+int64_t proxy_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -150,7 +81,7 @@ static int64_t mono_ms(void)
 
 /* ZMTP heartbeats on every socket, as the daemon does: a peer that vanished
  * off a WAN is noticed in seconds, not after TCP's minutes. */
-static void zmtp_heartbeats(void *s)
+void proxy_zmtp_heartbeats(void *s)
 {
     int ivl = NA_ZMTP_HEARTBEAT_IVL_MS, timeout = NA_ZMTP_HEARTBEAT_TIMEOUT_MS;
     zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
@@ -172,7 +103,7 @@ static int curve_server(struct proxy *p, void *s)
                : 0;
 }
 
-static int curve_client(const struct proxy *p, void *s)
+int proxy_curve_client(const struct proxy *p, void *s)
 {
     if (!p->up_curve)
         return 0;
@@ -186,7 +117,7 @@ static int curve_client(const struct proxy *p, void *s)
                : 0;
 }
 
-static bool zsock_readable(void *s)
+bool proxy_zsock_readable(void *s)
 {
     int ev = 0;
     size_t len = sizeof(ev);
@@ -205,535 +136,6 @@ static void *alerts_main(void *arg)
     event_active(p->died_ev, EV_TIMEOUT, 0);
     return NULL;
 }
-
-/* ---- the catch-up relay's thread ----
- *
- * Not a zmq_proxy: the daemon keeps one stream per ROUTER identity (a new
- * request replaces the old one) and takes exactly one frame after it, so
- * consumers sharing one DEALER would cancel each other's streams, and the
- * ROUTER envelope of a queue would be refused. And a ROUTER frontend in
- * zmq_proxy drops a reply for a consumer whose pipe is full. Here each
- * consumer gets a DEALER of its own to the daemon, and a reply it has no
- * room for is held, which stops its DEALER being read, which fills that
- * DEALER's pipe, so the daemon holds that consumer's stream, and only
- * that one: flow control end to end, per consumer. */
-
-static void peer_drop_held(struct relay_peer *c)
-{
-    for (size_t i = 0; i < c->n_held; i++)
-        zmq_msg_close(&c->held[i]);
-    c->n_held = 0;
-}
-
-static void peer_close(struct proxy *p, size_t i)
-{
-    struct relay_peer *c = &p->peers[i];
-    peer_drop_held(c);
-    zmq_close(c->dealer);
-    p->peers[i] = p->peers[--p->n_peers];
-    atomic_store(&p->cu_clients, p->n_peers);
-}
-
-static struct relay_peer *peer_find(struct proxy *p, const void *id, size_t len)
-{
-    for (size_t i = 0; i < p->n_peers; i++)
-        if (p->peers[i].id_len == len && !memcmp(p->peers[i].id, id, len))
-            return &p->peers[i];
-    return NULL;
-}
-
-static struct relay_peer *peer_open(struct proxy *p, const void *id, size_t len)
-{
-    int linger = 0;
-    if (len == 0 || len > sizeof(p->peers[0].id) ||
-        p->n_peers >= (size_t)p->o.max_clients)
-        return NULL;
-    void *d = zmq_socket(p->ctx, ZMQ_DEALER);
-    if (d == NULL)
-        return NULL;
-    zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof(linger));
-    zmtp_heartbeats(d);
-    if (curve_client(p, d) < 0 || zmq_connect(d, p->catchup_ep) < 0) {
-        zmq_close(d);
-        return NULL;
-    }
-    struct relay_peer *c = &p->peers[p->n_peers++];
-    memset(c, 0, sizeof(*c));
-    memcpy(c->id, id, len);
-    c->id_len = len;
-    c->dealer = d;
-    atomic_store(&p->cu_clients, p->n_peers);
-    return c;
-}
-
-/* The answer to a consumer the proxy cannot relay: the daemon's own form
- * of refusal, so that the client library reports it as it would the
- * daemon's "busy". */
-static void relay_refuse(struct proxy *p, const zmq_msg_t *id, const char *why)
-{
-    Newsalert__V1__CatchupReply r = NEWSALERT__V1__CATCHUP_REPLY__INIT;
-    uint8_t buf[256];
-    r.kind = NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ERROR;
-    r.error = (char *)why;
-    size_t n = newsalert__v1__catchup_reply__pack(&r, buf);
-    atomic_fetch_add(&p->cu_refused, 1);
-    if (zmq_send(p->router, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                 ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0)
-        zmq_send(p->router, buf, n, ZMQ_DONTWAIT);
-}
-
-/* One request from a consumer, passed on to its DEALER frame by frame: the
- * daemon, not the proxy, judges what it says. 0: one handled; -1: none. */
-static int relay_request(struct proxy *p)
-{
-    zmq_msg_t id, m;
-    zmq_msg_init(&id);
-    if (zmq_msg_recv(&id, p->router, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&id);
-        return -1;
-    }
-    struct relay_peer *c = peer_find(p, zmq_msg_data(&id), zmq_msg_size(&id));
-    if (c == NULL)
-        c = peer_open(p, zmq_msg_data(&id), zmq_msg_size(&id));
-    bool more = zmq_msg_more(&id), first = true, dropping = c == NULL;
-    if (c == NULL)
-        relay_refuse(p, &id, "busy: too many catch-up clients at the proxy; try again");
-    uint64_t bytes = 0;
-    zmq_msg_init(&m);
-    while (more) {
-        if (zmq_msg_recv(&m, p->router, 0) < 0)
-            break;
-        more = zmq_msg_more(&m);
-        bytes += zmq_msg_size(&m);
-        /* The DEALER's pipe takes the whole message or, at its first frame,
-         * nothing: a consumer that floods requests loses the surplus. */
-        if (!dropping &&
-            zmq_msg_send(&m, c->dealer, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
-            if (!first)
-                break;
-            dropping = true;
-        }
-        first = false;
-    }
-    zmq_msg_close(&m);
-    zmq_msg_close(&id);
-    if (c && !dropping) {
-        c->last_ms = mono_ms();
-        atomic_fetch_add(&p->cu_up_msgs, 1);
-        atomic_fetch_add(&p->cu_up_bytes, bytes);
-    } else if (c) {
-        atomic_fetch_add(&p->cu_dropped, 1);
-    }
-    return 0;
-}
-
-/* Sends c's held reply to its consumer. 0: sent; 1: no room yet; -1: the
- * consumer is gone (the caller closes it). */
-static int relay_flush(struct proxy *p, struct relay_peer *c)
-{
-    uint64_t bytes = 0;
-    /* With ROUTER_MANDATORY the identity frame says whether the pipe has
-     * room for the message; the frames after it then go too. */
-    if (zmq_send(p->router, c->id, c->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return errno == EAGAIN ? 1 : -1;
-    for (size_t i = 0; i < c->n_held; i++) {
-        bytes += zmq_msg_size(&c->held[i]);
-        zmq_msg_send(&c->held[i], p->router, i + 1 < c->n_held ? ZMQ_SNDMORE : 0);
-        zmq_msg_close(&c->held[i]);
-    }
-    c->n_held = 0;
-    c->last_ms = mono_ms();
-    atomic_fetch_add(&p->cu_down_msgs, 1);
-    atomic_fetch_add(&p->cu_down_bytes, bytes);
-    return 0;
-}
-
-/* Moves the daemon's replies for c to its consumer until one has no room.
- * -1 when the consumer is gone. */
-static int relay_replies(struct proxy *p, struct relay_peer *c)
-{
-    for (int k = 0; k < BATCH && c->n_held == 0; k++) {
-        int more = 1;
-        size_t n = 0;
-        bool ok = true;
-        while (more) {
-            zmq_msg_t scratch, *m = n < RELAY_MAX_FRAMES ? &c->held[n] : &scratch;
-            zmq_msg_init(m);
-            if (zmq_msg_recv(m, c->dealer, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-                zmq_msg_close(m);
-                if (n == 0)
-                    return 0;
-                break;
-            }
-            more = zmq_msg_more(m);
-            if (n >= RELAY_MAX_FRAMES) {
-                zmq_msg_close(m);
-                ok = false;
-            }
-            n++;
-        }
-        c->n_held = n < RELAY_MAX_FRAMES ? n : RELAY_MAX_FRAMES;
-        if (!ok) { /* not the daemon's protocol: nothing to pass on */
-            peer_drop_held(c);
-            atomic_fetch_add(&p->cu_dropped, 1);
-            continue;
-        }
-        int rc = relay_flush(p, c);
-        if (rc < 0)
-            return -1;
-        if (rc > 0)
-            return 0;
-    }
-    return 0;
-}
-
-static void *catchup_main(void *arg)
-{
-    struct proxy *p = arg;
-    zmq_pollitem_t *items = NULL;
-    size_t *index = NULL;
-    bool running = true;
-
-    items = calloc((size_t)p->o.max_clients + 2, sizeof(*items));
-    index = calloc((size_t)p->o.max_clients + 2, sizeof(*index));
-    p->peers = calloc((size_t)p->o.max_clients, sizeof(*p->peers));
-    if (items == NULL || index == NULL || p->peers == NULL) {
-        running = false;
-        p->thread_errno = ENOMEM;
-    }
-    while (running) {
-        size_t n = 0;
-        bool any_held = false;
-        items[n++] = (zmq_pollitem_t){p->ctl_catchup, 0, ZMQ_POLLIN, 0};
-        items[n++] = (zmq_pollitem_t){p->router, 0, ZMQ_POLLIN, 0};
-        for (size_t i = 0; i < p->n_peers; i++) {
-            if (p->peers[i].n_held) {
-                any_held = true;
-                continue; /* not read until its consumer takes the held reply */
-            }
-            index[n] = i;
-            items[n++] = (zmq_pollitem_t){p->peers[i].dealer, 0, ZMQ_POLLIN, 0};
-        }
-        if (zmq_poll(items, (int)n, any_held ? CATCHUP_RETRY_MS : 1000) < 0) {
-            if (errno == EINTR)
-                continue;
-            p->thread_errno = errno;
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            char cmd[16];
-            int len = zmq_recv(p->ctl_catchup, cmd, sizeof(cmd), 0);
-            if (len == 9 && !memcmp(cmd, "TERMINATE", 9))
-                break;
-        }
-        /* Replies first, by index from the last: a close moves the last peer
-         * into the closed one's slot, and the poll items name peers by index. */
-        for (size_t k = n; k-- > 2;)
-            if ((items[k].revents & ZMQ_POLLIN) &&
-                relay_replies(p, &p->peers[index[k]]) < 0)
-                peer_close(p, index[k]);
-        for (size_t i = p->n_peers; i-- > 0;)
-            if (p->peers[i].n_held && relay_flush(p, &p->peers[i]) < 0)
-                peer_close(p, i);
-        for (int k = 0; k < BATCH && relay_request(p) == 0; k++)
-            ;
-        int64_t now = mono_ms();
-        for (size_t i = p->n_peers; i-- > 0;)
-            if (p->peers[i].n_held == 0 && now - p->peers[i].last_ms > CATCHUP_IDLE_MS)
-                peer_close(p, i);
-    }
-    while (p->n_peers)
-        peer_close(p, 0);
-    free(items);
-    free(index);
-    atomic_store(&p->catchup_done, 1);
-    event_active(p->died_ev, EV_TIMEOUT, 0);
-    return NULL;
-}
-
-/* ---- the capture socket's counters (main thread) ---- */
-
-static bool is_control(const uint8_t *d, size_t n)
-{
-    static const char *const words[] = {"PAUSE", "RESUME", "TERMINATE", "STATISTICS"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (n == strlen(words[i]) && !memcmp(d, words[i], n))
-            return true;
-    return false;
-}
-
-/* One captured message. zmq_proxy_steerable copies every frame it moves,
- * either way, and each control command, to the capture socket, without
- * saying which way: the daemon's messages are [topic, payload]; a
- * subscription is one frame beginning with 1 (subscribe) or 0
- * (unsubscribe); a control command is one of four words. */
-static int capture_one(struct proxy *p)
-{
-    zmq_msg_t m;
-    uint8_t head[16];
-    size_t head_len, frames = 1, bytes;
-
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, p->capture_in, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
-        return -1;
-    }
-    bytes = head_len = zmq_msg_size(&m);
-    if (head_len > sizeof(head))
-        head_len = sizeof(head);
-    memcpy(head, zmq_msg_data(&m), head_len);
-    while (zmq_msg_more(&m)) {
-        if (zmq_msg_recv(&m, p->capture_in, 0) < 0)
-            break;
-        bytes += zmq_msg_size(&m);
-        frames++;
-    }
-    zmq_msg_close(&m);
-    if (frames == 1 && head_len > 0 && head[0] <= 1) {
-        p->up_msgs++;
-        p->up_bytes += bytes;
-        if (head[0] == 1)
-            p->subscribes++;
-        else
-            p->unsubscribes++;
-    } else if (frames == 1 && is_control(head, bytes)) {
-        ; /* ours, not traffic */
-    } else {
-        p->down_msgs++;
-        p->down_bytes += bytes;
-        size_t hb = strlen(NA_HEARTBEAT_TOPIC);
-        if (head_len >= hb && !memcmp(head, NA_HEARTBEAT_TOPIC, hb)) {
-            p->heartbeats++;
-            p->last_hb_ms = mono_ms();
-        } else if (head_len >= 6 && !memcmp(head, "alert.", 6)) {
-            p->alerts++;
-        }
-    }
-    return 0;
-}
-
-static void capture_drain(struct proxy *p)
-{
-    int k = 0;
-    while (k < BATCH * 4 && capture_one(p) == 0)
-        k++;
-    if (k == BATCH * 4 || zsock_readable(p->capture_in))
-        event_active(p->capture_ev, EV_READ, 0);
-}
-
-static void proxy_on_capture(evutil_socket_t fd, short what, void *arg)
-{
-    capture_drain(arg);
-}
-
-/* ---- ZAP (RFC 27) for the CURVE server side ---- */
-
-static bool frame_is(zmq_msg_t *m, const char *s)
-{
-    return zmq_msg_size(m) == strlen(s) && !memcmp(zmq_msg_data(m), s, strlen(s));
-}
-
-static void zap_reply(struct proxy *p, zmq_msg_t *request_id, const char *code,
-                      const char *text, const char *user)
-{
-    zmq_msg_t id;
-    zmq_msg_init(&id);
-    if (request_id)
-        zmq_msg_copy(&id, request_id);
-    if (zmq_send(p->zap, "1.0", 3, ZMQ_SNDMORE) < 0 ||
-        zmq_msg_send(&id, p->zap, ZMQ_SNDMORE) < 0 ||
-        zmq_send(p->zap, code, strlen(code), ZMQ_SNDMORE) < 0 ||
-        zmq_send(p->zap, text, strlen(text), ZMQ_SNDMORE) < 0 ||
-        zmq_send(p->zap, user, strlen(user), ZMQ_SNDMORE) < 0 ||
-        zmq_send(p->zap, "", 0, 0) < 0)
-        tool_error("proxy", "zap: cannot send a reply: %s", zmq_strerror(errno));
-    zmq_msg_close(&id);
-}
-
-/* A refused handshake: counted, and logged at most once a second with
- * the first characters of the key (a public key; never a secret). */
-static void zap_denied(struct proxy *p, const char *why, const char *z85)
-{
-    uint64_t now = (uint64_t)(mono_ms() / 1000);
-    p->auth_failures++;
-    if (p->auth_logged_s == now) {
-        p->auth_suppressed++;
-        return;
-    }
-    p->auth_logged_s = now;
-    tool_error("proxy", "auth: denied: %s%s%.8s%s", why, z85 ? ", key " : "",
-               z85 ? z85 : "", z85 ? "..." : "");
-    if (p->auth_suppressed)
-        tool_error("proxy", "auth: and %llu more denied, not logged",
-                   (unsigned long long)p->auth_suppressed);
-    p->auth_suppressed = 0;
-}
-
-static int zap_one(struct proxy *p)
-{
-    zmq_msg_t f[RELAY_MAX_FRAMES];
-    size_t n = 0;
-    int more = 1;
-    char z85[NA_Z85_KEY_LEN + 1];
-
-    while (more) {
-        zmq_msg_t scratch, *m = n < RELAY_MAX_FRAMES ? &f[n] : &scratch;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, p->zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(m);
-            if (n == 0)
-                return -1;
-            break;
-        }
-        more = zmq_msg_more(m);
-        if (n >= RELAY_MAX_FRAMES)
-            zmq_msg_close(m);
-        n++;
-    }
-    size_t kept = n < RELAY_MAX_FRAMES ? n : RELAY_MAX_FRAMES;
-    /* Frames: version, request id, domain, address, identity, mechanism,
-     * and for CURVE the client's 32-byte public key. */
-    if (n < 6 || !frame_is(&f[0], "1.0"))
-        zap_reply(p, n >= 2 ? &f[1] : NULL, "500", "unsupported ZAP request", "");
-    else if (!frame_is(&f[2], PROXY_ZAP_DOMAIN)) {
-        zap_reply(p, &f[1], "400", "unknown domain", "");
-        zap_denied(p, "a ZAP domain that is not ours", NULL);
-    } else if (!frame_is(&f[5], "CURVE") || n != 7 || zmq_msg_size(&f[6]) != 32) {
-        zap_reply(p, &f[1], "400", "CURVE required", "");
-        zap_denied(p, "not a CURVE handshake", NULL);
-    } else if (zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32) == NULL) {
-        zap_reply(p, &f[1], "500", "internal error", "");
-    } else if (!na_allowlist_has(p->allow, z85)) {
-        zap_reply(p, &f[1], "400", "key not allowed", "");
-        zap_denied(p, "a client key that is not in --curve-allow-dir", z85);
-    } else {
-        zap_reply(p, &f[1], "200", "OK", z85);
-    }
-    for (size_t i = 0; i < kept; i++)
-        zmq_msg_close(&f[i]);
-    return 0;
-}
-
-static void proxy_on_zap(evutil_socket_t fd, short what, void *arg)
-{
-    struct proxy *p = arg;
-    int k = 0;
-    while (k < BATCH && zap_one(p) == 0)
-        k++;
-    /* Each reply was a send, which may have taken the edge: look again. */
-    if (k == BATCH || zsock_readable(p->zap))
-        event_active(p->zap_ev, EV_READ, 0);
-}
-
-/* ---- /metrics ---- */
-
-static void metric(struct evbuffer *b, const char *name, const char *type,
-                   const char *help)
-{
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void proxy_metrics(struct proxy *p, struct evbuffer *b)
-{
-    capture_drain(p); /* what the capture holds is counted before it is shown */
-    metric(b, "newsalert_proxy_messages_total", "counter",
-           "Messages through the alert proxy: down, the daemon's alerts and "
-           "heartbeats (once each, whatever the number of consumers); up, the "
-           "consumers' subscriptions.");
-    evbuffer_add_printf(b, "newsalert_proxy_messages_total{direction=\"down\"} %llu\n",
-                        (unsigned long long)p->down_msgs);
-    evbuffer_add_printf(b, "newsalert_proxy_messages_total{direction=\"up\"} %llu\n",
-                        (unsigned long long)p->up_msgs);
-    metric(b, "newsalert_proxy_bytes_total", "counter",
-           "Bytes of those messages, all frames.");
-    evbuffer_add_printf(b, "newsalert_proxy_bytes_total{direction=\"down\"} %llu\n",
-                        (unsigned long long)p->down_bytes);
-    evbuffer_add_printf(b, "newsalert_proxy_bytes_total{direction=\"up\"} %llu\n",
-                        (unsigned long long)p->up_bytes);
-    metric(b, "newsalert_proxy_alerts_total", "counter",
-           "Alert copies (topic alert.<tag>) relayed down.");
-    evbuffer_add_printf(b, "newsalert_proxy_alerts_total %llu\n",
-                        (unsigned long long)p->alerts);
-    metric(b, "newsalert_proxy_heartbeats_total", "counter",
-           "The daemon's heartbeats (topic ~hb) relayed down.");
-    evbuffer_add_printf(b, "newsalert_proxy_heartbeats_total %llu\n",
-                        (unsigned long long)p->heartbeats);
-    if (p->last_hb_ms) {
-        metric(b, "newsalert_proxy_heartbeat_age_seconds", "gauge",
-               "Seconds since the daemon's last heartbeat passed through.");
-        evbuffer_add_printf(b, "newsalert_proxy_heartbeat_age_seconds %.3f\n",
-                            (double)(mono_ms() - p->last_hb_ms) / 1000.0);
-    }
-    metric(b, "newsalert_proxy_subscriptions_total", "counter",
-           "Subscription messages passed up to the daemon (XPUB passes the first "
-           "subscribe and the last unsubscribe of each topic).");
-    evbuffer_add_printf(b,
-                        "newsalert_proxy_subscriptions_total{kind=\"subscribe\"} %llu\n",
-                        (unsigned long long)p->subscribes);
-    evbuffer_add_printf(
-        b, "newsalert_proxy_subscriptions_total{kind=\"unsubscribe\"} %llu\n",
-        (unsigned long long)p->unsubscribes);
-    metric(b, "newsalert_proxy_catchup_messages_total", "counter",
-           "Catch-up messages relayed: up, requests; down, replies.");
-    evbuffer_add_printf(
-        b, "newsalert_proxy_catchup_messages_total{direction=\"down\"} %llu\n",
-        (unsigned long long)atomic_load(&p->cu_down_msgs));
-    evbuffer_add_printf(b,
-                        "newsalert_proxy_catchup_messages_total{direction=\"up\"} %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_up_msgs));
-    metric(b, "newsalert_proxy_catchup_bytes_total", "counter",
-           "Bytes of those catch-up messages.");
-    evbuffer_add_printf(b,
-                        "newsalert_proxy_catchup_bytes_total{direction=\"down\"} %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_down_bytes));
-    evbuffer_add_printf(b, "newsalert_proxy_catchup_bytes_total{direction=\"up\"} %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_up_bytes));
-    metric(b, "newsalert_proxy_catchup_clients", "gauge",
-           "Consumers with a connection of their own to the daemon's catch-up.");
-    evbuffer_add_printf(b, "newsalert_proxy_catchup_clients %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_clients));
-    metric(b, "newsalert_proxy_catchup_refused_total", "counter",
-           "Catch-up requests refused as busy (--catchup-max-clients).");
-    evbuffer_add_printf(b, "newsalert_proxy_catchup_refused_total %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_refused));
-    metric(b, "newsalert_proxy_catchup_dropped_total", "counter",
-           "Catch-up messages dropped: a consumer flooding requests, or a reply "
-           "not in the protocol's form.");
-    evbuffer_add_printf(b, "newsalert_proxy_catchup_dropped_total %llu\n",
-                        (unsigned long long)atomic_load(&p->cu_dropped));
-    metric(b, "newsalert_proxy_auth_failures_total", "counter",
-           "CURVE handshakes the ZAP handler refused.");
-    evbuffer_add_printf(b, "newsalert_proxy_auth_failures_total %llu\n",
-                        (unsigned long long)p->auth_failures);
-}
-
-static void proxy_on_http(struct evhttp_request *req, void *arg)
-{
-    struct proxy *p = arg;
-    const char *uri = evhttp_request_get_uri(req);
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-
-    if (uri == NULL || strncmp(uri, "/metrics", 8) != 0 ||
-        (uri[8] != '\0' && uri[8] != '?')) {
-        evhttp_send_error(req, HTTP_NOTFOUND, "not found: try /metrics");
-        return;
-    }
-    if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-        evhttp_send_error(req, HTTP_BADMETHOD, NULL);
-        return;
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL) {
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
-    proxy_metrics(p, b);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, HTTP_OK, "OK", b);
-    evbuffer_free(b);
-}
-
 /* ---- start and stop ---- */
 
 static void proxy_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -849,9 +251,9 @@ static int proxy_open(struct proxy *p)
         tool_error("proxy", "cannot make the alert sockets: %s", zmq_strerror(errno));
         return -1;
     }
-    zmtp_heartbeats(p->xsub);
-    zmtp_heartbeats(p->xpub);
-    if (curve_client(p, p->xsub) < 0 || curve_server(p, p->xpub) < 0) {
+    proxy_zmtp_heartbeats(p->xsub);
+    proxy_zmtp_heartbeats(p->xpub);
+    if (proxy_curve_client(p, p->xsub) < 0 || curve_server(p, p->xpub) < 0) {
         tool_error("proxy", "CURVE options: %s", zmq_strerror(errno));
         return -1;
     }
@@ -880,7 +282,7 @@ static int proxy_open(struct proxy *p)
                        zmq_strerror(errno));
             return -1;
         }
-        zmtp_heartbeats(p->router);
+        proxy_zmtp_heartbeats(p->router);
         if (zmq_bind(p->router, p->bind_catchup_ep) < 0) {
             tool_error("proxy", "cannot bind %s: %s", p->bind_catchup_ep,
                        zmq_strerror(errno));
@@ -939,13 +341,14 @@ static int alerts_command(struct proxy *p, const char *cmd, uint64_t *stats)
     if (zmq_send(p->ctl_alerts_main, cmd, strlen(cmd), 0) < 0)
         return -1;
     size_t got = 0;
-    int64_t deadline = mono_ms() + 2000;
-    while (stats && got < 8 && mono_ms() < deadline && !atomic_load(&p->alerts_done)) {
+    int64_t deadline = proxy_mono_ms() + 2000;
+    while (stats && got < 8 && proxy_mono_ms() < deadline &&
+           !atomic_load(&p->alerts_done)) {
         zmq_pollitem_t it[] = {{p->ctl_alerts_main, 0, ZMQ_POLLIN, 0},
                                {p->capture_in, 0, ZMQ_POLLIN, 0}};
         zmq_poll(it, 2, 20);
         if (it[1].revents & ZMQ_POLLIN)
-            while (capture_one(p) == 0)
+            while (proxy_capture_one(p) == 0)
                 ;
         while (got < 8 && (it[0].revents & ZMQ_POLLIN)) {
             uint64_t v;
@@ -972,11 +375,11 @@ static void proxy_stop(struct proxy *p)
         while (!atomic_load(&p->alerts_done)) {
             zmq_pollitem_t it = {p->capture_in, 0, ZMQ_POLLIN, 0};
             zmq_poll(&it, 1, 20);
-            while (capture_one(p) == 0)
+            while (proxy_capture_one(p) == 0)
                 ;
         }
         pthread_join(p->alerts_thread, NULL);
-        while (capture_one(p) == 0)
+        while (proxy_capture_one(p) == 0)
             ;
     }
     if (p->catchup_started) {
@@ -1248,8 +651,9 @@ int cmd_proxy(int argc, char **argv)
         return EXIT_FAIL;
     }
     p.alerts_started = pthread_create(&p.alerts_thread, NULL, alerts_main, &p) == 0;
-    p.catchup_started = p.alerts_started && p.router &&
-                        pthread_create(&p.catchup_thread, NULL, catchup_main, &p) == 0;
+    p.catchup_started =
+        p.alerts_started && p.router &&
+        pthread_create(&p.catchup_thread, NULL, proxy_relay_main, &p) == 0;
     if (!p.alerts_started || (p.router && !p.catchup_started)) {
         tool_error("proxy", "cannot start a thread");
         p.status = EXIT_FAIL;
