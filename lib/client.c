@@ -220,25 +220,25 @@ struct na_client {
     size_t n_tags;
 
     uint64_t epoch, prev_epoch;
-    bool started;        /* the frontier is defined */
-    uint64_t L;          /* every followed alert <= L handed out */
-    uint64_t max_seen;   /* the highest seq seen (every tag followed) */
-    struct map held;     /* seq -> alert */
-    struct map held_t;   /* (topic, topic_seq) -> seq of held alerts */
-    struct heap heap;    /* the seqs in held */
+    bool started;      /* the frontier is defined */
+    uint64_t L;        /* every followed alert <= L handed out */
+    uint64_t max_seen; /* the highest seq seen (every tag followed) */
+    struct map held;   /* seq -> alert */
+    struct map held_t; /* (topic, topic_seq) -> seq of held alerts */
+    struct heap heap;  /* the seqs in held */
     bool has_hb;
     uint64_t hb_last;
     int64_t hb_interval_ms;
-    bool want_open;      /* the history request: everything after since */
-    uint64_t want;       /* catch-up must cover up to here (0: nothing) */
-    bool blocked;        /* the lowest held alert waits, since when */
+    bool want_open; /* the history request: everything after since */
+    uint64_t want;  /* catch-up must cover up to here (0: nothing) */
+    bool blocked;   /* the lowest held alert waits, since when */
     int64_t blocked_since;
     uint64_t blocked_seq;
-    bool inflight;       /* the catch-up request in flight */
+    bool inflight; /* the catch-up request in flight */
     uint64_t req_since, req_until;
     int64_t deadline_ms;
     int tries;
-    bool retry;          /* a request refused as busy, to send again */
+    bool retry; /* a request refused as busy, to send again */
     int64_t retry_at_ms;
     uint64_t retry_until;
 
@@ -626,7 +626,8 @@ static void catchup_end(struct na_client *c, uint64_t covered)
             }
 }
 
-static void catchup_gone(struct na_client *c, uint64_t since, uint64_t until, uint64_t oldest)
+static void catchup_gone(struct na_client *c, uint64_t since, uint64_t until,
+                         uint64_t oldest)
 {
     c->stats.gone += oldest > since + 1 ? oldest - since - 1 : 0;
     warn(c, "alerts %llu to %llu are no longer in the daemon's journal",
@@ -980,7 +981,8 @@ static int drain(struct na_client *c, struct na_error *err)
 {
     struct frames m;
     /* Replies first: they fill the gap that held alerts wait on. */
-    for (int k = 0; k < DRAIN_BATCH && c->dealer && frames_recv(c->dealer, &m) == 0; k++) {
+    for (int k = 0; k < DRAIN_BATCH && c->dealer && frames_recv(c->dealer, &m) == 0;
+         k++) {
         int rc = 0;
         if (m.n == 1)
             rc = on_reply(c, zmq_msg_data(&m.f[0]), zmq_msg_size(&m.f[0]), err);

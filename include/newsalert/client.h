@@ -36,7 +36,7 @@ struct na_client_opts {
      * the journal keeps) before the live ones. Needs catchup. */
     bool history;
     uint64_t since_seq;
-    int rcvhwm;            /* receive high-water mark of the live socket (0: 1000) */
+    int rcvhwm;             /* receive high-water mark of the live socket (0: 1000) */
     int catchup_timeout_ms; /* give up on a silent catch-up after this (0: 5000) */
     /* CURVE: the daemon's public key and ours, as 40-character Z85 text;
      * all NULL for plain connections. */

@@ -4,9 +4,9 @@
  *
  *   na-client-probe [OPTION]... ALERTS CATCHUP [SINCE|-] [RCVHWM] [COUNT] [IDLE_MS]
  *
- * Follows every tag, or those of --tag TAG (repeatable). SINCE (a seq, or - for live only) asks for history;
- * RCVHWM is the live socket's receive high-water mark (0: the client's
- * default). Prints one line per alert, "seq epoch article_id", flushed, and
+ * Follows every tag, or those of --tag TAG (repeatable). SINCE (a seq, or - for live
+ * only) asks for history; RCVHWM is the live socket's receive high-water mark (0: the
+ * client's default). Prints one line per alert, "seq epoch article_id", flushed, and
  * exits 0 after COUNT alerts (0: no limit) or once nothing has come for
  * IDLE_MS (default 10000) with no catch-up in flight; then the client's
  * counters go to stderr as "stats delivered=N live=N caught_up=N ...".
@@ -61,14 +61,16 @@ static void print_stats(struct na_client *c)
 /* One wait of at most 100 ms the way a caller of many clients does it:
  * zmq_poll on the client's sockets and timer, then one pass that does not
  * block. */
-static int next_polled(struct na_client *c, Newsalert__V1__Alert **a, struct na_error *err)
+static int next_polled(struct na_client *c, Newsalert__V1__Alert **a,
+                       struct na_error *err)
 {
     int rc = na_client_next(c, 0, a, err);
     if (rc != 0)
         return rc;
     void *socks[2];
     size_t n = na_client_sockets(c, socks);
-    zmq_pollitem_t items[2] = {{socks[0], 0, ZMQ_POLLIN, 0}, {socks[1], 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[2] = {{socks[0], 0, ZMQ_POLLIN, 0},
+                               {socks[1], 0, ZMQ_POLLIN, 0}};
     int t = na_client_timer_ms(c);
     zmq_poll(items, (int)n, t >= 0 && t < 100 ? t : 100);
     return na_client_next(c, 0, a, err);
@@ -90,12 +92,13 @@ static bool number(const char *s, long long *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
-                                         {"catchup-timeout-ms", required_argument, NULL, 'T'},
-                                         {"hold-ms", required_argument, NULL, 'H'},
-                                         {"poll", no_argument, NULL, 'p'},
-                                         {"note-heartbeat", no_argument, NULL, 'b'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"tag", required_argument, NULL, 't'},
+        {"catchup-timeout-ms", required_argument, NULL, 'T'},
+        {"hold-ms", required_argument, NULL, 'H'},
+        {"poll", no_argument, NULL, 'p'},
+        {"note-heartbeat", no_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0}};
     struct na_client_opts o = {0};
     struct na_error err;
     long long count = 0, idle_ms = 10000, v;
@@ -106,7 +109,8 @@ int main(int argc, char **argv)
         switch (opt) {
         case 't':
             if (o.n_tags == NA_CLIENT_MAX_TAGS) {
-                fprintf(stderr, "na-client-probe: --tag: at most %d\n", NA_CLIENT_MAX_TAGS);
+                fprintf(stderr, "na-client-probe: --tag: at most %d\n",
+                        NA_CLIENT_MAX_TAGS);
                 return 64;
             }
             o.tags[o.n_tags++] = optarg;
@@ -114,7 +118,8 @@ int main(int argc, char **argv)
         case 'T':
         case 'H':
             if (!number(optarg, &v) || v > 3600000) {
-                fprintf(stderr, "na-client-probe: --%s: expected milliseconds, got '%s'\n",
+                fprintf(stderr,
+                        "na-client-probe: --%s: expected milliseconds, got '%s'\n",
                         opt == 'T' ? "catchup-timeout-ms" : "hold-ms", optarg);
                 return 64;
             }
