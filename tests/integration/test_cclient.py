@@ -441,5 +441,19 @@ class TestLateAnswer(FakeTest):
         self.assertIn("did not answer", err)
 
 
+class TestBadOptions(unittest.TestCase):
+    """What na_client_new refuses, it names."""
+
+    def test_bad_tags_and_keys_are_named(self):
+        for args, want in ((["--tag=a.b"], "'a.b' is not a tag name"),
+                           (["--tag=~hb"], "'~hb' is not a tag name"),
+                           (["--tag="], "'' is not a tag name")):
+            r = subprocess.run([PROBE] + args + ["ipc:///nonexistent/a", "ipc:///nonexistent/c"],
+                               capture_output=True, text=True, timeout=WAIT)
+            self.assertEqual(r.returncode, 64, r.stderr)
+            self.assertIn(want, r.stderr)
+            check_clean_exit("na-client-probe", r.returncode, r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
