@@ -368,6 +368,9 @@ static void proxy_stop(struct proxy *p)
     p->stopping = true;
     if (p->alerts_started) {
         if (!atomic_load(&p->alerts_done)) {
+            /* Paused, nothing more passes: libzmq's count and the capture's,
+             * read to its end, are of the same messages. */
+            alerts_command(p, "PAUSE", NULL);
             have_stats = alerts_command(p, "STATISTICS", st) == 0;
             alerts_command(p, "TERMINATE", NULL);
         }
@@ -394,11 +397,14 @@ static void proxy_stop(struct proxy *p)
                (unsigned long long)p->heartbeats, (unsigned long long)p->up_msgs,
                (unsigned long long)atomic_load(&p->cu_up_msgs),
                (unsigned long long)atomic_load(&p->cu_down_msgs));
-    /* libzmq's own count: frontend (XSUB) in and out, backend (XPUB) in
-     * and out; it and the capture's agree, or the capture lost something. */
+    /* libzmq's own count (frontend, the XSUB: in, bytes, out, bytes; then
+     * the backend's): it and the capture's agree, or the capture lost some. */
     if (have_stats)
         tool_error("proxy", "libzmq: %llu messages from the daemon, %llu to it",
                    (unsigned long long)st[0], (unsigned long long)st[2]);
+    if (have_stats && (st[0] != p->down_msgs || st[2] != p->up_msgs))
+        tool_error("proxy", "warning: the capture counted %llu down and %llu up",
+                   (unsigned long long)p->down_msgs, (unsigned long long)p->up_msgs);
 }
 
 static void proxy_close(struct proxy *p)

@@ -350,6 +350,9 @@ class TestRelay(ProxyTest):
         theirs = int(re.search(r"libzmq: (\d+) messages from the daemon", text).group(1))
         self.assertGreaterEqual(ours, 26 * 3)
         self.assertEqual(ours, theirs, text)
+        ups = int(re.search(r"messages down .*?, (\d+) up;", text).group(1))
+        self.assertEqual(ups, int(re.search(r"(\d+) to it", text).group(1)), text)
+        self.assertNotIn("warning: the capture counted", text)
 
 
 class TestTail(ProxyTest):
