@@ -203,6 +203,33 @@ class TestNewEpoch(ProbeTest):
         self.assertIn("started over", err)
 
 
+class TestBusy(ProbeTest):
+    """A daemon with room for one catch-up stream, taken by a client that
+    does not read: the C client is told "busy", asks again, and gets its
+    history whole once the other has gone."""
+
+    extra_config = "catchup:\n  max_clients: 1\n"
+    n = 2000
+
+    def test_busy_is_asked_again(self):
+        for payload in mixed_articles("b", self.n):
+            self.feed.send(payload)
+        wait_journal(self.daemon, self.n)
+        blocker = self.catchup(rcvhwm=10)
+        blocker.request(since=0)
+        self.assertIsNotNone(blocker.recv(WAIT), "the other stream never started")
+        p = self.probe(since="0", consume=False)
+        time.sleep(1.5)    # nothing may come while the daemon says busy
+        self.assertIsNone(p.poll(), open(self.err).read())
+        self.assertEqual(probe_lines(self.out), [])
+        blocker.sock.close(0)   # the daemon drops its stream at the next send
+        self.socks.remove(blocker.sock)
+        wait_printed(self.out, lambda lines: len(lines) >= self.n, "the history", p)
+        stats, err = self.finish(p)
+        self.assertEqual([s for s, _, _ in probe_lines(self.out)], list(range(1, self.n + 1)))
+        self.assertGreaterEqual(stats["requests"], 2, err)
+
+
 class TestIdleStart(ProbeTest):
     """A client that starts while the daemon is idle receives a heartbeat
     first: it starts where the heartbeat says numbering stands, so it fetches
@@ -444,7 +471,7 @@ class TestLateAnswer(FakeTest):
 class TestBadOptions(unittest.TestCase):
     """What na_client_new refuses, it names."""
 
-    def test_bad_tags_and_keys_are_named(self):
+    def test_bad_tags_are_named(self):
         for args, want in ((["--tag=a.b"], "'a.b' is not a tag name"),
                            (["--tag=~hb"], "'~hb' is not a tag name"),
                            (["--tag="], "'' is not a tag name")):
