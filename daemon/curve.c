@@ -3,7 +3,6 @@
  * consumers) and of the client side (the feed), the warning about plain
  * endpoints off the machine, and the accounting of refused handshakes.
  * Called from daemon.c (start, reload), publish.c and feed.c. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,42 +106,6 @@ int na_curve_client_setup(struct na_daemon *d, void *socket, struct na_error *er
                        NA_Z85_KEY_LEN) < 0)
         return na_error_set(err, "CURVE client options: %s", zmq_strerror(errno));
     return 0;
-}
-
-bool na_endpoint_is_loopback(const char *ep)
-{
-    char host[256];
-    struct in_addr v4;
-    struct in6_addr v6;
-
-    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
-        return true;
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return false; /* pgm, udp, ws...: off the machine as far as we know */
-    const char *h = ep + 6;
-    /* "tcp://source;destination": the peer is the destination. */
-    const char *semi = strchr(h, ';');
-    if (semi)
-        h = semi + 1;
-    const char *colon = strrchr(h, ':');
-    if (colon == NULL || (size_t)(colon - h) >= sizeof(host))
-        return false;
-    memcpy(host, h, (size_t)(colon - h));
-    host[colon - h] = '\0';
-    if (host[0] == '[') {
-        size_t n = strlen(host);
-        if (n < 2 || host[n - 1] != ']')
-            return false;
-        memmove(host, host + 1, n - 2);
-        host[n - 2] = '\0';
-    }
-    if (!strcmp(host, "localhost"))
-        return true;
-    if (inet_pton(AF_INET, host, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &v6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&v6);
-    return false; /* "*", an interface name, another host name */
 }
 
 void na_curve_warn_plain(const struct na_config *cfg, const struct na_curve *c)

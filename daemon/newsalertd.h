@@ -14,6 +14,7 @@
 #include "newsalert/allowlist.h"
 #include "newsalert/article.h"
 #include "newsalert/cert.h"
+#include "newsalert/endpoint.h"
 #include "newsalert/ruleset.h"
 #include "newsalert/tagger.h"
 
@@ -224,8 +225,6 @@ struct na_daemon;
 int na_curve_server_setup(struct na_daemon *d, void *socket, struct na_error *err);
 /* Makes socket (not yet connected) a CURVE client of the feed publisher. */
 int na_curve_client_setup(struct na_daemon *d, void *socket, struct na_error *err);
-/* tcp to 127.0.0.0/8, ::1 or localhost; ipc; inproc. */
-bool na_endpoint_is_loopback(const char *endpoint);
 /* Warns about each endpoint that is not loopback and has no CURVE. */
 void na_curve_warn_plain(const struct na_config *cfg, const struct na_curve *c);
 /* One refused handshake: counted in stats.auth_failures and logged

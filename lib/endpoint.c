@@ -1,7 +1,8 @@
 /* Endpoint syntax as libzmq reads it, for the two transports the daemon
  * serves: tcp://HOST:PORT (connect may name a source address first,
  * "SRC;HOST:PORT") and ipc://PATH. Everything else (inproc, pgm, a missing
- * port) is refused with a reason. */
+ * port) is refused with a reason. And whether an endpoint stays on this
+ * machine, for the warnings about plain sockets that do not. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -140,4 +141,40 @@ int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_
                        "inproc:// reaches only this process; use tcp:// or ipc://");
     return why_set(why, len, "transport '%.*s' is not supported; use tcp:// or ipc://",
                    (int)(sn > 16 ? 16 : sn), ep);
+}
+
+bool na_endpoint_is_loopback(const char *ep)
+{
+    char host[256];
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
+        return true;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false; /* pgm, udp, ws...: off the machine as far as we know */
+    const char *h = ep + 6;
+    /* "tcp://source;destination": the peer is the destination. */
+    const char *semi = strchr(h, ';');
+    if (semi)
+        h = semi + 1;
+    const char *colon = strrchr(h, ':');
+    if (colon == NULL || (size_t)(colon - h) >= sizeof(host))
+        return false;
+    memcpy(host, h, (size_t)(colon - h));
+    host[colon - h] = '\0';
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']')
+            return false;
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    if (!strcmp(host, "localhost"))
+        return true;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false; /* "*", an interface name, another host name */
 }

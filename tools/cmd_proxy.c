@@ -193,7 +193,7 @@ static void bound(void *s, const char *asked, char *out, size_t len)
 /* Everything up to the threads. Errors are reported; -1. */
 static int proxy_open(struct proxy *p)
 {
-    char at[300], why[160];
+    char at[300];
     int one = 1;
 
     if (evthread_use_pthreads() < 0 || (p->base = event_base_new()) == NULL) {
@@ -295,11 +295,7 @@ static int proxy_open(struct proxy *p)
         tool_error("proxy", "warning: no catch-up relay: consumers of this proxy "
                             "cannot repair what they miss");
     }
-    if (!p->down_curve &&
-        na_endpoint_check(p->o.bind_alerts, NA_ENDPOINT_BIND, why, sizeof(why)) == 0 &&
-        strncmp(p->o.bind_alerts, "ipc://", 6) != 0 &&
-        strncmp(p->o.bind_alerts, "tcp://127.", 10) != 0 &&
-        strncmp(p->o.bind_alerts, "tcp://localhost:", 16) != 0)
+    if (!p->down_curve && !na_endpoint_is_loopback(p->o.bind_alerts))
         tool_error("proxy",
                    "warning: %s is not loopback and CURVE is off: anyone who "
                    "can reach it can read the alerts (--curve-secret-key, "

@@ -17,4 +17,9 @@ enum na_endpoint_use {
  * the reason in why otherwise (no name lookup, no socket). */
 int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_t why_len);
 
+/* True for an endpoint that stays on this machine: tcp to 127.0.0.0/8, ::1
+ * or localhost (the destination of "tcp://source;destination"), ipc and
+ * inproc. The warnings about plain endpoints off the machine ask it. */
+bool na_endpoint_is_loopback(const char *endpoint);
+
 #endif

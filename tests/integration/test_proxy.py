@@ -576,6 +576,24 @@ class TestUsage(unittest.TestCase):
                 self.assertIn(needle, r.stderr)
                 self.assertTrue(r.stderr.startswith("newsalert proxy: "), r.stderr)
 
+    def test_plain_off_the_machine_is_warned_about_and_sigint_stops_it(self):
+        log = tempfile.NamedTemporaryFile(mode="w+", prefix="na-proxy-", suffix=".log")
+        self.addCleanup(log.close)
+        p = subprocess.Popen([CLI, "proxy", "--alerts", "ipc:///tmp/na-none/a",
+                              "--bind-alerts", "tcp://*:*", "--catchup", "off",
+                              "--bind-catchup", "off"], stderr=log)
+        deadline = time.monotonic() + WAIT
+        while "newsalert proxy: running" not in open(log.name).read():
+            self.assertIsNone(p.poll(), open(log.name).read())
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        self.assertEqual(p.wait(WAIT), 0)
+        text = open(log.name).read()
+        self.assertIn("warning: tcp://*:* is not loopback and CURVE is off", text)
+        self.assertIn("warning: no catch-up relay", text)
+        self.assertIn("newsalert proxy: stopped:", text)
+
     def test_a_bind_that_fails_is_a_runtime_failure(self):
         r = self.run_proxy("--alerts", "ipc:///tmp/na-none/a", "--bind-alerts",
                            "ipc:///nonexistent-dir/alerts", "--catchup", "off",
