@@ -44,10 +44,10 @@ static void proxy_usage(FILE *out)
         out,
         "Usage: newsalert proxy --alerts ENDPOINT --bind-alerts ENDPOINT [OPTION]...\n"
         "Relay one newsalertd's alerts and catch-up to consumers on other hosts.\n"
-        "  -c, --alerts ENDPOINT        the daemon's alert endpoint (connected to)\n"
+        "      --alerts ENDPOINT        the daemon's alert endpoint (connected to)\n"
         "  -C, --catchup ENDPOINT       the daemon's catch-up endpoint (default: the\n"
         "                               alert port + 1 for tcp://; off: no catch-up)\n"
-        "  -b, --bind-alerts ENDPOINT   where consumers subscribe (bound)\n"
+        "      --bind-alerts ENDPOINT   where consumers subscribe (bound)\n"
         "  -B, --bind-catchup ENDPOINT  where consumers ask for catch-up (bound;\n"
         "                               default: the bound alert port + 1 for tcp://)\n"
         "      --sndhwm N               alert messages queued for each consumer before\n"
@@ -563,14 +563,16 @@ enum {
     OPT_ALLOW_DIR,
     OPT_SERVER_KEY,
     OPT_OWN_KEY,
+    OPT_ALERTS,
+    OPT_BIND_ALERTS,
 };
 
 int cmd_proxy(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"alerts", required_argument, NULL, 'c'},
+        {"alerts", required_argument, NULL, OPT_ALERTS},
         {"catchup", required_argument, NULL, 'C'},
-        {"bind-alerts", required_argument, NULL, 'b'},
+        {"bind-alerts", required_argument, NULL, OPT_BIND_ALERTS},
         {"bind-catchup", required_argument, NULL, 'B'},
         {"sndhwm", required_argument, NULL, OPT_SNDHWM},
         {"rcvhwm", required_argument, NULL, OPT_RCVHWM},
@@ -589,15 +591,15 @@ int cmd_proxy(int argc, char **argv)
     p.o.sndhwm = 10000;
     p.o.rcvhwm = 100000;
     p.o.max_clients = 1024;
-    while ((c = getopt_long(argc, argv, "c:C:b:B:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "C:B:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
+        case OPT_ALERTS:
             p.o.alerts = optarg;
             break;
         case 'C':
             p.o.catchup = optarg;
             break;
-        case 'b':
+        case OPT_BIND_ALERTS:
             p.o.bind_alerts = optarg;
             break;
         case 'B':
