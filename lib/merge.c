@@ -201,8 +201,12 @@ static bool is_new(struct na_merge *m, const Newsalert__V1__Alert *a, size_t d)
     char *const *tags = m->tags[d];
     size_t n_followed = m->n_tags[d];
     bool fresh = false;
-    size_t n = a->n_tags ? a->n_tags : 1;
-    for (size_t i = 0; i < n; i++) {
+    size_t keyed = 0;
+    for (size_t i = 0; i <= a->n_tags; i++) {
+        /* i == n_tags: the bare key, for an alert none of whose tags
+         * counted (it names no followed tag), so that it is not dropped. */
+        if (i == a->n_tags && keyed)
+            break;
         if (i < a->n_tags && n_followed) {
             bool followed = false;
             for (size_t k = 0; k < n_followed && !followed; k++)
@@ -210,6 +214,7 @@ static bool is_new(struct na_merge *m, const Newsalert__V1__Alert *a, size_t d)
             if (!followed)
                 continue;
         }
+        keyed++;
         const char *key = tag_key(m, a, i);
         /* Out of memory: better a repeat than a loss. */
         if (key == NULL || na_key_window_add(m->seen, key) != 0)
