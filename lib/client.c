@@ -460,7 +460,9 @@ static int new_dealer(struct na_client *c)
     c->dealer = zmq_socket(c->ctx, ZMQ_DEALER);
     if (c->dealer == NULL)
         return -1;
-    int rhwm = 0, linger = 0;
+    /* A finite pipe: the daemon's ROUTER (mandatory routing) then waits
+     * while it is full instead of pushing a whole history into memory. */
+    int rhwm = 1000, linger = 0;
     zmq_setsockopt(c->dealer, ZMQ_RCVHWM, &rhwm, sizeof(rhwm));
     zmq_setsockopt(c->dealer, ZMQ_LINGER, &linger, sizeof(linger));
     if (set_curve(c, c->dealer) < 0 || zmq_connect(c->dealer, c->catchup) < 0) {
@@ -666,7 +668,9 @@ static int on_reply(struct na_client *c, const uint8_t *data, size_t len,
             goto done; /* stale, or the request was about another epoch */
     }
     if (r->kind == NEWSALERT__V1__CATCHUP_REPLY__KIND__KIND_ALERT) {
-        if (r->alert && r->alert->seq) {
+        if (r->alert && r->alert->seq && c->req_until && r->alert->seq > c->req_until) {
+            c->stats.invalid++; /* outside the range asked for */
+        } else if (r->alert && r->alert->seq) {
             Newsalert__V1__Alert *a = r->alert;
             r->alert = NULL; /* protobuf-c allocates it on its own: ours now */
             hold_alert(c, a, false);

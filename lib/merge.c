@@ -14,7 +14,7 @@
 #include "newsalert/merge.h"
 
 struct entry {
-    char *key;     /* NULL: the slot is free */
+    char *key; /* NULL: the slot is free */
     uint64_t hash;
     uint32_t next; /* the next entry of the same bucket, +1 (0: none) */
 };
@@ -239,6 +239,10 @@ struct na_merge *na_merge_new(const struct na_merge_opts *opts, struct na_error 
         return NULL;
     }
     size_t window = opts->window ? opts->window : NA_MERGE_DEFAULT_WINDOW;
+    /* One alert adds a key per followed tag: a smaller window would push
+     * an alert's first key out with its last. */
+    if (window < NA_CLIENT_MAX_TAGS + 1)
+        window = NA_CLIENT_MAX_TAGS + 1;
     if ((m->seen = na_key_window_new(window)) == NULL) {
         na_error_set(err, "cannot keep a window of %zu keys", window);
         free(m);

@@ -299,8 +299,9 @@ int cmd_tail(int argc, char **argv)
     if (n_ep == 0)
         endpoints[n_ep++] = "tcp://127.0.0.1:5556";
     if (n_cu > n_ep || (n_cu > 0 && n_cu < n_ep && n_ep > 1)) {
-        tool_error("tail", "%zu --catchup for %zu --connect: give one per daemon, in order",
-                   n_cu, n_ep);
+        tool_error("tail",
+                   "%zu --catchup for %zu --connect: give one per daemon, in order", n_cu,
+                   n_ep);
         return EXIT_USAGE;
     }
     struct na_cert server, own;
@@ -359,7 +360,8 @@ int cmd_tail(int argc, char **argv)
     }
     long long printed = 0;
     double started = tool_now(), last = started;
-    bool heard[NA_MERGE_MAX_DAEMONS] = {false}, said_silent[NA_MERGE_MAX_DAEMONS] = {false};
+    bool heard[NA_MERGE_MAX_DAEMONS] = {false},
+         said_silent[NA_MERGE_MAX_DAEMONS] = {false};
     int status = EXIT_OK;
     while (!tool_interrupted && (count == 0 || printed < count)) {
         Newsalert__V1__Alert *a;

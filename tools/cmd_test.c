@@ -46,7 +46,8 @@ static json_t *normalise(json_t *o, json_int_t base)
         json_object_del(o, volatile_keys[i]);
     /* A 64-bit value may be written as a number or as a string of digits:
      * both compare alike. */
-    static const char *const int64_keys[] = {"feed_seq", "published_at_ms", "journal_time_ms"};
+    static const char *const int64_keys[] = {"feed_seq", "published_at_ms",
+                                             "journal_time_ms"};
     for (size_t i = 0; i < sizeof(int64_keys) / sizeof(int64_keys[0]); i++) {
         json_t *v = json_object_get(o, int64_keys[i]);
         if (json_is_integer(v))
@@ -55,7 +56,8 @@ static json_t *normalise(json_t *o, json_int_t base)
     json_int_t seq = int_of(json_object_get(o, "seq"));
     json_int_t upd = int_of(json_object_get(o, "update_of"));
     json_object_set_new(o, "seq", na_json_uint64((uint64_t)(seq - base + 1)));
-    json_object_set_new(o, "update_of", na_json_uint64(upd ? (uint64_t)(upd - base + 1) : 0));
+    json_object_set_new(o, "update_of",
+                        na_json_uint64(upd ? (uint64_t)(upd - base + 1) : 0));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
     json_decref(o);
     json_t *r = s ? json_loads(s, 0, NULL) : NULL;

@@ -95,7 +95,7 @@ static int relay_request(struct proxy *p)
     struct relay_peer *c = peer_find(p, zmq_msg_data(&id), zmq_msg_size(&id));
     if (c == NULL)
         c = peer_open(p, zmq_msg_data(&id), zmq_msg_size(&id));
-    bool more = zmq_msg_more(&id), first = true, dropping = c == NULL;
+    bool more = zmq_msg_more(&id), dropping = c == NULL;
     if (c == NULL)
         relay_refuse(p, &id, "busy: too many catch-up clients at the proxy; try again");
     uint64_t bytes = 0;
@@ -109,11 +109,8 @@ static int relay_request(struct proxy *p)
          * nothing: a consumer that floods requests loses the surplus. */
         if (!dropping &&
             zmq_msg_send(&m, c->dealer, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
-            if (!first)
-                break;
-            dropping = true;
+            dropping = true; /* and the rest of the message is read and dropped */
         }
-        first = false;
     }
     zmq_msg_close(&m);
     zmq_msg_close(&id);

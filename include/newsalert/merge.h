@@ -35,7 +35,7 @@
 struct na_merge_opts {
     const struct na_client_opts *daemons; /* one per daemon; the same tags in each */
     size_t n_daemons;
-    size_t window; /* alert keys remembered (0: NA_MERGE_DEFAULT_WINDOW) */
+    size_t window; /* alert keys remembered (0: NA_MERGE_DEFAULT_WINDOW; at least 33) */
 };
 
 struct na_merge_stats {
@@ -70,7 +70,8 @@ void na_merge_free(struct na_merge *m);
 /* The window itself, for a consumer that merges in its own way: the last
  * `window` keys added, oldest out first. */
 struct na_key_window;
-struct na_key_window *na_key_window_new(size_t window); /* NULL: 0, too large, or no memory */
+struct na_key_window *
+na_key_window_new(size_t window); /* NULL: 0, too large, or no memory */
 /* 1: key is new (now remembered); 0: it is in the window; -1: no memory. */
 int na_key_window_add(struct na_key_window *w, const char *key);
 uint64_t na_key_window_forgotten(const struct na_key_window *w); /* keys pushed out */

@@ -105,7 +105,8 @@ static void test_merge_options(void **state)
     struct na_merge_opts o = {.n_daemons = 0};
     assert_null(na_merge_new(&o, &err));
     assert_non_null(strstr(err.msg, "daemons"));
-    struct na_client_opts d[2] = {{.alerts = "ipc:///tmp/na-merge-unit-a"}, {.alerts = NULL}};
+    struct na_client_opts d[2] = {{.alerts = "ipc:///tmp/na-merge-unit-a"},
+                                  {.alerts = NULL}};
     o = (struct na_merge_opts){.daemons = d, .n_daemons = 2};
     assert_null(na_merge_new(&o, &err));
     assert_non_null(strstr(err.msg, "daemon 2"));

@@ -167,7 +167,9 @@ class Client:
             self._dealer.close(0)
         self._dealer = self._ctx.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.LINGER, 0)
-        self._dealer.setsockopt(zmq.RCVHWM, 0)
+        # A finite pipe: the daemon's ROUTER waits while it is full instead
+        # of pushing a whole history into memory.
+        self._dealer.setsockopt(zmq.RCVHWM, 1000)
         self._set_curve(self._dealer)
         self._dealer.connect(self._catchup_ep)
 

@@ -62,7 +62,8 @@ class MultiClient:
         except Exception:
             self.close()
             raise
-        self.window = window
+        # One alert adds a key per followed tag: at least room for them all.
+        self.window = max(window, len(self.tags) + 1, 33)
         self._seen = OrderedDict()
         self._rr = 0
         self._warnings = []
