@@ -167,8 +167,10 @@ class TestActiveActive(unittest.TestCase):
             journals.append({k: al for al in alerts for k in keys_of(al)})
         ja, jb = journals
         truth = set(ja) | set(jb)
-        # The daemon that ran throughout alerted every article that tags.
-        self.assertEqual({k.split("/")[1] for k in ja}, alerting)
+        # Together the two alerted every article that tags: while one was
+        # down the other had it, and an article sent before the slower one
+        # had connected went to the first. (Only the pair promises that.)
+        self.assertEqual({k.split("/")[1] for k in truth}, alerting)
         # The other one really missed a stretch: its journal lacks keys.
         missed = set(ja) - set(jb)
         self.assertGreater(len(missed), 0)
