@@ -6,9 +6,7 @@ the middle of a burst and started again later; both consumers must end
 with every alert key exactly once, checked against the two journals."""
 
 import collections
-import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,19 @@ def keys_of(alert):
                          alert["article_id"].replace("%", "%25").replace("/", "%2F"),
                          alert["revision"])
     return [base + "#" + t["tag"] for t in alert["tags"]]
+
+
+def assert_each_key_once(test, name, keys, truth, source="daemon"):
+    """Asserts that a consumer got every key of truth once and no other."""
+    counts = collections.Counter(keys)
+    dup = {k: n for k, n in counts.items() if n > 1}
+    lost = truth - set(counts)
+    extra = set(counts) - truth
+    print("%s: %d keys, %d lost, %d duplicated, %d unknown"
+          % (name, len(keys), len(lost), len(dup), len(extra)))
+    test.assertEqual(dup, {}, "%s: keys delivered more than once" % name)
+    test.assertEqual(lost, set(), "%s: keys lost" % name)
+    test.assertEqual(extra, set(), "%s: keys no %s journalled" % (name, source))
 
 
 class MultiConsumer(threading.Thread):
@@ -188,15 +199,7 @@ class TestActiveActive(unittest.TestCase):
         tail_keys = [k for al in lines for k in keys_of(al)]
         from_daemon = collections.Counter(al["daemon"] for al in lines)
         for name, keys in (("newsalert tail", tail_keys), ("MultiClient", multi.keys)):
-            counts = collections.Counter(keys)
-            dup = {k: n for k, n in counts.items() if n > 1}
-            lost = truth - set(counts)
-            extra = set(counts) - truth
-            print("%s: %d keys, %d lost, %d duplicated, %d unknown"
-                  % (name, len(keys), len(lost), len(dup), len(extra)))
-            self.assertEqual(dup, {}, "%s: keys delivered more than once" % name)
-            self.assertEqual(lost, set(), "%s: keys lost" % name)
-            self.assertEqual(extra, set(), "%s: keys no daemon journalled" % name)
+            assert_each_key_once(self, name, keys, truth)
         print("%d articles at %d/s; daemon B killed after %d and restarted after %d; "
               "%d keys (%d only in A's journal); tail took %s; %s"
               % (self.total, self.rate, kill_at, restart_at, len(truth), len(missed),

@@ -28,7 +28,7 @@ import zmq  # noqa: E402
 from harness import POSITIVE, WAIT, Daemon, article, check_clean_exit, load_json
 from test_delivery import (LONG, NEWSALERT, SCALE, corpus_article, labelled_articles,
                            read_journal, wait_journal)
-from test_pair import MultiConsumer, keys_of
+from test_pair import MultiConsumer, assert_each_key_once, keys_of
 
 
 def topic_of(source):
@@ -189,15 +189,7 @@ class TestShardBySource(unittest.TestCase):
         tail_keys = [k for al in lines for k in keys_of(al)]
         from_daemon = collections.Counter(al["daemon"] for al in lines)
         for name, keys in (("newsalert tail", tail_keys), ("MultiClient", multi.keys)):
-            counts = collections.Counter(keys)
-            dup = {k: n for k, n in counts.items() if n > 1}
-            lost = expected - set(counts)
-            extra = set(counts) - expected
-            print("%s: %d keys, %d lost, %d duplicated, %d unknown"
-                  % (name, len(keys), len(lost), len(dup), len(extra)))
-            self.assertEqual(dup, {}, "%s: keys delivered more than once" % name)
-            self.assertEqual(lost, set(), "%s: keys lost" % name)
-            self.assertEqual(extra, set(), "%s: keys no shard journalled" % name)
+            assert_each_key_once(self, name, keys, expected, source="shard")
         # Both shards fed both consumers.
         self.assertEqual(set(from_daemon), {self.a.publish, self.b.publish})
         self.assertEqual(set(multi.sources), {0, 1})
