@@ -2,7 +2,6 @@
  * this after its rule pass; the hashes are part of the model format, so they
  * are defined here once, in 64-bit FNV-1a folded to 32 bits, the same on
  * every platform. */
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +36,24 @@ void na_featbuf_release(struct na_featbuf *fb)
  * which utf8_letter decides on. */
 #define NONASCII 0xff
 static const unsigned char norm[256] = {
-    ['0' ... '9'] = '0',
-    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
-    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l',
-    ['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r',
-    ['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
-    ['Y'] = 'y', ['Z'] = 'z',
-    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
-    ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l',
-    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
-    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
-    ['y'] = 'y', ['z'] = 'z',
-    [0x80 ... 0xff] = NONASCII,
+    ['0' ... '9'] = '0', ['A'] = 'a', ['B'] = 'b',
+    ['C'] = 'c',         ['D'] = 'd', ['E'] = 'e',
+    ['F'] = 'f',         ['G'] = 'g', ['H'] = 'h',
+    ['I'] = 'i',         ['J'] = 'j', ['K'] = 'k',
+    ['L'] = 'l',         ['M'] = 'm', ['N'] = 'n',
+    ['O'] = 'o',         ['P'] = 'p', ['Q'] = 'q',
+    ['R'] = 'r',         ['S'] = 's', ['T'] = 't',
+    ['U'] = 'u',         ['V'] = 'v', ['W'] = 'w',
+    ['X'] = 'x',         ['Y'] = 'y', ['Z'] = 'z',
+    ['a'] = 'a',         ['b'] = 'b', ['c'] = 'c',
+    ['d'] = 'd',         ['e'] = 'e', ['f'] = 'f',
+    ['g'] = 'g',         ['h'] = 'h', ['i'] = 'i',
+    ['j'] = 'j',         ['k'] = 'k', ['l'] = 'l',
+    ['m'] = 'm',         ['n'] = 'n', ['o'] = 'o',
+    ['p'] = 'p',         ['q'] = 'q', ['r'] = 'r',
+    ['s'] = 's',         ['t'] = 't', ['u'] = 'u',
+    ['v'] = 'v',         ['w'] = 'w', ['x'] = 'x',
+    ['y'] = 'y',         ['z'] = 'z', [0x80 ... 0xff] = NONASCII,
 };
 
 /* Is the character that starts at s[i] (a UTF-8 lead byte) a letter? Not
@@ -189,23 +194,4 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
         }
     }
     return (long)words;
-}
-
-void na_features_normalise(struct na_featbuf *fb, size_t from)
-{
-    if (fb->n <= from)
-        return;
-    float scale = (float)(1.0 / sqrt((double)(fb->n - from)));
-    for (size_t i = from; i < fb->n; i++)
-        fb->v[i].value *= scale;
-}
-
-const char *na_feature_meta_name(unsigned fact, unsigned cls)
-{
-    static const char *const names[3][4] = {
-        {"states:0", "states:1", "states:2", "states:3+"},
-        {"len:flash", "len:short", "len:long", "len:long"},
-        {"orgs:0", "orgs:1", "orgs:2", "orgs:3+"},
-    };
-    return fact < 3 && cls < 4 ? names[fact][cls] : "?";
 }

@@ -26,6 +26,7 @@ struct na_model {
     uint32_t *keys; /* open addressing: 0 is empty */
     uint32_t *rows; /* for each slot, the feature's row in weights */
     uint32_t mask;
+    float *idf;     /* n_features */
     float *weights; /* n_features * n_tags */
     unsigned char rules_digest[16];
     char version[17];
@@ -44,7 +45,8 @@ void na_ruleset_digest(const struct na_ruleset *rs, unsigned char out[16])
     crypto_hash_sha256_init(&st);
     for (size_t i = 0; i < na_ruleset_tag_count(rs); i++) {
         const struct na_tag *t = na_ruleset_tag(rs, i);
-        crypto_hash_sha256_update(&st, (const unsigned char *)t->name, strlen(t->name) + 1);
+        crypto_hash_sha256_update(&st, (const unsigned char *)t->name,
+                                  strlen(t->name) + 1);
         for (size_t k = 0; k < t->n_terms; k++)
             crypto_hash_sha256_update(&st, (const unsigned char *)t->terms[k].source,
                                       strlen(t->terms[k].source) + 1);
@@ -130,6 +132,8 @@ int na_model_write(const char *path, const struct na_model_spec *spec,
     }
     for (size_t i = 0; i < spec->n_features; i++)
         put_u32(&b, spec->features[i]);
+    for (size_t i = 0; i < spec->n_features; i++)
+        put_f32(&b, spec->idf[i]);
     for (size_t i = 0; i < spec->n_features * spec->n_tags; i++)
         put_f32(&b, spec->weights[i]);
     if (b.failed) {
@@ -280,8 +284,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     }
     uint32_t version = get_u32(&r);
     if (!r.short_read && version != NA_MODEL_FORMAT) {
-        na_error_set(err, "%s: model format %u, this build reads format %u", path, version,
-                     NA_MODEL_FORMAT);
+        na_error_set(err, "%s: model format %u, this build reads format %u", path,
+                     version, NA_MODEL_FORMAT);
         goto fail;
     }
     if (len < crypto_hash_sha256_BYTES + r.off) {
@@ -310,8 +314,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     }
     memcpy(m->rules_digest, dg, 16);
     if (n_tags != na_ruleset_tag_count(rs)) {
-        na_error_set(err, "%s: the model has %u tag(s), the rules define %zu", path, n_tags,
-                     na_ruleset_tag_count(rs));
+        na_error_set(err, "%s: the model has %u tag(s), the rules define %zu", path,
+                     n_tags, na_ruleset_tag_count(rs));
         goto fail;
     }
     m->n_tags = n_tags;
@@ -333,8 +337,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
         dst[nl] = '\0';
         const char *want = na_ruleset_tag(rs, t)->name;
         if (strcmp(dst, want) != 0) {
-            na_error_set(err, "%s: tag %u is '%s' in the model and '%s' in the rules", path,
-                         t + 1, dst, want);
+            na_error_set(err, "%s: tag %u is '%s' in the model and '%s' in the rules",
+                         path, t + 1, dst, want);
             goto fail;
         }
         struct na_model_tag *mt = &m->tags[t];
@@ -347,17 +351,18 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
             goto truncated;
         if (!isfinite(mt->bias) || !isfinite(mt->platt_a) || !isfinite(mt->platt_b) ||
             !(mt->threshold > 0 && mt->threshold < 1)) {
-            na_error_set(err, "%s: tag '%s' has a bias, calibration or threshold out of range",
+            na_error_set(err,
+                         "%s: tag '%s' has a bias, calibration or threshold out of range",
                          path, dst);
             goto fail;
         }
     }
-    uint64_t need = (uint64_t)n_features * (4 + 4ull * n_tags), have = r.n - r.off;
+    uint64_t need = (uint64_t)n_features * (8 + 4ull * n_tags), have = r.n - r.off;
     if (need > have)
         goto truncated;
     if (need < have) {
-        na_error_set(err, "%s: %llu bytes after the weights that do not belong there", path,
-                     (unsigned long long)(have - need));
+        na_error_set(err, "%s: %llu bytes after the weights that do not belong there",
+                     path, (unsigned long long)(have - need));
         goto fail;
     }
     uint32_t cap = 16;
@@ -367,8 +372,9 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     m->n_features = n_features;
     m->keys = calloc(cap, sizeof(*m->keys));
     m->rows = calloc(cap, sizeof(*m->rows));
+    m->idf = malloc(((size_t)n_features + 1) * sizeof(*m->idf));
     m->weights = malloc(((size_t)n_features * n_tags + 1) * sizeof(*m->weights));
-    if (!m->keys || !m->rows || !m->weights)
+    if (!m->keys || !m->rows || !m->idf || !m->weights)
         goto oom;
     uint32_t prev = 0;
     for (uint32_t i = 0; i < n_features; i++) {
@@ -383,6 +389,13 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
             s = (s + 1) & m->mask;
         m->keys[s] = key;
         m->rows[s] = i;
+    }
+    for (uint32_t i = 0; i < n_features; i++) {
+        m->idf[i] = get_f32(&r);
+        if (!(m->idf[i] > 0 && m->idf[i] < 1e6f)) {
+            na_error_set(err, "%s: feature %u's idf is out of range", path, i);
+            goto fail;
+        }
     }
     for (size_t i = 0; i < (size_t)n_features * n_tags; i++) {
         m->weights[i] = get_f32(&r);
@@ -411,6 +424,7 @@ void na_model_free(struct na_model *m)
     if (m == NULL)
         return;
     free(m->weights);
+    free(m->idf);
     free(m->rows);
     free(m->keys);
     free(m->names);
@@ -439,30 +453,110 @@ double na_model_threshold(const struct na_model *m, unsigned tag)
     return m->tags[tag].threshold;
 }
 
-static const float *row_of(const struct na_model *m, uint32_t key)
+static long row_index(const struct na_model *m, uint32_t key)
 {
     for (uint32_t s = slot_of(key, m->mask);; s = (s + 1) & m->mask) {
         if (m->keys[s] == key)
-            return &m->weights[(size_t)m->rows[s] * m->n_tags];
+            return m->rows[s];
         if (m->keys[s] == 0)
-            return NULL;
+            return -1;
     }
 }
 
-void na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
-                     double *decision)
+/* One n-gram of the article that the model knows. */
+struct na_model_slot {
+    uint32_t row; /* the model's row + 1; 0 for an empty slot */
+    uint32_t count;
+    double value; /* per occurrence, once decided */
+};
+
+void na_model_scratch_release(struct na_model_scratch *s)
 {
-    double d[NA_MAX_TAGS];
-    for (size_t t = 0; t < m->n_tags; t++)
-        d[t] = m->tags[t].bias;
-    for (size_t i = 0; i < n; i++) {
-        const float *w = row_of(m, f[i].hash);
-        if (w == NULL)
-            continue;
-        for (size_t t = 0; t < m->n_tags; t++)
-            d[t] += (double)w[t] * f[i].value;
+    free(s->slot);
+    free(s->order);
+    *s = (struct na_model_scratch){0};
+}
+
+static struct na_model_slot *scratch_find(const struct na_model_scratch *s, uint32_t row)
+{
+    for (uint32_t k = (row * 0x9e3779b1u) & s->mask;; k = (k + 1) & s->mask)
+        if (s->slot[k].row == row + 1 || s->slot[k].row == 0)
+            return &s->slot[k];
+}
+
+/* Room for n distinct n-grams at half load, and every slot empty. */
+static int scratch_reset(struct na_model_scratch *s, size_t n)
+{
+    size_t want = 16;
+    while (want < 2 * n)
+        want <<= 1;
+    if (want > s->cap) {
+        struct na_model_slot *slot = malloc(want * sizeof(*slot));
+        uint32_t *order = malloc(want / 2 * sizeof(*order));
+        if (slot == NULL || order == NULL) {
+            free(slot);
+            free(order);
+            return -1;
+        }
+        free(s->slot);
+        free(s->order);
+        s->slot = slot;
+        s->order = order;
+        s->cap = want;
     }
-    memcpy(decision, d, m->n_tags * sizeof(*d));
+    /* A small article clears a small table: only the first want slots. */
+    s->mask = (uint32_t)(want - 1);
+    memset(s->slot, 0, want * sizeof(*s->slot));
+    s->used = 0;
+    return 0;
+}
+
+int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
+                    struct na_model_scratch *s, double *decision)
+{
+    double d[NA_MAX_TAGS] = {0}, norm2 = 0;
+    if (scratch_reset(s, n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        long row = row_index(m, f[i].hash);
+        if (row < 0)
+            continue;
+        struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
+        if (sl->row == 0) {
+            sl->row = (uint32_t)row + 1;
+            s->order[s->used++] = (uint32_t)(sl - s->slot);
+        }
+        sl->count++;
+    }
+    /* First-seen order: the same article sums in the same order. */
+    for (size_t k = 0; k < s->used; k++) {
+        struct na_model_slot *sl = &s->slot[s->order[k]];
+        size_t row = sl->row - 1;
+        double v = (1.0 + log((double)sl->count)) * m->idf[row];
+        sl->value = v;
+        norm2 += v * v;
+        const float *w = &m->weights[row * m->n_tags];
+        for (size_t t = 0; t < m->n_tags; t++)
+            d[t] += (double)w[t] * v;
+    }
+    double scale = norm2 > 0 ? 1.0 / sqrt(norm2) : 0;
+    for (size_t k = 0; k < s->used; k++) {
+        struct na_model_slot *sl = &s->slot[s->order[k]];
+        sl->value *= scale / sl->count;
+    }
+    for (size_t t = 0; t < m->n_tags; t++)
+        decision[t] = m->tags[t].bias + d[t] * scale;
+    return 0;
+}
+
+double na_model_value(const struct na_model *m, const struct na_model_scratch *s,
+                      uint32_t hash)
+{
+    long row = row_index(m, hash);
+    if (row < 0 || s->cap == 0)
+        return 0;
+    const struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
+    return sl->row ? sl->value : 0;
 }
 
 double na_model_probability(const struct na_model *m, unsigned tag, double decision)
@@ -473,6 +567,6 @@ double na_model_probability(const struct na_model *m, unsigned tag, double decis
 
 double na_model_weight(const struct na_model *m, unsigned tag, uint32_t hash)
 {
-    const float *w = row_of(m, hash);
-    return w ? w[tag] : 0;
+    long row = row_index(m, hash);
+    return row >= 0 ? m->weights[(size_t)row * m->n_tags + tag] : 0;
 }

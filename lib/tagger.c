@@ -85,7 +85,7 @@ struct na_tagger {
     const struct na_model *model;
     bool keep_features;
     struct na_featbuf features;
-    uint32_t *term_hash; /* per term id: its name's hash (tag, source) */
+    struct na_model_scratch model_scratch;
     double *sentence_score[2];
     size_t cap_sentence_score[2];
     struct na_result res;
@@ -158,26 +158,6 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->mentions = calloc(na ? na : 1, sizeof(*t->mentions));
     t->near = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->near));
     t->actor_hits = calloc(na ? na : 1, sizeof(*t->actor_hits));
-    t->term_hash = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->term_hash));
-    if (t->term_hash == NULL)
-        goto oom;
-    for (size_t id = 0; id < np; id++) {
-        const struct na_pattern *p = &t->patterns[id];
-        if (p->kind == NA_PAT_ACTOR)
-            continue;
-        const struct na_tag *def = na_ruleset_tag(rs, p->tag);
-        const char *src = p->kind == NA_PAT_TERM ? def->terms[p->index].source
-                                                 : def->excludes[p->index].source;
-        size_t nl = strlen(def->name), sl = strlen(src);
-        char *name = malloc(nl + sl + 2);
-        if (name == NULL)
-            goto oom;
-        memcpy(name, def->name, nl + 1);
-        memcpy(name + nl + 1, src, sl);
-        /* The kind is mixed in where the feature is made. */
-        t->term_hash[p->term_id] = na_feature_hash(0, name, nl + 1 + sl);
-        free(name);
-    }
     t->evidence = calloc(nt * (t->limits.max_evidence ? t->limits.max_evidence : 1),
                          sizeof(*t->evidence));
     /* Never NULL, so that slicing it into per-tag runs (&matches[i]) is
@@ -215,7 +195,7 @@ void na_tagger_free(struct na_tagger *t)
     free(t->evidence);
     free(t->sentence_acc);
     free(t->retry);
-    free(t->term_hash);
+    na_model_scratch_release(&t->model_scratch);
     free(t->sentence_score[0]);
     free(t->sentence_score[1]);
     na_featbuf_release(&t->features);
@@ -604,115 +584,23 @@ static int cmp_actor_hit(const void *a, const void *b)
     return x->actor < y->actor ? -1 : x->actor > y->actor;
 }
 
-static struct na_feature *feature_add(struct na_tagger *t, enum na_feature_kind kind,
-                                      uint32_t base, float value)
-{
-    struct na_featbuf *fb = &t->features;
-    if (fb->n == fb->cap) {
-        size_t ncap = fb->cap ? fb->cap * 2 : 512;
-        struct na_feature *p = realloc(fb->v, ncap * sizeof(*p));
-        if (p == NULL)
-            return NULL;
-        fb->v = p;
-        fb->cap = ncap;
-    }
-    /* Mix the kind into a name's hash, as na_feature_hash would have. */
-    uint32_t h = (base ^ ((uint32_t)kind * 0x9e3779b1u)) * 0x01000193u;
-    struct na_feature *f = &fb->v[fb->n++];
-    *f = (struct na_feature){.hash = h ? h : 1, .value = value, .kind = (uint8_t)kind};
-    return f;
-}
-
-/* The learned layer's features of the article just tagged: its word
- * n-grams, the headline's, what the rules found, and a few facts (see
- * features.h). */
+/* The learned layer's features of the article just tagged: the word
+ * n-grams of its headline and body, each occurrence worth 1 (the model
+ * weighs them; model.h). */
 static int build_features(struct na_tagger *t, const char *headline, size_t headline_len,
                           const char *body, size_t body_len)
 {
     struct na_featbuf *fb = &t->features;
-    const struct na_ruleset *rs = t->rs;
+    long hw;
 
     fb->n = 0;
-    long hw, bw;
-    if ((hw = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_HEADLINE, headline, headline_len,
-                                 t->fields[0].spans, t->fields[0].n_spans, NA_MODEL_NGRAM,
-                                 NA_MODEL_MAX_WORDS)) < 0 ||
-        (bw = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_BODY, body, body_len,
-                                 t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM,
-                                 NA_MODEL_MAX_WORDS - (size_t)hw)) < 0)
+    if ((hw = na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_HEADLINE, headline,
+                                 headline_len, t->fields[0].spans, t->fields[0].n_spans,
+                                 NA_MODEL_NGRAM, NA_MODEL_MAX_WORDS)) < 0 ||
+        na_features_ngrams(fb, NA_FEAT_NGRAM, NA_FIELD_BODY, body, body_len,
+                           t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM,
+                           NA_MODEL_MAX_WORDS - (size_t)hw) < 0)
         return -1;
-    long words = hw + bw;
-    na_features_normalise(fb, 0);
-    size_t head = fb->n;
-    if (na_features_ngrams(fb, NA_FEAT_HEAD, NA_FIELD_HEADLINE, headline, headline_len,
-                           t->fields[0].spans, t->fields[0].n_spans, 2, NA_MODEL_MAX_WORDS) < 0)
-        return -1;
-    na_features_normalise(fb, head);
-    /* The lede says what a story is about; in a long piece, the background
-     * comes later. */
-    const char *nl = memchr(body, '\n', body_len);
-    size_t lede_len = nl ? (size_t)(nl - body) : body_len, lede = fb->n;
-    if (na_features_ngrams(fb, NA_FEAT_LEDE, NA_FIELD_BODY, body, lede_len,
-                           t->fields[1].spans, t->fields[1].n_spans, 2, NA_MODEL_MAX_WORDS) < 0)
-        return -1;
-    na_features_normalise(fb, lede);
-
-    for (size_t i = 0; i < t->res.n_matches; i++) {
-        const struct na_match *m = &t->res.matches[i];
-        const struct na_pattern *p = &t->patterns[m->pattern];
-        enum na_feature_kind kind;
-        if (m->exclusion)
-            kind = NA_FEAT_VETO;
-        else if (m->fate == NA_FATE_COUNTED && m->contribution > 0)
-            kind = NA_FEAT_RULE;
-        else if (m->fate == NA_FATE_NO_CONTEXT)
-            kind = NA_FEAT_NO_CTX;
-        else
-            continue;
-        for (int pass = 0; pass < 2; pass++) {
-            struct na_feature *f = feature_add(t, kind, t->term_hash[p->term_id], 1.0f);
-            if (f == NULL)
-                return -1;
-            f->field = (uint8_t)m->field;
-            f->start = m->start;
-            f->end = m->end;
-            f->ref = m->pattern;
-            if (kind != NA_FEAT_RULE || m->field != NA_FIELD_HEADLINE)
-                break;
-            kind = NA_FEAT_RULE_HEAD;
-        }
-    }
-    for (unsigned tag = 0; tag < t->res.n_tags; tag++) {
-        const struct na_tag *def = na_ruleset_tag(rs, tag);
-        double v = def->threshold > 0 ? t->res.tags[tag].score / def->threshold : 0;
-        if (v <= 0)
-            continue;
-        struct na_feature *f = feature_add(
-            t, NA_FEAT_SCORE, na_feature_hash(NA_FEAT_SCORE, def->name, strlen(def->name)),
-            (float)(v < 3 ? v : 3));
-        if (f == NULL)
-            return -1;
-        f->ref = tag;
-    }
-    unsigned states = 0, orgs = 0;
-    for (size_t i = 0; i < t->res.n_actors; i++) {
-        if (na_ruleset_actor(rs, t->res.actors[i].actor)->kind == NA_ACTOR_STATE)
-            states++;
-        else
-            orgs++;
-    }
-    /* ref says which fact, n which class of it, for --explain. */
-    unsigned cls[3] = {states < 3 ? states : 3, words < 60 ? 0 : words < 350 ? 1 : 2,
-                       orgs < 3 ? orgs : 3};
-    for (unsigned fact = 0; fact < 3; fact++) {
-        const char *name = na_feature_meta_name(fact, cls[fact]);
-        struct na_feature *f =
-            feature_add(t, NA_FEAT_META, na_feature_hash(NA_FEAT_META, name, strlen(name)), 1);
-        if (f == NULL)
-            return -1;
-        f->ref = fact;
-        f->n = (uint16_t)cls[fact];
-    }
     return 0;
 }
 
@@ -736,31 +624,37 @@ static bool model_evidence(struct na_tagger *t, unsigned tag)
     }
     const struct na_feature *fv = t->features.v;
     for (size_t i = 0; i < t->features.n; i++) {
-        if (fv[i].kind != NA_FEAT_NGRAM || fv[i].field == 0)
+        if (fv[i].field == 0)
             continue;
         int fi = fv[i].field - 1;
         if (fv[i].sentence < t->fields[fi].n_spans)
             t->sentence_score[fi][fv[i].sentence] +=
-                na_model_weight(t->model, tag, fv[i].hash) * fv[i].value;
+                na_model_weight(t->model, tag, fv[i].hash) *
+                na_model_value(t->model, &t->model_scratch, fv[i].hash);
     }
     int best_f = -1;
     size_t best_s = 0;
     for (int fi = 0; fi < 2; fi++)
         for (size_t i = 0; i < t->fields[fi].n_spans; i++)
             if (t->sentence_score[fi][i] > 0 &&
-                (best_f < 0 || t->sentence_score[fi][i] > t->sentence_score[best_f][best_s])) {
+                (best_f < 0 ||
+                 t->sentence_score[fi][i] > t->sentence_score[best_f][best_s])) {
                 best_f = fi;
                 best_s = i;
             }
     if (best_f < 0)
         return false;
     const struct na_span *sp = &t->fields[best_f].spans[best_s];
-    struct na_evidence ev = {(enum na_field)(best_f + 1), sp->start, sp->end, sp->start,
-                             sp->end, NA_EVIDENCE_MODEL, t->sentence_score[best_f][best_s]};
+    struct na_evidence ev = {(enum na_field)(best_f + 1),
+                             sp->start,
+                             sp->end,
+                             sp->start,
+                             sp->end,
+                             NA_EVIDENCE_MODEL,
+                             t->sentence_score[best_f][best_s]};
     double top = 0;
     for (size_t i = 0; i < t->features.n; i++) {
-        if (fv[i].kind != NA_FEAT_NGRAM || fv[i].field != best_f + 1 ||
-            fv[i].sentence != best_s)
+        if (fv[i].field != best_f + 1 || fv[i].sentence != best_s)
             continue;
         double w = na_model_weight(t->model, tag, fv[i].hash);
         if (w > top) {
@@ -783,8 +677,10 @@ static bool model_evidence(struct na_tagger *t, unsigned tag)
 static int decide(struct na_tagger *t)
 {
     double d[NA_MAX_TAGS];
-    na_model_decide(t->model, t->features.v, t->features.n, d);
+    if (na_model_decide(t->model, t->features.v, t->features.n, &t->model_scratch, d) < 0)
+        return -1;
     t->res.model = t->model;
+    t->res.model_values = &t->model_scratch;
     for (unsigned tag = 0; tag < t->res.n_tags; tag++) {
         struct na_tag_result *r = &t->res.tags[tag];
         double p = na_model_probability(t->model, tag, d[tag]);

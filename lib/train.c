@@ -1,7 +1,10 @@
 /* The trainer behind `newsalert train` (train.h). liblinear does the
  * learning: logistic regression with its trust-region Newton solver, which
  * draws no random numbers, so that training is deterministic; it also fits
- * the one-feature Platt calibration on dev. */
+ * the one-feature Platt calibration. The regularisation, the calibration
+ * and each tag's threshold are chosen by cross-validation that holds out
+ * one corpus file at a time, so that they are judged on a writer the model
+ * has not read; then the model is fitted on every article. */
 #include <linear.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,13 +15,12 @@
 #include "newsalert/model.h"
 #include "newsalert/train.h"
 
-/* One article's features, merged by hash and sorted. */
+/* One article's n-grams, merged by hash and sorted, with their counts. */
 struct example {
     uint32_t *hash;
-    float *value;
-    uint8_t *kind;
+    float *count;
     size_t n;
-    unsigned labels;
+    unsigned labels, group;
     bool dev;
 };
 
@@ -38,44 +40,39 @@ void na_trainset_free(struct na_trainset *ts)
         return;
     for (size_t i = 0; i < ts->n; i++) {
         free(ts->ex[i].hash);
-        free(ts->ex[i].value);
-        free(ts->ex[i].kind);
+        free(ts->ex[i].count);
     }
     free(ts->ex);
     free(ts);
 }
 
-static int cmp_feature_hash(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-    const struct na_feature *x = a, *y = b;
-    return x->hash < y->hash ? -1 : x->hash > y->hash;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n,
-                    unsigned labels, bool dev)
+                    unsigned labels, bool dev, unsigned group)
 {
-    struct na_feature *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
     struct example e = {0};
 
     if (tmp == NULL)
         return -1;
-    memcpy(tmp, f, n * sizeof(*tmp));
-    /* Equal hashes sum in any order to the same float only when summed in
-     * one order: sort by hash, then by position, before merging. */
-    qsort(tmp, n, sizeof(*tmp), cmp_feature_hash);
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = f[i].hash;
+    qsort(tmp, n, sizeof(*tmp), cmp_u32);
     e.hash = malloc((n ? n : 1) * sizeof(*e.hash));
-    e.value = malloc((n ? n : 1) * sizeof(*e.value));
-    e.kind = malloc(n ? n : 1);
-    if (!e.hash || !e.value || !e.kind)
+    e.count = malloc((n ? n : 1) * sizeof(*e.count));
+    if (!e.hash || !e.count)
         goto oom;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        double v = 0;
-        while (j < n && tmp[j].hash == tmp[i].hash)
-            v += tmp[j++].value;
-        e.hash[e.n] = tmp[i].hash;
-        e.value[e.n] = (float)v;
-        e.kind[e.n] = tmp[i].kind;
+        while (j < n && tmp[j] == tmp[i])
+            j++;
+        e.hash[e.n] = tmp[i];
+        e.count[e.n] = (float)(j - i);
         e.n++;
         i = j;
     }
@@ -91,20 +88,14 @@ int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n
     }
     e.labels = labels;
     e.dev = dev;
+    e.group = group;
     ts->ex[ts->n++] = e;
     return 0;
 oom:
     free(tmp);
     free(e.hash);
-    free(e.value);
-    free(e.kind);
+    free(e.count);
     return -1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void quiet_print(const char *s)
@@ -112,44 +103,42 @@ static void quiet_print(const char *s)
     (void)s;
 }
 
-/* The vocabulary: every hash that occurs in at least min_df train articles
- * (n-grams) or in any (rule and meta features), ascending. */
-static uint32_t *vocabulary(const struct na_trainset *ts, unsigned min_df, size_t *n_out)
+/* The vocabulary: every n-gram found in at least min_df articles, ascending,
+ * with its inverse document frequency ln((1 + N) / (1 + df)) + 1. The
+ * frequencies are counted over every article; they use no labels. */
+static uint32_t *vocabulary(const struct na_trainset *ts, unsigned min_df, size_t *n_out,
+                            float **idf_out)
 {
     size_t total = 0;
     for (size_t i = 0; i < ts->n; i++)
-        if (!ts->ex[i].dev)
-            total += ts->ex[i].n;
-    uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
+        total += ts->ex[i].n;
+    uint32_t *all = malloc((total ? total : 1) * sizeof(*all));
     uint32_t *vocab = malloc((total ? total : 1) * sizeof(*vocab));
+    float *idf = malloc((total ? total : 1) * sizeof(*idf));
     size_t k = 0, nv = 0;
-    if (all == NULL || vocab == NULL) {
+    if (all == NULL || vocab == NULL || idf == NULL) {
         free(all);
         free(vocab);
+        free(idf);
         return NULL;
     }
-    /* hash in the high half, "is an n-gram" in the low bit */
-    for (size_t i = 0; i < ts->n; i++) {
-        const struct example *e = &ts->ex[i];
-        if (e->dev)
-            continue;
-        for (size_t j = 0; j < e->n; j++)
-            all[k++] = (uint64_t)e->hash[j] << 32 |
-                       (e->kind[j] == NA_FEAT_NGRAM || e->kind[j] == NA_FEAT_HEAD ||
-                        e->kind[j] == NA_FEAT_LEDE);
-    }
-    qsort(all, k, sizeof(*all), cmp_u64);
+    for (size_t i = 0; i < ts->n; i++)
+        for (size_t j = 0; j < ts->ex[i].n; j++)
+            all[k++] = ts->ex[i].hash[j];
+    qsort(all, k, sizeof(*all), cmp_u32);
     for (size_t i = 0; i < k;) {
         size_t j = i;
-        while (j < k && all[j] >> 32 == all[i] >> 32)
+        while (j < k && all[j] == all[i])
             j++;
-        bool ngram = all[i] & 1; /* the same hash is always the same kind */
-        if (!ngram || j - i >= min_df)
-            vocab[nv++] = (uint32_t)(all[i] >> 32);
+        if (j - i >= min_df) {
+            idf[nv] = (float)(log((1.0 + (double)ts->n) / (1.0 + (double)(j - i))) + 1.0);
+            vocab[nv++] = all[i];
+        }
         i = j;
     }
     free(all);
     *n_out = nv;
+    *idf_out = idf;
     return vocab;
 }
 
@@ -168,18 +157,21 @@ static long vocab_index(const uint32_t *vocab, size_t nv, uint32_t h)
     return -1;
 }
 
-/* liblinear's rows: feature indices from 1, a bias column, -1 at the end. */
+/* liblinear's rows: feature indices from 1, each article's TF-IDF values
+ * at unit length as na_model_decide computes them, then a bias column
+ * (index nv + 1, value 1) and -1 at the end. The bias is a column of every
+ * row so that a fold's problem is only a choice of rows. */
 struct rows {
     struct feature_node **x;
     struct feature_node *nodes;
 };
 
-static int build_rows(const struct na_trainset *ts, const uint32_t *vocab, size_t nv,
-                      struct rows *r)
+static int build_rows(const struct na_trainset *ts, const uint32_t *vocab,
+                      const float *idf, size_t nv, struct rows *r)
 {
     size_t total = 0;
     for (size_t i = 0; i < ts->n; i++)
-        total += ts->ex[i].n + 1;
+        total += ts->ex[i].n + 2;
     r->x = malloc((ts->n ? ts->n : 1) * sizeof(*r->x));
     r->nodes = malloc((total ? total : 1) * sizeof(*r->nodes));
     if (r->x == NULL || r->nodes == NULL)
@@ -187,48 +179,24 @@ static int build_rows(const struct na_trainset *ts, const uint32_t *vocab, size_
     size_t k = 0;
     for (size_t i = 0; i < ts->n; i++) {
         const struct example *e = &ts->ex[i];
+        size_t first = k;
+        double norm2 = 0;
         r->x[i] = &r->nodes[k];
         for (size_t j = 0; j < e->n; j++) {
             long idx = vocab_index(vocab, nv, e->hash[j]);
-            if (idx >= 0)
-                r->nodes[k++] = (struct feature_node){(int)idx + 1, e->value[j]};
+            if (idx < 0)
+                continue;
+            double v = (1.0 + log((double)e->count[j])) * idf[idx];
+            norm2 += v * v;
+            r->nodes[k++] = (struct feature_node){(int)idx + 1, v};
         }
+        double scale = norm2 > 0 ? 1.0 / sqrt(norm2) : 0;
+        for (size_t j = first; j < k; j++)
+            r->nodes[j].value *= scale;
+        r->nodes[k++] = (struct feature_node){(int)nv + 1, 1.0};
         r->nodes[k++] = (struct feature_node){-1, 0};
     }
     return 0;
-}
-
-/* A row with the bias column that liblinear expects when prob.bias >= 0:
- * liblinear reads index n+1 from the row itself, so rows are copied with it
- * appended. */
-static struct feature_node **with_bias(struct feature_node **x, const size_t *idx,
-                                       size_t n, int bias_index,
-                                       struct feature_node **storage)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct feature_node *f = x[idx[i]];
-        while (f->index != -1)
-            f++, total++;
-        total += 2;
-    }
-    struct feature_node **out = malloc((n ? n : 1) * sizeof(*out));
-    struct feature_node *nodes = malloc((total ? total : 1) * sizeof(*nodes));
-    if (out == NULL || nodes == NULL) {
-        free(out);
-        free(nodes);
-        return NULL;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        out[i] = &nodes[k];
-        for (const struct feature_node *f = x[idx[i]]; f->index != -1; f++)
-            nodes[k++] = *f;
-        nodes[k++] = (struct feature_node){bias_index, 1.0};
-        nodes[k++] = (struct feature_node){-1, 0};
-    }
-    *storage = nodes;
-    return out;
 }
 
 static double sigmoid(double z)
@@ -241,6 +209,8 @@ static double f1_of(unsigned tp, unsigned fp, unsigned fn)
     return tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
 }
 
+/* Platt scaling: a one-feature logistic regression of the labels on the
+ * decision values, by liblinear with a light penalty. */
 /* Platt scaling: a one-feature logistic regression of the labels on the
  * decision values, by liblinear with a light penalty. */
 static int platt(const double *dec, const double *y, size_t n, double *a, double *b)
@@ -306,9 +276,9 @@ static double best_threshold(const double *p, const double *y, size_t n, unsigne
     return best_t;
 }
 
-static double dot(const double *w, int bias_index, const struct feature_node *x)
+static double dot(const double *w, const struct feature_node *x)
 {
-    double d = w[bias_index - 1];
+    double d = 0;
     for (; x->index != -1; x++)
         d += w[x->index - 1] * x->value;
     return d;
@@ -326,109 +296,163 @@ static void say(const struct na_train_options *opt, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The folds: one per corpus file when there are three files or more, else
+ * five by position. fold[i] is example i's. */
+static size_t make_folds(const struct na_trainset *ts, unsigned *fold)
+{
+    unsigned max_group = 0;
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->ex[i].group > max_group)
+            max_group = ts->ex[i].group;
+    bool *seen = calloc((size_t)max_group + 1, sizeof(*seen));
+    unsigned *renum = calloc((size_t)max_group + 1, sizeof(*renum));
+    size_t n_groups = 0;
+    if (seen == NULL || renum == NULL) {
+        free(seen);
+        free(renum);
+        return 0;
+    }
+    for (size_t i = 0; i < ts->n; i++)
+        if (!seen[ts->ex[i].group]) {
+            seen[ts->ex[i].group] = true;
+            renum[ts->ex[i].group] = (unsigned)n_groups++;
+        }
+    for (size_t i = 0; i < ts->n; i++)
+        fold[i] = n_groups >= 3 ? renum[ts->ex[i].group] : (unsigned)(i % 5);
+    free(seen);
+    free(renum);
+    return n_groups >= 3 ? n_groups : 5;
+}
+
+/* Trains on the rows where use[i], into w (the weights, bias last, signed
+ * so that a positive decision means the tag). */
+static int fit(const struct rows *rows, const double *y, const bool *use, size_t n,
+               int n_cols, double c, struct feature_node **x, double *yy, double *w,
+               struct na_error *err)
+{
+    int l = 0;
+    for (size_t i = 0; i < n; i++)
+        if (use == NULL || use[i]) {
+            x[l] = rows->x[i];
+            yy[l++] = y[i];
+        }
+    struct problem p = {.l = l, .n = n_cols, .y = yy, .x = x, .bias = -1};
+    struct parameter param = {.solver_type = L2R_LR, .eps = 0.001, .C = c};
+    const char *bad = check_parameter(&p, &param);
+    if (bad)
+        return na_error_set(err, "liblinear: %s", bad);
+    /* A fold with one class only gives liblinear nothing to learn. */
+    bool pos = false, neg = false;
+    for (int i = 0; i < l; i++) {
+        pos |= yy[i] > 0;
+        neg |= yy[i] < 0;
+    }
+    if (!pos || !neg) {
+        memset(w, 0, (size_t)n_cols * sizeof(*w));
+        w[n_cols - 1] = pos ? 1 : -1;
+        return 0;
+    }
+    struct model *m = train(&p, &param);
+    if (m == NULL)
+        return na_error_set(err, "out of memory");
+    double sign = m->label[0] == 1 ? 1 : -1;
+    for (int k = 0; k < n_cols; k++)
+        w[k] = sign * m->w[k];
+    free_and_destroy_model(&m);
+    return 0;
+}
+
 int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                    const struct na_train_options *opt, const char *path,
                    struct na_train_report *report, struct na_error *err)
 {
-    static const double grid[] = {0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64};
-    size_t n_tags = na_ruleset_tag_count(rs), nv = 0, n_train = 0, n_dev = 0;
+    static const double grid[] = {4, 16, 64, 256};
+    size_t n_tags = na_ruleset_tag_count(rs), nv = 0, n = ts->n;
     struct rows rows = {0};
-    size_t *train_idx = NULL, *dev_idx = NULL;
-    struct feature_node **tx = NULL, *tx_nodes = NULL;
-    double *ty = NULL, *dy = NULL, *dec = NULL, *prob = NULL, *best_w = NULL, *w = NULL;
-    float *weights = NULL;
+    struct feature_node **x = NULL;
+    double *y = NULL, *yy = NULL, *dec = NULL, *best_dec = NULL, *prob = NULL, *w = NULL;
+    unsigned *fold = NULL;
+    bool *use = NULL;
+    float *weights = NULL, *idf = NULL;
     uint32_t *vocab = NULL;
     int rc = -1;
     struct na_model_spec spec = {.n_tags = n_tags};
 
     set_print_string_function(quiet_print);
     memset(report, 0, sizeof(*report));
-    vocab = vocabulary(ts, opt->min_df ? opt->min_df : 1, &nv);
-    train_idx = malloc((ts->n ? ts->n : 1) * sizeof(*train_idx));
-    dev_idx = malloc((ts->n ? ts->n : 1) * sizeof(*dev_idx));
-    if (vocab == NULL || !train_idx || !dev_idx || build_rows(ts, vocab, nv, &rows) < 0)
+    for (size_t i = 0; i < n; i++)
+        (*(ts->ex[i].dev ? &report->n_dev : &report->n_train))++;
+    vocab = vocabulary(ts, opt->min_df ? opt->min_df : 1, &nv, &idf);
+    if (vocab == NULL || build_rows(ts, vocab, idf, nv, &rows) < 0)
         goto oom;
-    for (size_t i = 0; i < ts->n; i++) {
-        if (ts->ex[i].dev)
-            dev_idx[n_dev++] = i;
-        else
-            train_idx[n_train++] = i;
-    }
-    report->n_train = n_train;
-    report->n_dev = n_dev;
     report->n_features = nv;
-    if (n_train == 0 || n_dev == 0) {
-        na_error_set(err, "training needs train and dev articles (got %zu and %zu)", n_train,
-                     n_dev);
+    if (n < 10) {
+        na_error_set(err, "training needs at least 10 articles (got %zu)", n);
         goto out;
     }
-    int bias_index = (int)nv + 1;
-    tx = with_bias(rows.x, train_idx, n_train, bias_index, &tx_nodes);
-    ty = malloc(n_train * sizeof(*ty));
-    dy = malloc(n_dev * sizeof(*dy));
-    dec = malloc(n_dev * sizeof(*dec));
-    prob = malloc(n_dev * sizeof(*prob));
-    best_w = malloc(((size_t)nv + 1) * sizeof(*best_w));
-    w = malloc(((size_t)nv + 1) * sizeof(*w));
+    int n_cols = (int)nv + 1;
+    x = malloc(n * sizeof(*x));
+    y = malloc(n * sizeof(*y));
+    yy = malloc(n * sizeof(*yy));
+    dec = malloc(n * sizeof(*dec));
+    best_dec = malloc(n * sizeof(*best_dec));
+    prob = malloc(n * sizeof(*prob));
+    fold = malloc(n * sizeof(*fold));
+    use = malloc(n * sizeof(*use));
+    w = malloc((size_t)n_cols * sizeof(*w));
     weights = calloc((nv ? nv : 1) * n_tags, sizeof(*weights));
-    if (!tx || !ty || !dy || !dec || !prob || !best_w || !w || !weights)
+    if (!x || !y || !yy || !dec || !best_dec || !prob || !fold || !use || !w || !weights)
         goto oom;
-    say(opt, "train: %zu train and %zu dev articles, %zu features\n", n_train, n_dev, nv);
+    size_t n_folds = make_folds(ts, fold);
+    if (n_folds == 0)
+        goto oom;
+    report->n_folds = n_folds;
+    say(opt, "train: %zu articles (%zu train, %zu dev), %zu features, %zu folds\n", n,
+        report->n_train, report->n_dev, nv, n_folds);
 
     for (size_t t = 0; t < n_tags; t++) {
         const char *name = na_ruleset_tag(rs, t)->name;
-        unsigned pos = 0, dpos = 0;
-        for (size_t i = 0; i < n_train; i++) {
-            ty[i] = ts->ex[train_idx[i]].labels >> t & 1 ? 1 : -1;
-            pos += ty[i] > 0;
+        unsigned pos = 0;
+        for (size_t i = 0; i < n; i++) {
+            y[i] = ts->ex[i].labels >> t & 1 ? 1 : -1;
+            pos += y[i] > 0;
         }
-        for (size_t i = 0; i < n_dev; i++) {
-            dy[i] = ts->ex[dev_idx[i]].labels >> t & 1 ? 1 : -1;
-            dpos += dy[i] > 0;
-        }
-        if (pos == 0 || pos == n_train || dpos == 0 || dpos == n_dev) {
-            na_error_set(err,
-                         "tag '%s' needs labelled and unlabelled articles in both train "
-                         "and dev",
-                         name);
+        if (pos == 0 || pos == n) {
+            na_error_set(err, "tag '%s' needs labelled and unlabelled articles", name);
             goto out;
         }
-        struct problem p = {.l = (int)n_train, .n = bias_index, .y = ty, .x = tx, .bias = -1};
-        double best_score = -1, best_loss = 0;
+        double best_score = -1, best_loss = 0, best_a = 1, best_b = 0;
         struct na_train_tag_report best = {0};
-        double best_a = 1, best_b = 0;
         for (size_t g = 0; g < sizeof(grid) / sizeof(grid[0]); g++) {
-            struct parameter param = {.solver_type = L2R_LR, .eps = 0.001, .C = grid[g]};
-            const char *bad = check_parameter(&p, &param);
-            if (bad) {
-                na_error_set(err, "liblinear: %s", bad);
-                goto out;
-            }
-            struct model *m = train(&p, &param);
-            if (m == NULL)
-                goto oom;
-            double sign = m->label[0] == 1 ? 1 : -1;
-            for (int k = 0; k < bias_index; k++)
-                w[k] = sign * m->w[k];
-            free_and_destroy_model(&m);
-            for (size_t i = 0; i < n_dev; i++) {
-                const struct feature_node *x = rows.x[dev_idx[i]];
-                dec[i] = dot(w, bias_index, x);
+            /* Each article's decision by the model that did not read its
+             * fold. */
+            for (size_t k = 0; k < n_folds; k++) {
+                bool any = false;
+                for (size_t i = 0; i < n; i++)
+                    any |= !(use[i] = fold[i] != k);
+                if (!any)
+                    continue;
+                if (fit(&rows, y, use, n, n_cols, grid[g], x, yy, w, err) < 0)
+                    goto out;
+                for (size_t i = 0; i < n; i++)
+                    if (!use[i])
+                        dec[i] = dot(w, rows.x[i]);
             }
             double a, b;
-            if (platt(dec, dy, n_dev, &a, &b) < 0)
+            if (platt(dec, y, n, &a, &b) < 0)
                 goto oom;
             double loss = 0;
-            for (size_t i = 0; i < n_dev; i++) {
+            for (size_t i = 0; i < n; i++) {
                 prob[i] = sigmoid(a * dec[i] + b);
-                double q = dy[i] > 0 ? prob[i] : 1 - prob[i];
+                double q = y[i] > 0 ? prob[i] : 1 - prob[i];
                 loss -= log(q > 1e-12 ? q : 1e-12);
             }
             struct na_train_tag_report r = {.c = grid[g]};
-            r.threshold = best_threshold(prob, dy, n_dev, &r.tp, &r.fp, &r.fn);
+            r.threshold = best_threshold(prob, y, n, &r.tp, &r.fp, &r.fn);
             double score = f1_of(r.tp, r.fp, r.fn);
-            say(opt, "train: %-10s C %-5g dev F1 %.3f at %.2f, log loss %.1f\n", name,
-                grid[g], score, r.threshold, loss);
+            say(opt,
+                "train: %-10s C %-4g cross-validated F1 %.3f at %.2f, log loss %.1f\n",
+                name, grid[g], score, r.threshold, loss);
             if (score > best_score + 1e-9 ||
                 (fabs(score - best_score) <= 1e-9 && loss < best_loss)) {
                 best_score = score;
@@ -436,17 +460,30 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                 best = r;
                 best_a = a;
                 best_b = b;
-                memcpy(best_w, w, (size_t)bias_index * sizeof(*w));
+                memcpy(best_dec, dec, n * sizeof(*dec));
             }
         }
+        for (size_t i = 0; i < n; i++) {
+            if (!ts->ex[i].dev)
+                continue;
+            bool got = sigmoid(best_a * best_dec[i] + best_b) >= best.threshold;
+            bool want = y[i] > 0;
+            best.dev_tp += got && want;
+            best.dev_fp += got && !want;
+            best.dev_fn += !got && want;
+        }
+        /* The model itself reads every article. */
+        if (fit(&rows, y, NULL, n, n_cols, best.c, x, yy, w, err) < 0)
+            goto out;
         report->tags[t] = best;
-        spec.tags[t] = (struct na_model_tag){name, best_w[bias_index - 1], best_a, best_b,
-                                             best.threshold};
+        spec.tags[t] =
+            (struct na_model_tag){name, w[n_cols - 1], best_a, best_b, best.threshold};
         for (size_t k = 0; k < nv; k++)
-            weights[k * n_tags + t] = (float)best_w[k];
+            weights[k * n_tags + t] = (float)w[k];
     }
     spec.n_features = nv;
     spec.features = vocab;
+    spec.idf = idf;
     spec.weights = weights;
     na_ruleset_digest(rs, spec.rules_digest);
     rc = na_model_write(path, &spec, err);
@@ -456,17 +493,17 @@ oom:
 out:
     free(rows.x);
     free(rows.nodes);
-    free(train_idx);
-    free(dev_idx);
-    free(tx);
-    free(tx_nodes);
-    free(ty);
-    free(dy);
+    free(x);
+    free(y);
+    free(yy);
     free(dec);
+    free(best_dec);
     free(prob);
-    free(best_w);
+    free(fold);
+    free(use);
     free(w);
     free(weights);
+    free(idf);
     free(vocab);
     return rc;
 }

@@ -47,7 +47,7 @@ void tool_explain(FILE *out, const struct na_ruleset *rs, const struct na_result
                     na_priority_name(r->priority));
         fputc('\n', out);
         if (res->model)
-            tool_explain_model(out, rs, res, t, headline, body);
+            tool_explain_model(out, res, t, headline, body);
         for (size_t e = 0; r->fired && e < r->n_evidence; e++) {
             const struct na_evidence *ev = &r->evidence[e];
             const char *text = text_of(ev->field, headline, body);
@@ -121,46 +121,8 @@ static int cmp_contribution(const void *a, const void *b)
     return x->f->hash < y->f->hash ? -1 : x->f->hash > y->f->hash;
 }
 
-static void feature_name(FILE *out, const struct na_ruleset *rs, const struct na_feature *f,
-                         const char *headline, const char *body)
-{
-    static const char *const kinds[] = {
-        [NA_FEAT_NGRAM] = "words",     [NA_FEAT_HEAD] = "headline words",
-        [NA_FEAT_RULE] = "rule term",  [NA_FEAT_RULE_HEAD] = "rule term in headline",
-        [NA_FEAT_NO_CTX] = "rule term without its actor",
-        [NA_FEAT_VETO] = "exclusion",  [NA_FEAT_SCORE] = "rule score of",
-        [NA_FEAT_META] = "article",    [NA_FEAT_LEDE] = "words of the lede",
-    };
-    fprintf(out, "%s", f->kind <= NA_FEAT_LEDE ? kinds[f->kind] : "?");
-    switch (f->kind) {
-    case NA_FEAT_NGRAM:
-    case NA_FEAT_HEAD:
-    case NA_FEAT_LEDE: {
-        const char *text = text_of((enum na_field)f->field, headline, body);
-        fprintf(out, " \"%.*s\"", (int)(f->end - f->start), text + f->start);
-        break;
-    }
-    case NA_FEAT_RULE:
-    case NA_FEAT_RULE_HEAD:
-    case NA_FEAT_NO_CTX:
-    case NA_FEAT_VETO: {
-        const struct na_pattern *p = na_ruleset_pattern(rs, f->ref);
-        const struct na_tag *def = na_ruleset_tag(rs, p->tag);
-        const struct na_term *term =
-            p->kind == NA_PAT_EXCLUDE ? &def->excludes[p->index] : &def->terms[p->index];
-        fprintf(out, " %s:%d", term->file, term->line);
-        break;
-    }
-    case NA_FEAT_SCORE:
-        fprintf(out, " %s", na_ruleset_tag(rs, f->ref)->name);
-        break;
-    default:
-        fprintf(out, " %s", na_feature_meta_name(f->ref, f->n));
-    }
-}
-
-void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
-                        unsigned tag, const char *headline, const char *body)
+void tool_explain_model(FILE *out, const struct na_result *res, unsigned tag,
+                        const char *headline, const char *body)
 {
     const struct na_model *m = res->model;
     const struct na_tag_result *r = &res->tags[tag];
@@ -183,15 +145,18 @@ void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_
         while (j < n && f[j].hash == f[i].hash)
             v += f[j++].value;
         double w = na_model_weight(m, tag, f[i].hash);
+        v *= na_model_value(m, res->model_values, f[i].hash);
         if (w != 0)
             c[k++] = (struct contribution){&f[i], w, v};
         i = j;
     }
     qsort(c, k, sizeof(*c), cmp_contribution);
     for (size_t i = 0; i < k && i < 8; i++) {
-        fprintf(out, "      %+.3f  ", c[i].weight * c[i].value);
-        feature_name(out, rs, c[i].f, headline, body);
-        fprintf(out, "  (weight %+.2f x %.2f)\n", c[i].weight, c[i].value);
+        const struct na_feature *fi = c[i].f;
+        fprintf(out, "      %+.3f  words \"%.*s\"  (weight %+.2f x %.2f)\n",
+                c[i].weight * c[i].value, (int)(fi->end - fi->start),
+                text_of((enum na_field)fi->field, headline, body) + fi->start,
+                c[i].weight, c[i].value);
     }
     free(f);
     free(c);
@@ -221,10 +186,11 @@ void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
 
 int cmd_tag(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"explain", no_argument, NULL, 'e'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},    TOOL_RULES_LONG,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"explain", no_argument, NULL, 'e'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         TOOL_RULES_LONG,
+                                         {NULL, 0, NULL, 0}};
     struct tool_rules_opts ro = {0};
     bool explain = false, quiet = false;
     int c;
@@ -248,8 +214,9 @@ int cmd_tag(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        tool_error("tag", optind == argc ? "no input given (FILE, or - for stdin)"
-                                         : "one input only, got '%s' too",
+        tool_error("tag",
+                   optind == argc ? "no input given (FILE, or - for stdin)"
+                                  : "one input only, got '%s' too",
                    argv[optind + 1 < argc ? optind + 1 : optind]);
         tag_usage(stderr);
         return EXIT_USAGE;
@@ -274,8 +241,8 @@ int cmd_tag(int argc, char **argv)
         Newsalert__V1__Alert *al;
         const struct na_result *res;
         char msg[256];
-        enum tool_verdict v = tool_pipeline_handle(&p, "tag", &item, &a, &res, &al, msg,
-                                                   sizeof(msg));
+        enum tool_verdict v =
+            tool_pipeline_handle(&p, "tag", &item, &a, &res, &al, msg, sizeof(msg));
         if (v == TOOL_ERROR) {
             status = EXIT_FAIL;
             na_article_free(a);

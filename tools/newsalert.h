@@ -182,8 +182,8 @@ int tool_curve_server(const char *cmd, void *sock, const char *key);
 
 /* The explanation of the learned layer's verdict on one tag: its top
  * features by contribution. */
-void tool_explain_model(FILE *out, const struct na_ruleset *rs, const struct na_result *res,
-                        unsigned tag, const char *headline, const char *body);
+void tool_explain_model(FILE *out, const struct na_result *res, unsigned tag,
+                        const char *headline, const char *body);
 
 /* One HTTP GET (tools/httpget.c) to newsalertd's operator endpoint. On 0,
  * status is the HTTP status and body (NUL-terminated, len bytes) is the

@@ -1,14 +1,20 @@
-/* The learned layer: one linear model per tag over the tagger's features
- * (features.h), trained with liblinear by `newsalert train`, with a Platt
- * calibration that turns its decision value into a probability. A model is
- * immutable once loaded; like a ruleset, a reload builds a new one aside.
+/* The learned layer: one linear model per tag over the article's word
+ * n-grams (features.h), trained with liblinear by `newsalert train`, with a
+ * Platt calibration that turns its decision value into a probability. A
+ * model is immutable once loaded; like a ruleset, a reload builds a new one
+ * aside.
  *
- * File format (little-endian), version 1:
+ * An article is read as TF-IDF: each n-gram the model knows is worth
+ * (1 + ln count) * idf, and those values are scaled to unit length. N-grams
+ * the model does not know count for nothing, not even in the length.
+ *
+ * File format (little-endian), version 2:
  *   "NAMODEL\0"  u32 version  u32 n_tags  u32 n_features  u32 max_ngram
  *   u8 rules_digest[16]       the ruleset it was trained with (a warning only)
  *   per tag: u32 name_len, name, f64 bias, f64 platt_a, f64 platt_b,
  *            f64 threshold    (probability at which the tag fires)
  *   u32 features[n_features]  ascending feature hashes
+ *   f32 idf[n_features]       each feature's inverse document frequency
  *   f32 weights[n_features][n_tags]
  *   u8 sha256[32]             of every byte before it
  * The model's version, carried in alerts and /metrics, is the first eight
@@ -24,7 +30,7 @@
 #include "newsalert/features.h"
 #include "newsalert/ruleset.h"
 
-#define NA_MODEL_FORMAT 1
+#define NA_MODEL_FORMAT 2
 /* Word n-grams up to this length (3-grams did no better on dev). */
 #define NA_MODEL_NGRAM 2
 /* The learned layer reads an article's first 20,000 words (headline
@@ -45,6 +51,7 @@ struct na_model_spec {
     struct na_model_tag tags[NA_MAX_TAGS];
     size_t n_features;
     const uint32_t *features; /* ascending */
+    const float *idf;         /* n_features, each > 0 */
     const float *weights;     /* n_features * n_tags, row by feature */
     unsigned char rules_digest[16];
 };
@@ -64,8 +71,9 @@ void na_model_free(struct na_model *m);
 
 /* Sixteen hex digits naming the model file's contents; borrowed. */
 const char *na_model_version(const struct na_model *m);
-/* False when the model was trained with other rules than rs: it still
- * works, but the rule features it learned may no longer occur. */
+/* False when the model was trained with other rules than rs. The model reads
+ * words, not rule hits, so it still works; but it was trained on corpus
+ * labels checked against those rules. */
 bool na_model_rules_match(const struct na_model *m, const struct na_ruleset *rs);
 /* A digest of every tag's terms and exclusions, as models record it. */
 void na_ruleset_digest(const struct na_ruleset *rs, unsigned char out[16]);
@@ -73,10 +81,27 @@ void na_ruleset_digest(const struct na_ruleset *rs, unsigned char out[16]);
 size_t na_model_feature_count(const struct na_model *m);
 double na_model_threshold(const struct na_model *m, unsigned tag);
 
+/* Where na_model_decide counts an article's n-grams and keeps the values it
+ * gave them; one per tagger, zero-initialised, reused from article to
+ * article and from model to model. */
+struct na_model_scratch {
+    struct na_model_slot *slot; /* open addressing by model row */
+    uint32_t *order;            /* the slots in use, in first-seen order */
+    size_t cap, used;
+    uint32_t mask;
+};
+void na_model_scratch_release(struct na_model_scratch *s);
+
 /* Decision values of every tag for one article's features, into
- * decision[0..n_tags). */
-void na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
-                     double *decision);
+ * decision[0..n_tags). Returns 0, or -1 when out of memory. */
+int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
+                    struct na_model_scratch *s, double *decision);
+/* After na_model_decide on the same scratch: the value it gave one
+ * occurrence of the feature with this hash (its TF-IDF value divided by its
+ * count), 0 when the model does not know the feature. An occurrence adds
+ * weight * value to a decision. */
+double na_model_value(const struct na_model *m, const struct na_model_scratch *s,
+                      uint32_t hash);
 /* The calibrated probability for a decision value of tag. */
 double na_model_probability(const struct na_model *m, unsigned tag, double decision);
 /* The weight of one feature for tag, 0 when the model does not know it. */

@@ -80,6 +80,8 @@ struct na_result {
     const struct na_feature *features;
     size_t n_features;
     const struct na_model *model; /* the model that decided, or NULL */
+    /* what it made of the features (na_model_value), while model is set */
+    const struct na_model_scratch *model_values;
 };
 
 struct na_tagger_limits {

@@ -1,8 +1,10 @@
 /* Training the learned layer: examples go in as the tagger's features with
  * their labels, and liblinear's L2-regularised logistic regression learns one
- * model per tag on the train examples. The dev examples choose the
- * regularisation, fit the Platt calibration and set each tag's threshold.
- * The same examples in the same order give a byte-identical model. */
+ * model per tag. Cross-validation that holds out one group (a corpus file) at
+ * a time chooses the regularisation, fits the Platt calibration on the
+ * held-out decisions and sets each tag's threshold; then the model is fitted
+ * on every example, train and dev. The same examples in the same order give
+ * a byte-identical model. */
 #ifndef NEWSALERT_TRAIN_H
 #define NEWSALERT_TRAIN_H
 
@@ -20,29 +22,34 @@ struct na_trainset *na_trainset_new(void);
 void na_trainset_free(struct na_trainset *ts);
 
 /* Adds one article: its features (copied), a bit per tag it is labelled
- * with, and whether it belongs to dev rather than train. Returns 0, or -1
- * when out of memory. */
+ * with, whether it belongs to dev rather than train (for the report), and
+ * its group, the corpus file it came from: with three groups or more, each
+ * is one fold of the cross-validation, else there are five folds by
+ * position. Returns 0, or -1 when out of memory. */
 int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n,
-                    unsigned labels, bool dev);
+                    unsigned labels, bool dev, unsigned group);
 
 struct na_train_options {
-    unsigned min_df; /* n-grams in fewer train articles are left out (>= 1) */
+    unsigned min_df; /* n-grams in fewer articles are left out (>= 1) */
     bool quiet;      /* no progress on stderr */
 };
 
-/* How a tag did on dev with the chosen settings. */
+/* How a tag did in cross-validation with the chosen settings: every
+ * article judged by the model that did not read its fold; and the same for
+ * the dev articles alone. */
 struct na_train_tag_report {
     double c, threshold;
     unsigned tp, fp, fn;
+    unsigned dev_tp, dev_fp, dev_fn;
 };
 
 struct na_train_report {
-    size_t n_train, n_dev, n_features;
+    size_t n_train, n_dev, n_features, n_folds;
     struct na_train_tag_report tags[NA_MAX_TAGS];
 };
 
-/* Trains a model for rs's tags and writes it to path. Needs train and dev
- * examples with both labels of every tag. Returns 0, or -1 with err set. */
+/* Trains a model for rs's tags and writes it to path. Needs ten examples at
+ * least, with both labels of every tag. Returns 0, or -1 with err set. */
 int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                    const struct na_train_options *opt, const char *path,
                    struct na_train_report *report, struct na_error *err);
