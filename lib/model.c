@@ -45,8 +45,7 @@ void na_ruleset_digest(const struct na_ruleset *rs, unsigned char out[16])
     crypto_hash_sha256_init(&st);
     for (size_t i = 0; i < na_ruleset_tag_count(rs); i++) {
         const struct na_tag *t = na_ruleset_tag(rs, i);
-        crypto_hash_sha256_update(&st, (const unsigned char *)t->name,
-                                  strlen(t->name) + 1);
+        crypto_hash_sha256_update(&st, (const unsigned char *)t->name, strlen(t->name) + 1);
         for (size_t k = 0; k < t->n_terms; k++)
             crypto_hash_sha256_update(&st, (const unsigned char *)t->terms[k].source,
                                       strlen(t->terms[k].source) + 1);
@@ -284,8 +283,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     }
     uint32_t version = get_u32(&r);
     if (!r.short_read && version != NA_MODEL_FORMAT) {
-        na_error_set(err, "%s: model format %u, this build reads format %u", path,
-                     version, NA_MODEL_FORMAT);
+        na_error_set(err, "%s: model format %u, this build reads format %u", path, version,
+                     NA_MODEL_FORMAT);
         goto fail;
     }
     if (len < crypto_hash_sha256_BYTES + r.off) {
@@ -314,8 +313,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     }
     memcpy(m->rules_digest, dg, 16);
     if (n_tags != na_ruleset_tag_count(rs)) {
-        na_error_set(err, "%s: the model has %u tag(s), the rules define %zu", path,
-                     n_tags, na_ruleset_tag_count(rs));
+        na_error_set(err, "%s: the model has %u tag(s), the rules define %zu", path, n_tags,
+                     na_ruleset_tag_count(rs));
         goto fail;
     }
     m->n_tags = n_tags;
@@ -337,8 +336,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
         dst[nl] = '\0';
         const char *want = na_ruleset_tag(rs, t)->name;
         if (strcmp(dst, want) != 0) {
-            na_error_set(err, "%s: tag %u is '%s' in the model and '%s' in the rules",
-                         path, t + 1, dst, want);
+            na_error_set(err, "%s: tag %u is '%s' in the model and '%s' in the rules", path,
+                         t + 1, dst, want);
             goto fail;
         }
         struct na_model_tag *mt = &m->tags[t];
@@ -351,8 +350,7 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
             goto truncated;
         if (!isfinite(mt->bias) || !isfinite(mt->platt_a) || !isfinite(mt->platt_b) ||
             !(mt->threshold > 0 && mt->threshold < 1)) {
-            na_error_set(err,
-                         "%s: tag '%s' has a bias, calibration or threshold out of range",
+            na_error_set(err, "%s: tag '%s' has a bias, calibration or threshold out of range",
                          path, dst);
             goto fail;
         }
@@ -361,8 +359,8 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
     if (need > have)
         goto truncated;
     if (need < have) {
-        na_error_set(err, "%s: %llu bytes after the weights that do not belong there",
-                     path, (unsigned long long)(have - need));
+        na_error_set(err, "%s: %llu bytes after the weights that do not belong there", path,
+                     (unsigned long long)(have - need));
         goto fail;
     }
     uint32_t cap = 16;

@@ -637,21 +637,15 @@ static bool model_evidence(struct na_tagger *t, unsigned tag)
     for (int fi = 0; fi < 2; fi++)
         for (size_t i = 0; i < t->fields[fi].n_spans; i++)
             if (t->sentence_score[fi][i] > 0 &&
-                (best_f < 0 ||
-                 t->sentence_score[fi][i] > t->sentence_score[best_f][best_s])) {
+                (best_f < 0 || t->sentence_score[fi][i] > t->sentence_score[best_f][best_s])) {
                 best_f = fi;
                 best_s = i;
             }
     if (best_f < 0)
         return false;
     const struct na_span *sp = &t->fields[best_f].spans[best_s];
-    struct na_evidence ev = {(enum na_field)(best_f + 1),
-                             sp->start,
-                             sp->end,
-                             sp->start,
-                             sp->end,
-                             NA_EVIDENCE_MODEL,
-                             t->sentence_score[best_f][best_s]};
+    struct na_evidence ev = {(enum na_field)(best_f + 1), sp->start, sp->end, sp->start,
+                             sp->end, NA_EVIDENCE_MODEL, t->sentence_score[best_f][best_s]};
     double top = 0;
     for (size_t i = 0; i < t->features.n; i++) {
         if (fv[i].field != best_f + 1 || fv[i].sentence != best_s)

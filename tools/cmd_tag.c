@@ -186,11 +186,10 @@ void tool_reason(char *buf, size_t len, const struct na_ruleset *rs,
 
 int cmd_tag(int argc, char **argv)
 {
-    static const struct option opts[] = {{"explain", no_argument, NULL, 'e'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         TOOL_RULES_LONG,
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"explain", no_argument, NULL, 'e'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},    TOOL_RULES_LONG,
+        {NULL, 0, NULL, 0}};
     struct tool_rules_opts ro = {0};
     bool explain = false, quiet = false;
     int c;
@@ -214,9 +213,8 @@ int cmd_tag(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        tool_error("tag",
-                   optind == argc ? "no input given (FILE, or - for stdin)"
-                                  : "one input only, got '%s' too",
+        tool_error("tag", optind == argc ? "no input given (FILE, or - for stdin)"
+                                         : "one input only, got '%s' too",
                    argv[optind + 1 < argc ? optind + 1 : optind]);
         tag_usage(stderr);
         return EXIT_USAGE;
@@ -241,8 +239,8 @@ int cmd_tag(int argc, char **argv)
         Newsalert__V1__Alert *al;
         const struct na_result *res;
         char msg[256];
-        enum tool_verdict v =
-            tool_pipeline_handle(&p, "tag", &item, &a, &res, &al, msg, sizeof(msg));
+        enum tool_verdict v = tool_pipeline_handle(&p, "tag", &item, &a, &res, &al, msg,
+                                                   sizeof(msg));
         if (v == TOOL_ERROR) {
             status = EXIT_FAIL;
             na_article_free(a);

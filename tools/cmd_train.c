@@ -166,9 +166,8 @@ int cmd_train(int argc, char **argv)
         case OPT_MIN_DF: {
             unsigned long v = strtoul(optarg, &end, 10);
             if (end == optarg || *end || v < 1 || v > 1000) {
-                tool_error("train",
-                           "--min-df: expected a whole number from 1 to 1000, got "
-                           "'%s'",
+                tool_error("train", "--min-df: expected a whole number from 1 to 1000, got "
+                                    "'%s'",
                            optarg);
                 return EXIT_USAGE;
             }
@@ -183,9 +182,8 @@ int cmd_train(int argc, char **argv)
             return EXIT_OK;
         case 'M':
         case 'N':
-            tool_error("train",
-                       "--model and --no-model are for tag and eval: train makes "
-                       "a model");
+            tool_error("train", "--model and --no-model are for tag and eval: train makes "
+                                "a model");
             return EXIT_USAGE;
         default:
             train_usage(stderr);

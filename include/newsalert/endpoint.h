@@ -15,8 +15,7 @@ enum na_endpoint_use {
 
 /* 0 when ep is a tcp:// or ipc:// endpoint this use can work with; -1 with
  * the reason in why otherwise (no name lookup, no socket). */
-int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why,
-                      size_t why_len);
+int na_endpoint_check(const char *ep, enum na_endpoint_use use, char *why, size_t why_len);
 
 /* True for an endpoint that stays on this machine: tcp to 127.0.0.0/8, ::1
  * or localhost (the destination of "tcp://source;destination"), ipc and

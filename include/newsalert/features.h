@@ -1,6 +1,7 @@
 /* The learned layer's view of an article: a stream of hashed word n-grams
- * that the tagger computes after its rule pass and the model weighs. Training and the
- * daemon read the very same stream, so what is learned is what is scored. */
+ * that the tagger computes after its rule pass and the model weighs.
+ * Training and the daemon read the very same stream, so what is learned is
+ * what is scored. */
 #ifndef NEWSALERT_FEATURES_H
 #define NEWSALERT_FEATURES_H
 

@@ -3,8 +3,8 @@
  * model per tag. Cross-validation that holds out one group (a corpus file) at
  * a time chooses the regularisation, fits the Platt calibration on the
  * held-out decisions and sets each tag's threshold; the model is the mean of
- * the folds' models, over every example, train and dev. The same examples in the same order give
- * a byte-identical model. */
+ * the folds' models, over every example, train and dev. The same examples in
+ * the same order give a byte-identical model. */
 #ifndef NEWSALERT_TRAIN_H
 #define NEWSALERT_TRAIN_H
 
