@@ -509,6 +509,11 @@ static int scratch_reset(struct na_model_scratch *s, size_t n)
     return 0;
 }
 
+double na_model_tfidf(double count, double idf)
+{
+    return (1.0 + log(count)) * idf;
+}
+
 int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
                     struct na_model_scratch *s, double *decision)
 {
@@ -530,7 +535,7 @@ int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t
     for (size_t k = 0; k < s->used; k++) {
         struct na_model_slot *sl = &s->slot[s->order[k]];
         size_t row = sl->row - 1;
-        double v = (1.0 + log((double)sl->count)) * m->idf[row];
+        double v = na_model_tfidf(sl->count, m->idf[row]);
         sl->value = v;
         norm2 += v * v;
         const float *w = &m->weights[row * m->n_tags];

@@ -189,7 +189,7 @@ static int build_rows(const struct na_trainset *ts, const uint32_t *vocab,
             long idx = vocab_index(vocab, nv, e->hash[j]);
             if (idx < 0)
                 continue;
-            double v = (1.0 + log((double)e->count[j])) * idf[idx];
+            double v = na_model_tfidf(e->count[j], idf[idx]);
             norm2 += v * v;
             r->nodes[k++] = (struct feature_node){(int)idx + 1, v};
         }

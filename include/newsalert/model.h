@@ -81,6 +81,12 @@ void na_ruleset_digest(const struct na_ruleset *rs, unsigned char out[16]);
 size_t na_model_feature_count(const struct na_model *m);
 double na_model_threshold(const struct na_model *m, unsigned tag);
 
+/* What one n-gram found count times in an article is worth before the
+ * article is scaled to unit length: (1 + ln count) * idf. Training and
+ * na_model_decide both weigh with this, so that what is learned is what is
+ * scored. */
+double na_model_tfidf(double count, double idf);
+
 /* Where na_model_decide counts an article's n-grams and keeps the values it
  * gave them; one per tagger, zero-initialised, reused from article to
  * article and from model to model. */
