@@ -8,6 +8,7 @@
  * was fitted on their decisions for articles they had not read, and that is
  * what the mean gives for a new article. (A model fitted once on every
  * article would be surer of itself than the calibration expects.) */
+#include <limits.h>
 #include <linear.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,7 +25,8 @@ struct example {
     float *count;
     size_t n;
     unsigned labels, group;
-    bool dev;
+    unsigned weight; /* how many times it counts in the fit */
+    bool dev, hard;
 };
 
 struct na_trainset {
@@ -55,9 +57,10 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n,
-                    unsigned labels, bool dev, unsigned group)
+int na_trainset_add(struct na_trainset *ts, const struct na_train_example *ex)
 {
+    const struct na_feature *f = ex->features;
+    size_t n = ex->n_features;
     uint32_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
     struct example e = {0};
 
@@ -89,9 +92,11 @@ int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n
         ts->ex = p;
         ts->cap = ncap;
     }
-    e.labels = labels;
-    e.dev = dev;
-    e.group = group;
+    e.labels = ex->labels;
+    e.weight = ex->weight ? ex->weight : 1;
+    e.dev = ex->dev;
+    e.hard = ex->hard;
+    e.group = ex->group;
     ts->ex[ts->n++] = e;
     return 0;
 oom:
@@ -251,22 +256,29 @@ static int platt(const double *dec, const double *y, size_t n, double *a, double
     return rc;
 }
 
-/* The threshold that gives the best F1 on dev among 0.20, 0.25 ... 0.80;
- * of equals, the one nearest 0.5. */
-static double best_threshold(const double *p, const double *y, size_t n, unsigned *tp_out,
-                             unsigned *fp_out, unsigned *fn_out)
+/* The threshold among 0.20, 0.25 ... 0.80 that gives the best F1 with each
+ * article counted by its weight, so that a hard negative let through costs
+ * what it costs in the fit; of equals, the one nearest 0.5. The weighted F1
+ * goes to *score, the plain counts to the rest. */
+static double best_threshold(const struct na_trainset *ts, const double *p, const double *y,
+                             size_t n, double *score, unsigned *tp_out, unsigned *fp_out,
+                             unsigned *fn_out)
 {
     double best_t = 0.5, best_f = -1;
     for (int k = 4; k <= 16; k++) {
-        double th = k * 0.05;
+        double th = k * 0.05, wtp = 0, wfp = 0, wfn = 0;
         unsigned tp = 0, fp = 0, fn = 0;
         for (size_t i = 0; i < n; i++) {
             bool got = p[i] >= th, want = y[i] > 0;
+            double w = ts->ex[i].weight;
             tp += got && want;
             fp += got && !want;
             fn += !got && want;
+            wtp += got && want ? w : 0;
+            wfp += got && !want ? w : 0;
+            wfn += !got && want ? w : 0;
         }
-        double f = f1_of(tp, fp, fn);
+        double f = wtp > 0 ? 2 * wtp / (2 * wtp + wfp + wfn) : 0;
         if (f > best_f + 1e-12 ||
             (fabs(f - best_f) <= 1e-12 && fabs(th - 0.5) < fabs(best_t - 0.5))) {
             best_f = f;
@@ -276,6 +288,7 @@ static double best_threshold(const double *p, const double *y, size_t n, unsigne
             *fn_out = fn;
         }
     }
+    *score = best_f;
     return best_t;
 }
 
@@ -328,14 +341,16 @@ static size_t make_folds(const struct na_trainset *ts, unsigned *fold)
 }
 
 /* Trains on the rows where use[i], into w (the weights, bias last, signed
- * so that a positive decision means the tag). */
-static int fit(const struct rows *rows, const double *y, const bool *use, size_t n,
-               int n_cols, double c, struct feature_node **x, double *yy, double *w,
-               struct na_error *err)
+ * so that a positive decision means the tag). liblinear has no weight per
+ * example, so an example of weight k is given to it k times: the same loss.
+ * x and yy hold the sum of the weights. */
+static int fit(const struct na_trainset *ts, const struct rows *rows, const double *y,
+               const bool *use, size_t n, int n_cols, double c, struct feature_node **x,
+               double *yy, double *w, struct na_error *err)
 {
     int l = 0;
     for (size_t i = 0; i < n; i++)
-        if (use[i]) {
+        for (unsigned k = 0; use[i] && k < ts->ex[i].weight; k++) {
             x[l] = rows->x[i];
             yy[l++] = y[i];
         }
@@ -369,13 +384,13 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                    const struct na_train_options *opt, const char *path,
                    struct na_train_report *report, struct na_error *err)
 {
-    static const double grid[] = {4, 16, 64, 256};
+    static const double grid[] = {4, 16, 64, 256, 1024};
     size_t n_tags = na_ruleset_tag_count(rs), nv = 0, n = ts->n;
     struct rows rows = {0};
     struct feature_node **x = NULL;
     double *y = NULL, *yy = NULL, *dec = NULL, *best_dec = NULL, *prob = NULL, *w = NULL;
     double *wsum = NULL, *best_wsum = NULL;
-    unsigned *fold = NULL;
+    unsigned *fold = NULL, *fired = NULL;
     bool *use = NULL;
     float *weights = NULL, *idf = NULL;
     uint32_t *vocab = NULL;
@@ -395,19 +410,27 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
         goto out;
     }
     int n_cols = (int)nv + 1;
-    x = malloc(n * sizeof(*x));
+    size_t n_rows = 0;
+    for (size_t i = 0; i < n; i++)
+        n_rows += ts->ex[i].weight;
+    if (n_rows > INT_MAX) {
+        na_error_set(err, "too many articles, counted by weight (%zu)", n_rows);
+        goto out;
+    }
+    x = malloc(n_rows * sizeof(*x));
     y = malloc(n * sizeof(*y));
-    yy = malloc(n * sizeof(*yy));
+    yy = malloc(n_rows * sizeof(*yy));
     dec = malloc(n * sizeof(*dec));
     best_dec = malloc(n * sizeof(*best_dec));
     prob = malloc(n * sizeof(*prob));
     fold = malloc(n * sizeof(*fold));
+    fired = calloc(n, sizeof(*fired));
     use = malloc(n * sizeof(*use));
     w = malloc((size_t)n_cols * sizeof(*w));
     wsum = malloc((size_t)n_cols * sizeof(*wsum));
     best_wsum = malloc((size_t)n_cols * sizeof(*best_wsum));
     weights = calloc((nv ? nv : 1) * n_tags, sizeof(*weights));
-    if (!x || !y || !yy || !dec || !best_dec || !prob || !fold || !use || !w || !wsum ||
+    if (!x || !y || !yy || !dec || !best_dec || !prob || !fold || !fired || !use || !w || !wsum ||
         !best_wsum || !weights)
         goto oom;
     size_t n_folds = make_folds(ts, fold);
@@ -441,7 +464,7 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                     any |= !(use[i] = fold[i] != k);
                 if (!any)
                     continue;
-                if (fit(&rows, y, use, n, n_cols, grid[g], x, yy, w, err) < 0)
+                if (fit(ts, &rows, y, use, n, n_cols, grid[g], x, yy, w, err) < 0)
                     goto out;
                 for (size_t i = 0; i < n; i++)
                     if (!use[i])
@@ -462,11 +485,12 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                 loss -= log(q > 1e-12 ? q : 1e-12);
             }
             struct na_train_tag_report r = {.c = grid[g]};
-            r.threshold = best_threshold(prob, y, n, &r.tp, &r.fp, &r.fn);
-            double score = f1_of(r.tp, r.fp, r.fn);
+            double score;
+            r.threshold = best_threshold(ts, prob, y, n, &score, &r.tp, &r.fp, &r.fn);
             say(opt,
-                "train: %-10s C %-4g cross-validated F1 %.3f at %.2f, log loss %.1f\n",
-                name, grid[g], score, r.threshold, loss);
+                "train: %-10s C %-4g cross-validated F1 %.3f at %.2f (weighted %.3f), "
+                "log loss %.1f\n",
+                name, grid[g], f1_of(r.tp, r.fp, r.fn), r.threshold, score, loss);
             if (score > best_score + 1e-9 ||
                 (fabs(score - best_score) <= 1e-9 && loss < best_loss)) {
                 best_score = score;
@@ -479,9 +503,10 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
             }
         }
         for (size_t i = 0; i < n; i++) {
+            bool got = sigmoid(best_a * best_dec[i] + best_b) >= best.threshold;
+            fired[i] |= (unsigned)got << t;
             if (!ts->ex[i].dev)
                 continue;
-            bool got = sigmoid(best_a * best_dec[i] + best_b) >= best.threshold;
             bool want = y[i] > 0;
             best.dev_tp += got && want;
             best.dev_fp += got && !want;
@@ -492,6 +517,10 @@ int na_model_train(const struct na_trainset *ts, const struct na_ruleset *rs,
                                              best.threshold};
         for (size_t k = 0; k < nv; k++)
             weights[k * n_tags + t] = (float)best_wsum[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        report->n_hard += ts->ex[i].hard;
+        report->hard_fp += ts->ex[i].hard && fired[i] != 0;
     }
     spec.n_features = nv;
     spec.features = vocab;
@@ -512,6 +541,7 @@ out:
     free(best_dec);
     free(prob);
     free(fold);
+    free(fired);
     free(use);
     free(w);
     free(wsum);

@@ -12,6 +12,13 @@
 #include "newsalert/train.h"
 #include "newsalert.h"
 
+/* Hard negatives are the near misses the model must learn to refuse; they
+ * are few beside the positives that share their words, so by default each
+ * counts for four (docs/tagging.md has the cross-validated figures). */
+#define HARD_WEIGHT 4
+#define NA_STR_(x) #x
+#define NA_STR(x) NA_STR_(x)
+
 static void train_usage(FILE *out)
 {
     fprintf(
@@ -28,6 +35,9 @@ static void train_usage(FILE *out)
         "  -o, --output FILE   where to write the model (required)\n"
         "      --min-df N      leave out n-grams found in fewer than N articles\n"
         "                      (default 2)\n"
+        "      --hard-weight N count each hard negative (\"negative\": \"hard\": no\n"
+        "                      label, the tags' words in another sense) as N articles\n"
+        "                      when fitting (1 to 100, default " NA_STR(HARD_WEIGHT) ")\n"
         "      --config FILE   the daemon's configuration, for rules.dir, rules.actors\n"
         "                      and the limits (default\n"
         "                      " NA_DEFAULT_CONFIG ")\n"
@@ -58,8 +68,8 @@ static unsigned label_mask(json_t *labels, const struct na_ruleset *rs, bool *un
  * be used (each reported). */
 static unsigned read_corpus(const char *path, struct na_tagger *tagger,
                             const struct na_limits *limits, const struct na_ruleset *rs,
-                            struct na_trainset *ts, unsigned group, unsigned *n_train,
-                            unsigned *n_dev, unsigned *n_other)
+                            struct na_trainset *ts, unsigned group, unsigned hard_weight,
+                            unsigned *n_train, unsigned *n_dev, unsigned *n_other)
 {
     struct article_source *src = article_source_open(path, "train");
     struct article_item item;
@@ -82,6 +92,8 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
             (*n_other)++;
             continue;
         }
+        json_t *neg = json_object_get(item.json, "negative");
+        bool hard = json_is_string(neg) && !strcmp(json_string_value(neg), "hard");
         bool unknown = false;
         unsigned mask = json_is_array(labels) ? label_mask(labels, rs, &unknown) : 0;
         if (!json_is_array(labels) || unknown) {
@@ -106,7 +118,14 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
         if (na_tagger_tag(tagger, h, strlen(h), b, strlen(b), &res, &err) < 0) {
             tool_error("train", "%s:%zu: %s", path, item.line, err.msg);
             bad++;
-        } else if (na_trainset_add(ts, res->features, res->n_features, mask, dev, group) <
+        } else if (na_trainset_add(ts, &(struct na_train_example){
+                                           .features = res->features,
+                                           .n_features = res->n_features,
+                                           .labels = mask,
+                                           .dev = dev,
+                                           .hard = hard && mask == 0,
+                                           .group = group,
+                                           .weight = hard && mask == 0 ? hard_weight : 1}) <
                    0) {
             tool_error("train", "out of memory");
             bad++;
@@ -142,9 +161,11 @@ static void print_table(const struct na_ruleset *rs, const struct na_train_repor
 
 int cmd_train(int argc, char **argv)
 {
-    enum { OPT_MIN_DF = 1001 };
+    enum { OPT_MIN_DF = 1001, OPT_HARD_WEIGHT };
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
                                          {"min-df", required_argument, NULL, OPT_MIN_DF},
+                                         {"hard-weight", required_argument, NULL,
+                                          OPT_HARD_WEIGHT},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          TOOL_RULES_LONG,
@@ -152,6 +173,7 @@ int cmd_train(int argc, char **argv)
     const char *output = NULL;
     struct tool_rules_opts ro = {.no_model = true, .keep_features = true};
     struct na_train_options opt = {.min_df = 2};
+    unsigned hard_weight = HARD_WEIGHT;
     char *end;
     int c;
 
@@ -172,6 +194,17 @@ int cmd_train(int argc, char **argv)
                 return EXIT_USAGE;
             }
             opt.min_df = (unsigned)v;
+            break;
+        }
+        case OPT_HARD_WEIGHT: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (end == optarg || *end || v < 1 || v > 100) {
+                tool_error("train",
+                           "--hard-weight: expected a whole number from 1 to 100, got '%s'",
+                           optarg);
+                return EXIT_USAGE;
+            }
+            hard_weight = (unsigned)v;
             break;
         }
         case 'q':
@@ -209,7 +242,7 @@ int cmd_train(int argc, char **argv)
     }
     for (int i = optind; i < argc; i++)
         bad += read_corpus(argv[i], tagger, tr.limits, rs, ts, (unsigned)(i - optind),
-                           &n_train, &n_dev, &n_other);
+                           hard_weight, &n_train, &n_dev, &n_other);
     if (bad) {
         tool_error("train", "%u line(s) could not be used; no model written", bad);
         goto out;
@@ -228,6 +261,9 @@ int cmd_train(int argc, char **argv)
     printf("cross-validated, %zu folds (%zu articles)\n", rep.n_folds,
            rep.n_train + rep.n_dev);
     print_table(rs, &rep, false);
+    if (rep.n_hard)
+        printf("hard negatives given any tag: %u of %u (%.1f%%)\n", rep.hard_fp, rep.n_hard,
+               100.0 * rep.hard_fp / rep.n_hard);
     printf("dev lines, cross-validated (%zu articles)\n", rep.n_dev);
     print_table(rs, &rep, true);
     status = EXIT_OK;

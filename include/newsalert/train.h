@@ -21,13 +21,24 @@ struct na_trainset *na_trainset_new(void);
 /* Accepts NULL. */
 void na_trainset_free(struct na_trainset *ts);
 
-/* Adds one article: its features (copied), a bit per tag it is labelled
- * with, whether it belongs to dev rather than train (for the report), and
- * its group, the corpus file it came from: with three groups or more, each
- * is one fold of the cross-validation, else there are five folds by
- * position. Returns 0, or -1 when out of memory. */
-int na_trainset_add(struct na_trainset *ts, const struct na_feature *f, size_t n,
-                    unsigned labels, bool dev, unsigned group);
+/* One labelled article. */
+struct na_train_example {
+    const struct na_feature *features; /* copied */
+    size_t n_features;
+    unsigned labels; /* a bit per tag it is labelled with */
+    bool dev;        /* dev rather than train, for the report */
+    bool hard;       /* a hard negative, for the report */
+    /* The corpus file it came from: with three groups or more, each is one
+     * fold of the cross-validation, else there are five folds by position. */
+    unsigned group;
+    /* How many articles it counts for when a model is fitted (0 is read as
+     * 1). Calibration, thresholds and the reported figures count every
+     * article once. */
+    unsigned weight;
+};
+
+/* Adds one article. Returns 0, or -1 when out of memory. */
+int na_trainset_add(struct na_trainset *ts, const struct na_train_example *ex);
 
 struct na_train_options {
     unsigned min_df; /* n-grams in fewer articles are left out (>= 1) */
@@ -45,6 +56,8 @@ struct na_train_tag_report {
 
 struct na_train_report {
     size_t n_train, n_dev, n_features, n_folds;
+    /* Hard negatives, and those the cross-validated models gave any tag. */
+    unsigned n_hard, hard_fp;
     struct na_train_tag_report tags[NA_MAX_TAGS];
 };
 

@@ -505,6 +505,9 @@ class TestUsage(unittest.TestCase):
             ["tag"], ["tag", "a.feed", "b.feed"], ["test", "a.feed"], ["lint"],
             ["eval", "--min-f1", "high", "x.jsonl"], ["train", "x.jsonl"],
             ["train", "--min-df", "0", "-o", "m", "x.jsonl"],
+            ["train", "--hard-weight", "0", "-o", "m", "x.jsonl"],
+            ["train", "--hard-weight", "101", "-o", "m", "x.jsonl"],
+            ["train", "--hard-weight", "2x", "-o", "m", "x.jsonl"],
         ]
         for c in cases:
             p = run(*c)
@@ -592,6 +595,26 @@ class TestRulesFromConfig(ToolTest):
                 cwd=self.dir)
         self.assertIn(p.returncode, (0, 1), p.stderr)
         self.assertNotIn("rules", p.stderr.lower().split("line")[0] if p.returncode else "")
+
+    def test_hard_negatives_are_counted_and_weighted(self):
+        corpus = os.path.join(CORPUS, "pool", "gen4-europe-global.jsonl")
+        with open(corpus) as f:
+            lines = [json.loads(l) for l in f if l.strip()]
+        hard = sum(1 for d in lines if d["negative"] == "hard" and not d["labels"])
+        self.assertGreater(hard, 0)
+        models = []
+        for weight in ("1", "4"):
+            out = self.path("w%s.model" % weight)
+            p = run("train", corpus, *RULES, "-o", out, "-q", "--hard-weight", weight)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            m = re.search(r"^hard negatives given any tag: (\d+) of (\d+) \(", p.stdout, re.M)
+            self.assertIsNotNone(m, p.stdout)
+            self.assertEqual(int(m[2]), hard)
+            self.assertLessEqual(int(m[1]), hard)
+            with open(out, "rb") as f:
+                models.append(f.read())
+        # The weight enters the fit: another weight, another model.
+        self.assertNotEqual(models[0], models[1])
 
     def test_a_missing_or_bad_config_is_named(self):
         feed = os.path.join(FEEDS, "seed.feed")

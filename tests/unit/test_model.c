@@ -76,7 +76,10 @@ static int add_texts(struct fixture *fx, struct na_trainset *ts, const char *con
     for (size_t i = 0; i < n; i++) {
         const struct na_result *res;
         if (na_tagger_tag(fx->tagger, "", 0, texts[i], strlen(texts[i]), &res, &err) < 0 ||
-            na_trainset_add(ts, res->features, res->n_features, labels, i % 4 == 3, 0) < 0)
+            na_trainset_add(ts, &(struct na_train_example){.features = res->features,
+                                                           .n_features = res->n_features,
+                                                           .labels = labels,
+                                                           .dev = i % 4 == 3}) < 0)
             return -1;
     }
     return 0;
