@@ -212,9 +212,9 @@ static double sigmoid(double z)
     return 1.0 / (1.0 + exp(-z));
 }
 
-static double f1_of(unsigned tp, unsigned fp, unsigned fn)
+static double f1_of(double tp, double fp, double fn)
 {
-    return tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
+    return tp > 0 ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
 }
 
 /* Platt scaling: a one-feature logistic regression of the labels on the
@@ -278,7 +278,7 @@ static double best_threshold(const struct na_trainset *ts, const double *p, cons
             wfp += got && !want ? w : 0;
             wfn += !got && want ? w : 0;
         }
-        double f = wtp > 0 ? 2 * wtp / (2 * wtp + wfp + wfn) : 0;
+        double f = f1_of(wtp, wfp, wfn);
         if (f > best_f + 1e-12 ||
             (fabs(f - best_f) <= 1e-12 && fabs(th - 0.5) < fabs(best_t - 0.5))) {
             best_f = f;

@@ -48,6 +48,22 @@ static void train_usage(FILE *out)
         "  -h, --help          show this help\n");
 }
 
+/* arg, the value of option, as a whole number from 1 to max, into *out;
+ * else says so and returns false. */
+static bool whole_number(const char *option, const char *arg, unsigned long max,
+                         unsigned *out)
+{
+    char *end;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > max) {
+        tool_error("train", "%s: expected a whole number from 1 to %lu, got '%s'", option,
+                   max, arg);
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
 static unsigned label_mask(json_t *labels, const struct na_ruleset *rs, bool *unknown)
 {
     unsigned mask = 0;
@@ -93,7 +109,6 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
             continue;
         }
         json_t *neg = json_object_get(item.json, "negative");
-        bool hard = json_is_string(neg) && !strcmp(json_string_value(neg), "hard");
         bool unknown = false;
         unsigned mask = json_is_array(labels) ? label_mask(labels, rs, &unknown) : 0;
         if (!json_is_array(labels) || unknown) {
@@ -103,6 +118,8 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
             bad++;
             continue;
         }
+        bool hard = mask == 0 && json_is_string(neg) &&
+                    !strcmp(json_string_value(neg), "hard");
         enum na_reject why;
         char msg[256];
         Newsalert__V1__Article *a =
@@ -123,9 +140,9 @@ static unsigned read_corpus(const char *path, struct na_tagger *tagger,
                                            .n_features = res->n_features,
                                            .labels = mask,
                                            .dev = dev,
-                                           .hard = hard && mask == 0,
+                                           .hard = hard,
                                            .group = group,
-                                           .weight = hard && mask == 0 ? hard_weight : 1}) <
+                                           .weight = hard ? hard_weight : 1}) <
                    0) {
             tool_error("train", "out of memory");
             bad++;
@@ -174,7 +191,6 @@ int cmd_train(int argc, char **argv)
     struct tool_rules_opts ro = {.no_model = true, .keep_features = true};
     struct na_train_options opt = {.min_df = 2};
     unsigned hard_weight = HARD_WEIGHT;
-    char *end;
     int c;
 
     /* Training needs no model: --model and --no-model are refused. */
@@ -185,28 +201,14 @@ int cmd_train(int argc, char **argv)
         case 'o':
             output = optarg;
             break;
-        case OPT_MIN_DF: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (end == optarg || *end || v < 1 || v > 1000) {
-                tool_error("train", "--min-df: expected a whole number from 1 to 1000, got "
-                                    "'%s'",
-                           optarg);
+        case OPT_MIN_DF:
+            if (!whole_number("--min-df", optarg, 1000, &opt.min_df))
                 return EXIT_USAGE;
-            }
-            opt.min_df = (unsigned)v;
             break;
-        }
-        case OPT_HARD_WEIGHT: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (end == optarg || *end || v < 1 || v > 100) {
-                tool_error("train",
-                           "--hard-weight: expected a whole number from 1 to 100, got '%s'",
-                           optarg);
+        case OPT_HARD_WEIGHT:
+            if (!whole_number("--hard-weight", optarg, 100, &hard_weight))
                 return EXIT_USAGE;
-            }
-            hard_weight = (unsigned)v;
             break;
-        }
         case 'q':
             opt.quiet = true;
             break;
