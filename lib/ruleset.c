@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "newsalert/phrases.h"
 #include "newsalert/ruleset.h"
 #include "newsalert/yamlutil.h"
 
@@ -20,20 +21,25 @@ struct na_ruleset {
     size_t n_actors;
     struct na_pattern *patterns;
     size_t n_patterns;
-    hs_database_t *db;
+    hs_database_t *db;  /* the patterns not matched on tokens; NULL if none */
+    struct na_phrases *phrases; /* those matched on tokens */
+    bool regex_only;    /* every pattern went to Vectorscan */
     bool from_cache; /* db was read from a cache file, not compiled */
     size_t n_term_ids;
     char **files; /* paths that terms point at for their error messages */
     size_t n_files;
 };
 
-/* Pattern sources collected before compilation, with where each came from. */
+/* Pattern sources collected before compilation, with where each came from.
+ * Entry i is pattern i; one that the phrase matcher took (on_tokens) is not
+ * given to Vectorscan. */
 struct compile_list {
     char **exprs;
     unsigned *flags;
     unsigned *ids;
     const char **file;
     int *line;
+    bool *on_tokens;
     size_t n, cap;
 };
 
@@ -62,7 +68,10 @@ static int list_add(struct compile_list *l, char *expr, unsigned flags, const ch
         int *li = realloc(l->line, ncap * sizeof(*li));
         if (li)
             l->line = li;
-        if (!e || !f || !i || !fi || !li) {
+        bool *ot = realloc(l->on_tokens, ncap * sizeof(*ot));
+        if (ot)
+            l->on_tokens = ot;
+        if (!e || !f || !i || !fi || !li || !ot) {
             free(expr);
             return -1;
         }
@@ -73,6 +82,7 @@ static int list_add(struct compile_list *l, char *expr, unsigned flags, const ch
     l->ids[l->n] = (unsigned)l->n;
     l->file[l->n] = file;
     l->line[l->n] = line;
+    l->on_tokens[l->n] = false;
     l->n++;
     return 0;
 }
@@ -86,6 +96,28 @@ static void list_free(struct compile_list *l)
     free(l->ids);
     free(l->file);
     free(l->line);
+    free(l->on_tokens);
+}
+
+/* Offers the pattern just added to the compile list to the phrase matcher;
+ * when it takes it, Vectorscan will not see it. */
+static int offer_to_phrases(struct na_ruleset *rs, struct compile_list *cl,
+                            struct na_error *err)
+{
+    size_t i = cl->n - 1;
+    struct na_pattern *pat = &rs->patterns[i];
+    const char *why = "the phrase matcher is switched off";
+    int rc = 0;
+    if (!rs->regex_only)
+        rc = na_phrases_add(rs->phrases, (unsigned)i, cl->exprs[i],
+                            (cl->flags[i] & HS_FLAG_CASELESS) != 0, pat->bound_start,
+                            pat->bound_end, &why);
+    if (rc < 0)
+        return na_error_set(err, "out of memory");
+    pat->on_tokens = rc == 1;
+    pat->why_regex = rc == 1 ? NULL : why;
+    cl->on_tokens[i] = pat->on_tokens;
+    return 0;
 }
 
 static int is_word(unsigned char c)
@@ -568,6 +600,8 @@ static int add_aliases(struct na_yaml *y, yaml_node_t *seq, unsigned actor,
         if (expr == NULL || list_add(cl, expr, flags, file, na_yaml_line(n)) < 0)
             return na_error_set(err, "out of memory");
         rs->patterns[cl->n - 1] = pat;
+        if (offer_to_phrases(rs, cl, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -722,7 +756,7 @@ static int add_pattern(struct na_ruleset *rs, struct compile_list *cl, char *exp
     if (expr == NULL || list_add(cl, expr, flags, term->file, term->line) < 0)
         return na_error_set(err, "out of memory");
     rs->patterns[cl->n - 1] = pat;
-    return 0;
+    return offer_to_phrases(rs, cl, err);
 }
 
 static int add_tag_patterns(struct na_ruleset *rs, struct compile_list *cl,
@@ -752,6 +786,7 @@ static int add_tag_patterns(struct na_ruleset *rs, struct compile_list *cl,
                         return -1;
                     continue;
                 }
+                pat.n_parts = (unsigned)term->n_parts;
                 for (size_t p = 0; p < term->n_parts; p++) {
                     pat.part = (unsigned)p;
                     char *expr = regex_strip_bounds(term->parts[p], &pat.bound_start,
@@ -778,6 +813,8 @@ static uint64_t compile_key(const struct compile_list *cl)
         h = (h ^ ((const unsigned char *)(p))[k_]) * 0x100000001b3ull;
     MIX(ver, strlen(ver) + 1);
     for (size_t i = 0; i < cl->n; i++) {
+        if (cl->on_tokens[i])
+            continue;
         MIX(cl->exprs[i], strlen(cl->exprs[i]) + 1);
         MIX(&cl->flags[i], sizeof(cl->flags[i]));
         MIX(&cl->ids[i], sizeof(cl->ids[i]));
@@ -847,37 +884,91 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
 struct na_ruleset *na_ruleset_load_cached(const char *rules_dir, const char *actors_file,
                                           const char *cache_dir, struct na_error *err)
 {
+    struct na_ruleset_options o = {.cache_dir = cache_dir};
+    return na_ruleset_load_opts(rules_dir, actors_file, &o, err);
+}
+
+/* Vectorscan's share of the compile list, without the patterns matched on
+ * tokens; their ids stay the pattern numbers. */
+static int compile_regexes(struct na_ruleset *rs, const struct compile_list *cl,
+                           const char *rules_dir, struct na_error *err)
+{
+    const char **exprs = malloc((cl->n ? cl->n : 1) * sizeof(*exprs));
+    unsigned *flags = malloc((cl->n ? cl->n : 1) * sizeof(*flags));
+    unsigned *ids = malloc((cl->n ? cl->n : 1) * sizeof(*ids));
+    hs_compile_error_t *cerr = NULL;
+    unsigned n = 0;
+    int rc = -1;
+
+    if (!exprs || !flags || !ids) {
+        na_error_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cl->n; i++)
+        if (!cl->on_tokens[i]) {
+            exprs[n] = cl->exprs[i];
+            flags[n] = cl->flags[i];
+            ids[n++] = cl->ids[i];
+        }
+    if (n == 0) {
+        rc = 0; /* every pattern is a phrase: no database */
+        goto out;
+    }
+    if (hs_compile_multi(exprs, flags, ids, n, HS_MODE_BLOCK, NULL, &rs->db, &cerr) !=
+        HS_SUCCESS) {
+        if (cerr->expression >= 0) {
+            unsigned at = ids[cerr->expression];
+            na_error_set(err, "%s:%d: invalid pattern: %s", cl->file[at], cl->line[at],
+                         cerr->message);
+        } else {
+            na_error_set(err, "%s: cannot compile the rules: %s", rules_dir,
+                         cerr->message);
+        }
+        hs_free_compile_error(cerr);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(exprs);
+    free(flags);
+    free(ids);
+    return rc;
+}
+
+struct na_ruleset *na_ruleset_load_opts(const char *rules_dir, const char *actors_file,
+                                        const struct na_ruleset_options *opts,
+                                        struct na_error *err)
+{
     struct na_ruleset *rs = calloc(1, sizeof(*rs));
     struct compile_list cl = {0};
-    hs_compile_error_t *cerr = NULL;
+    const char *cache_dir = opts ? opts->cache_dir : NULL;
     char path[4096] = "";
 
     if (rs == NULL) {
         na_error_set(err, "out of memory");
         return NULL;
     }
+    rs->regex_only = opts && opts->regex_only;
+    if ((rs->phrases = na_phrases_new()) == NULL) {
+        na_error_set(err, "out of memory");
+        goto fail;
+    }
     if (load_rules_dir(rs, rules_dir, err) < 0 ||
         load_actors(rs, actors_file, &cl, err) < 0 || add_tag_patterns(rs, &cl, err) < 0)
         goto fail;
+    if (na_phrases_finish(rs->phrases) < 0) {
+        na_error_set(err, "out of memory");
+        goto fail;
+    }
     if (cache_dir) {
         snprintf(path, sizeof(path), "%s/rules-%016llx.hsdb", cache_dir,
                  (unsigned long long)compile_key(&cl));
         rs->db = cache_read(path);
         rs->from_cache = rs->db != NULL;
     }
-    if (rs->db == NULL &&
-        hs_compile_multi((const char *const *)cl.exprs, cl.flags, cl.ids, (unsigned)cl.n,
-                         HS_MODE_BLOCK, NULL, &rs->db, &cerr) != HS_SUCCESS) {
-        if (cerr->expression >= 0)
-            na_error_set(err, "%s:%d: invalid pattern: %s", cl.file[cerr->expression],
-                         cl.line[cerr->expression], cerr->message);
-        else
-            na_error_set(err, "%s: cannot compile the rules: %s", rules_dir,
-                         cerr->message);
-        hs_free_compile_error(cerr);
+    if (rs->db == NULL && compile_regexes(rs, &cl, rules_dir, err) < 0)
         goto fail;
-    }
-    if (cache_dir && !rs->from_cache)
+    if (cache_dir && !rs->from_cache && rs->db)
         cache_write(cache_dir, path, rs->db);
     rs->n_patterns = cl.n;
     list_free(&cl);
@@ -908,6 +999,7 @@ void na_ruleset_free(struct na_ruleset *rs)
     if (rs == NULL)
         return;
     hs_free_database(rs->db);
+    na_phrases_free(rs->phrases);
     free(rs->patterns);
     for (size_t i = 0; i < rs->n_actors; i++) {
         free(rs->actors[i].code);
@@ -969,6 +1061,11 @@ const struct na_pattern *na_ruleset_patterns(const struct na_ruleset *rs)
 const void *na_ruleset_database(const struct na_ruleset *rs)
 {
     return rs->db;
+}
+
+const struct na_phrases *na_ruleset_phrases(const struct na_ruleset *rs)
+{
+    return rs->phrases;
 }
 
 int na_ruleset_tag_find(const struct na_ruleset *rs, const char *name)

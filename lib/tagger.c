@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "newsalert/model.h"
+#include "newsalert/phrases.h"
 #include "newsalert/sentence.h"
 #include "newsalert/tagger.h"
 #include "newsalert/utf8.h"
+#include "wordchar.h"
 
 /* A term counts fully the first time, half the second, a quarter the third,
  * and not after that: repetition is weak evidence, and a text that repeats a
@@ -60,10 +62,18 @@ struct na_tagger {
     const unsigned char *text; /* the text being scanned */
     size_t text_len;
     bool truncated;
-    /* Per pattern: where its last match sits in raw, stamped by generation,
-     * so that the several end offsets Vectorscan reports for one match
-     * ("pledg\w*" at "pledged") collapse into the longest. */
-    uint32_t *last_gen, *last_idx;
+    /* Matches of one pattern from one start collapse into the longest: the
+     * several end offsets Vectorscan reports for one match ("pledg\w*" at
+     * "pledged"), and a phrase's alternatives from one word. by_start finds
+     * the raw match of a (field, pattern, start), stamped by generation. */
+    struct start_slot {
+        uint32_t gen, idx;
+        uint64_t key;
+    } *by_start;
+    size_t by_start_mask;
+    struct na_phrase_scratch phrase_scratch;
+    struct raw_match *near_order; /* the parts of near terms, sorted */
+    size_t cap_near_order;
     uint32_t *repeats; /* per term id: times counted in this article */
     uint32_t gen;
     struct retry *retry;
@@ -147,13 +157,13 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->limits = *limits;
     if (t->limits.max_matches == 0)
         t->limits.max_matches = 1;
-    if (hs_alloc_scratch((const hs_database_t *)na_ruleset_database(rs), &t->scratch) !=
-        HS_SUCCESS) {
+    (void)np;
+    if (na_ruleset_database(rs) &&
+        hs_alloc_scratch((const hs_database_t *)na_ruleset_database(rs), &t->scratch) !=
+            HS_SUCCESS) {
         na_error_set(err, "cannot allocate Vectorscan scratch space");
         goto fail;
     }
-    t->last_gen = calloc(np ? np : 1, sizeof(*t->last_gen));
-    t->last_idx = calloc(np ? np : 1, sizeof(*t->last_idx));
     t->repeats = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->repeats));
     t->mentions = calloc(na ? na : 1, sizeof(*t->mentions));
     t->near = calloc(na_ruleset_term_count(rs) + 1, sizeof(*t->near));
@@ -164,7 +174,7 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
      * defined even before the first article with a match. */
     t->cap_matches = 64;
     t->matches = malloc(t->cap_matches * sizeof(*t->matches));
-    if (!t->last_gen || !t->last_idx || !t->repeats || !t->mentions || !t->near ||
+    if (!t->repeats || !t->mentions || !t->near ||
         !t->actor_hits || !t->evidence || !t->matches)
         goto oom;
     return t;
@@ -181,8 +191,9 @@ void na_tagger_free(struct na_tagger *t)
         return;
     hs_free_scratch(t->scratch);
     free(t->raw);
-    free(t->last_gen);
-    free(t->last_idx);
+    free(t->by_start);
+    free(t->near_order);
+    na_phrases_scratch_release(&t->phrase_scratch);
     free(t->repeats);
     for (int i = 0; i < 2; i++) {
         free(t->fields[i].spans);
@@ -217,45 +228,17 @@ const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t)
     return t->rs;
 }
 
-/* ASCII letters, digits and '_', as \w is without UCP. A table, because
- * both ends of most of the hundred or so matches an article gets are
- * checked. */
-static const bool word_byte[256] = {
-    ['0' ... '9'] = true,
-    ['A' ... 'Z'] = true,
-    ['_'] = true,
-    ['a' ... 'z'] = true,
-};
-
-/* Is the character that starts at s[i] (a UTF-8 lead byte) a letter? The
- * general punctuation block (curly quotes, dashes), Latin-1 punctuation and
- * CJK punctuation are not; every other non-ASCII character is taken for one,
- * which is right for the accented Latin, Greek and Cyrillic of names. */
-static bool utf8_letter_at(const unsigned char *s, size_t i, size_t len)
-{
-    unsigned char c = s[i], d = i + 1 < len ? s[i + 1] : 0;
-    if (c == 0xc2)
-        return d < 0xa0;
-    if (c == 0xc3)
-        return d != 0x97 && d != 0xb7;
-    if (c == 0xe2)
-        return d != 0x80 && d != 0x81;
-    if (c == 0xe3)
-        return d != 0x80;
-    return true;
-}
-
 static bool word_char_before(const struct na_tagger *t, size_t i)
 {
     if (i == 0)
         return false;
     unsigned char c = t->text[i - 1];
     if (c < 0x80)
-        return word_byte[c];
+        return na_word_byte[c];
     size_t k = i - 1;
     while (k > 0 && i - k < 4 && (t->text[k] & 0xc0) == 0x80)
         k--;
-    return utf8_letter_at(t->text, k, t->text_len);
+    return na_utf8_letter_at(t->text, k, t->text_len);
 }
 
 static bool word_char_at(const struct na_tagger *t, size_t i)
@@ -264,10 +247,10 @@ static bool word_char_at(const struct na_tagger *t, size_t i)
         return false;
     unsigned char c = t->text[i];
     if (c < 0x80)
-        return word_byte[c];
+        return na_word_byte[c];
     if ((c & 0xc0) == 0x80)
         return true; /* inside a character: never a boundary */
-    return utf8_letter_at(t->text, i, t->text_len);
+    return na_utf8_letter_at(t->text, i, t->text_len);
 }
 
 /* The \b assertion at offset i of the text being scanned, with letters as
@@ -277,14 +260,56 @@ static inline bool boundary_at(const struct na_tagger *t, size_t i)
     return word_char_before(t, i) != word_char_at(t, i);
 }
 
+/* The slot of (field, pattern, start) in by_start: its match, or where to
+ * put one. */
+static struct start_slot *start_slot(struct na_tagger *t, unsigned id, uint32_t from)
+{
+    uint64_t key = (uint64_t)id << 34 | (uint64_t)t->scanning << 32 | from;
+    uint64_t h = key * 0x9e3779b97f4a7c15ull;
+    size_t k = (size_t)(h >> 40) & t->by_start_mask;
+    while (t->by_start[k].gen == t->gen && t->by_start[k].key != key)
+        k = (k + 1) & t->by_start_mask;
+    t->by_start[k].key = key;
+    return &t->by_start[k];
+}
+
+static int grow_by_start(struct na_tagger *t)
+{
+    size_t n = t->by_start ? (t->by_start_mask + 1) * 2 : 512;
+    struct start_slot *old = t->by_start;
+    size_t old_n = old ? t->by_start_mask + 1 : 0;
+    if ((t->by_start = calloc(n, sizeof(*t->by_start))) == NULL) {
+        t->by_start = old;
+        return -1;
+    }
+    t->by_start_mask = n - 1;
+    enum na_field scanning = t->scanning;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i].gen == t->gen) {
+            const struct raw_match *m = &t->raw[old[i].idx];
+            t->scanning = m->field;
+            struct start_slot *s = start_slot(t, m->id, m->start);
+            s->gen = t->gen;
+            s->idx = old[i].idx;
+        }
+    t->scanning = scanning;
+    free(old);
+    return 0;
+}
+
 static int add_raw(struct na_tagger *t, unsigned id, uint32_t from, uint32_t to)
 {
-    if (t->last_gen[id] == t->gen) {
-        struct raw_match *prev = &t->raw[t->last_idx[id]];
-        if (prev->start == from && prev->field == t->scanning) {
+    if ((t->n_raw + 1) * 2 > (t->by_start ? t->by_start_mask + 1 : 0) &&
+        grow_by_start(t) < 0) {
+        t->truncated = true;
+        return 1;
+    }
+    struct start_slot *slot = start_slot(t, id, from);
+    if (slot->gen == t->gen) {
+        struct raw_match *prev = &t->raw[slot->idx];
+        if (to > prev->end)
             prev->end = to;
-            return 0;
-        }
+        return 0;
     }
     if (t->n_raw == t->limits.max_matches) {
         t->truncated = true;
@@ -300,8 +325,8 @@ static int add_raw(struct na_tagger *t, unsigned id, uint32_t from, uint32_t to)
         t->raw = grown;
         t->cap_raw = ncap;
     }
-    t->last_gen[id] = t->gen;
-    t->last_idx[id] = (uint32_t)t->n_raw;
+    slot->gen = t->gen;
+    slot->idx = (uint32_t)t->n_raw;
     t->raw[t->n_raw++] = (struct raw_match){id, from, to, t->scanning};
     return 0;
 }
@@ -363,6 +388,12 @@ static int on_retry(unsigned id, unsigned long long from, unsigned long long to,
     return 1;
 }
 
+/* A phrase match: on word boundaries by construction. */
+static int on_phrase(unsigned id, uint32_t from, uint32_t to, void *ctx)
+{
+    return add_raw(ctx, id, from, to);
+}
+
 static int scan(struct na_tagger *t, enum na_field field, const char *text, size_t len,
                 struct na_error *err)
 {
@@ -371,7 +402,12 @@ static int scan(struct na_tagger *t, enum na_field field, const char *text, size
     t->scanning = field;
     t->text = (const unsigned char *)text;
     t->text_len = len;
+    if (na_phrases_scan(na_ruleset_phrases(t->rs), &t->phrase_scratch, text, len,
+                        on_phrase, t) < 0)
+        return na_error_set(err, "out of memory");
     const hs_database_t *db = na_ruleset_database(t->rs);
+    if (db == NULL || t->truncated)
+        return 0;
     t->n_retry = 0;
     hs_error_t rc = hs_scan(db, text, (unsigned)len, 0, t->scratch, on_match, t);
     while (rc == HS_SUCCESS && t->n_retry > 0 && !t->truncated) {
@@ -576,6 +612,19 @@ static bool near_feed(struct na_tagger *t, const struct na_pattern *p, size_t n_
     return true;
 }
 
+/* Raw matches by position: field, start, end, then pattern. */
+static int cmp_raw(const void *a, const void *b)
+{
+    const struct raw_match *x = a, *y = b;
+    if (x->field != y->field)
+        return (int)x->field - (int)y->field;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static int cmp_actor_hit(const void *a, const void *b)
 {
     const struct na_actor_hit *x = a, *y = b;
@@ -699,7 +748,9 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
 
     t->gen++;
     if (t->gen == 0) { /* wrapped: stale stamps could alias */
-        memset(t->last_gen, 0, na_ruleset_pattern_count(rs) * sizeof(*t->last_gen));
+        if (t->by_start)
+            memset(t->by_start, 0, (t->by_start_mask + 1) * sizeof(*t->by_start));
+        memset(t->near, 0, (na_ruleset_term_count(rs) + 1) * sizeof(*t->near));
         t->gen = 1;
     }
     if (!na_utf8_valid(headline, headline_len) || !na_utf8_valid(body, body_len))
@@ -736,22 +787,23 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
         t->matches = p;
         t->cap_matches = n_terms_total;
     }
-    size_t n = 0;
+    if (t->cap_near_order < t->n_raw) {
+        struct raw_match *p = realloc(t->near_order, t->n_raw * sizeof(*p));
+        if (p == NULL)
+            return na_error_set(err, "out of memory");
+        t->near_order = p;
+        t->cap_near_order = t->n_raw;
+    }
+    size_t n = 0, n_near = 0;
     for (size_t i = 0; i < t->n_raw; i++) {
         const struct raw_match *m = &t->raw[i];
         const struct na_pattern *p = &t->patterns[m->id];
         if (p->kind == NA_PAT_ACTOR)
             continue;
         t->repeats[p->term_id] = 0;
-        {
-            const struct na_tag *def = na_ruleset_tag(rs, p->tag);
-            size_t n_parts = p->kind == NA_PAT_TERM ? def->terms[p->index].n_parts
-                                                    : def->excludes[p->index].n_parts;
-            if (n_parts) {
-                if (near_feed(t, p, n_parts, m, &t->matches[n]))
-                    n++;
-                continue;
-            }
+        if (p->n_parts) {
+            t->near_order[n_near++] = *m;
+            continue;
         }
         t->matches[n++] = (struct na_match){.pattern = m->id,
                                             .tag = p->tag,
@@ -759,6 +811,15 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
                                             .field = m->field,
                                             .start = m->start,
                                             .end = m->end};
+    }
+    /* The parts of near terms go in by position, whichever matcher found
+     * them: a near term's state follows the text, sentence by sentence. */
+    qsort(t->near_order, n_near, sizeof(*t->near_order), cmp_raw);
+    for (size_t k = 0; k < n_near; k++) {
+        const struct raw_match *m = &t->near_order[k];
+        const struct na_pattern *p = &t->patterns[m->id];
+        if (near_feed(t, p, p->n_parts, m, &t->matches[n]))
+            n++;
     }
     qsort(t->matches, n, sizeof(*t->matches), cmp_match);
 

@@ -26,14 +26,41 @@ static void lint_usage(FILE *out)
         "whenever they match their own phrase, or the same as an earlier term.\n"
         "Exits 0 when clean, 1 on warnings, 65 when the rules do not load.\n"
         "  -a, --actors FILE   actors file (default DIR/../actors.yaml)\n"
+        "      --paths         also show, for every term, whether it is matched as\n"
+        "                      a phrase on word tokens or as a regex by Vectorscan\n"
+        "                      (and why), and how many of each there are\n"
         "  -q, --quiet         print only the count\n"
         "  -h, --help          show this help\n");
 }
 
 struct lint {
-    bool quiet;
+    bool quiet, paths;
     unsigned warnings;
 };
+
+/* --paths: the matcher each term went to. A near term's parts are listed
+ * one by one; the actors are counted, not listed. */
+static void show_paths(const struct na_ruleset *rs)
+{
+    size_t np = na_ruleset_pattern_count(rs);
+    size_t n[2][2] = {{0, 0}, {0, 0}}; /* [actor][on tokens] */
+    for (size_t i = 0; i < np; i++) {
+        const struct na_pattern *p = na_ruleset_pattern(rs, (unsigned)i);
+        n[p->kind == NA_PAT_ACTOR][p->on_tokens]++;
+        if (p->kind == NA_PAT_ACTOR)
+            continue;
+        const struct na_tag *tag = na_ruleset_tag(rs, p->tag);
+        const struct na_term *t =
+            p->kind == NA_PAT_TERM ? &tag->terms[p->index] : &tag->excludes[p->index];
+        printf("%s:%d: %s: %s '%s': %s%s\n", t->file, t->line, tag->name,
+               p->kind == NA_PAT_TERM ? "term" : "exclude",
+               t->n_parts ? t->parts[p->part] : t->source,
+               p->on_tokens ? "phrases" : "regex, ",
+               p->on_tokens ? "" : p->why_regex);
+    }
+    printf("paths: %zu of %zu term patterns and %zu of %zu actor aliases on word tokens\n",
+           n[0][1], n[0][0] + n[0][1], n[1][1], n[1][0] + n[1][1]);
+}
 
 static void warn_term(struct lint *l, const struct na_tag *tag, const struct na_term *t,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -237,6 +264,7 @@ int cmd_lint(int argc, char **argv)
 {
     static const struct option opts[] = {{"actors", required_argument, NULL, 'a'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"paths", no_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct lint l = {0};
@@ -246,6 +274,9 @@ int cmd_lint(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "a:qh", opts, NULL)) != -1) {
         switch (c) {
+        case 'P':
+            l.paths = true;
+            break;
         case 'a':
             actors = optarg;
             break;
@@ -319,6 +350,8 @@ int cmd_lint(int argc, char **argv)
     }
     for (unsigned t = 0; t < na_ruleset_tag_count(rs); t++)
         check_tag(&l, tg, rs, t);
+    if (l.paths)
+        show_paths(rs);
     printf("%s: %u warning%s\n", target, l.warnings, l.warnings == 1 ? "" : "s");
     na_tagger_free(tg);
     na_ruleset_free(rs);

@@ -71,6 +71,7 @@ struct tool_rules_opts {
     const char *config; /* NULL: NA_DEFAULT_CONFIG */
     const char *rules, *actors, *model;
     bool no_model;
+    bool regex_only;    /* every pattern to Vectorscan (the reference matcher) */
     bool keep_features; /* train: features even without a model */
 };
 
@@ -95,12 +96,14 @@ void tool_rules_close(struct tool_rules *tr);
  * true when opt was one of them (and records it in o). */
 bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o);
 #define TOOL_OPT_CONFIG 1000 /* long only: tail's -c is --connect */
+#define TOOL_OPT_REGEX_ONLY 999
 #define TOOL_RULES_SHORT "R:a:M:N"
 #define TOOL_RULES_LONG                                                                    \
     {"config", required_argument, NULL, TOOL_OPT_CONFIG},                                 \
         {"rules", required_argument, NULL, 'R'},      \
         {"actors", required_argument, NULL, 'a'}, {"model", required_argument, NULL, 'M'}, \
-        {"no-model", no_argument, NULL, 'N'}
+        {"no-model", no_argument, NULL, 'N'},                                              \
+        {"regex-only", no_argument, NULL, TOOL_OPT_REGEX_ONLY}
 #define TOOL_RULES_HELP                                                                    \
     "      --config FILE   the daemon's configuration, for rules.dir, rules.actors,\n"      \
     "                      rules.model and the limits (default\n"                         \
@@ -110,7 +113,9 @@ bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o);
     "                      DIR/../actors.yaml with --rules)\n"                             \
     "  -M, --model FILE    the learned layer's model (default: rules.model, or\n"          \
     "                      DIR/../tagger.model when it exists with --rules)\n"             \
-    "  -N, --no-model      the rules alone decide\n"
+    "  -N, --no-model      the rules alone decide\n"                                       \
+    "      --regex-only    match every term with Vectorscan, none on word tokens:\n"      \
+    "                      the reference the phrase matcher is checked against\n"
 
 /* The offline pipeline, in the daemon's order and with the daemon's calls
  * (daemon/daemon.c: na_daemon_handle and finish_one): frame count, decode

@@ -174,6 +174,9 @@ bool tool_rules_option(int opt, const char *arg, struct tool_rules_opts *o)
     case 'N':
         o->no_model = true;
         return true;
+    case TOOL_OPT_REGEX_ONLY:
+        o->regex_only = true;
+        return true;
     default:
         return false;
     }
@@ -216,7 +219,8 @@ int tool_rules_open(struct tool_rules *tr, const char *cmd, const struct tool_ru
         mp = o->model;
     if (o->no_model)
         mp = NULL;
-    tr->rs = na_ruleset_load(rules, act, &err);
+    struct na_ruleset_options ro = {.regex_only = o->regex_only};
+    tr->rs = na_ruleset_load_opts(rules, act, &ro, &err);
     if (tr->rs == NULL) {
         tool_error(cmd, "%s", err.msg);
         goto fail;

@@ -76,6 +76,13 @@ struct na_pattern {
      * start boundary may hide a later start (the tagger then looks again). */
     bool variable_width;
     unsigned literal_len; /* actors: the alias's length (matched without SOM) */
+    /* Matched by the phrase matcher on word tokens (phrases.h) rather than
+     * by Vectorscan; when not, why_regex says why (a static string). */
+    bool on_tokens;
+    const char *why_regex;
+    /* Terms and exclusions: the number of parts of a near term, 0 if none
+     * (a copy of the term's n_parts, for the tagger's hot loop). */
+    unsigned n_parts;
 };
 
 struct na_ruleset;
@@ -94,6 +101,17 @@ struct na_ruleset *na_ruleset_load(const char *rules_dir, const char *actors_fil
  * foreign cache file is ignored and replaced. */
 struct na_ruleset *na_ruleset_load_cached(const char *rules_dir, const char *actors_file,
                                           const char *cache_dir, struct na_error *err);
+struct na_ruleset_options {
+    const char *cache_dir; /* as for na_ruleset_load_cached; NULL: none */
+    /* Every pattern to Vectorscan, none to the phrase matcher: the reference
+     * that the phrase matcher is tested against. */
+    bool regex_only;
+};
+/* The same, with options (NULL: the defaults). */
+struct na_ruleset *na_ruleset_load_opts(const char *rules_dir, const char *actors_file,
+                                        const struct na_ruleset_options *opts,
+                                        struct na_error *err);
+
 /* True when the database came from the cache. */
 bool na_ruleset_from_cache(const struct na_ruleset *rs);
 
@@ -111,8 +129,11 @@ const struct na_pattern *na_ruleset_pattern(const struct na_ruleset *rs, unsigne
 /* All na_ruleset_pattern_count() patterns, indexed by Vectorscan id: for the
  * tagger's match callback, which runs a hundred times an article. */
 const struct na_pattern *na_ruleset_patterns(const struct na_ruleset *rs);
-/* The compiled Vectorscan database (an hs_database_t *). */
+/* The compiled Vectorscan database (an hs_database_t *), NULL when every
+ * pattern is matched on tokens. */
 const void *na_ruleset_database(const struct na_ruleset *rs);
+/* The patterns matched on word tokens. */
+const struct na_phrases *na_ruleset_phrases(const struct na_ruleset *rs);
 /* Index of the tag called name, or -1. */
 int na_ruleset_tag_find(const struct na_ruleset *rs, const char *name);
 
