@@ -1,5 +1,6 @@
 /* The phrase matcher (phrases.h): the expansion of a pattern into word
  * sequences, the tables built from them, and the scan of a text's tokens. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #define MAX_SEQUENCES 4096 /* word sequences per pattern */
 #define MAX_SEQ_LEN 256    /* bytes in one sequence */
 #define MAX_TOKENS 16      /* words in one sequence */
+#define MAX_WORD_LEN 64    /* bytes in one word, folded */
 
 /* In an expansion, SEP_CLASS stands for "[\s\-]+", the run of white space
  * or hyphens that the ruleset writes between the words of a phrase, and
@@ -39,12 +41,23 @@ struct strtab {
     size_t pool_len, pool_cap;
 };
 
+/* FNV-1a: the scan computes it byte by byte as it reads a word. */
+#define HASH_SEED 0xcbf29ce484222325ull
+#define HASH_STEP(h, c) (((h) ^ (c)) * 0x100000001b3ull)
+
 static uint64_t hash_bytes(const unsigned char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = HASH_SEED;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
+        h = HASH_STEP(h, s[i]);
     return h;
+}
+
+/* Where a hash starts looking: its low bits, with the high ones folded
+ * in. */
+static inline uint64_t slot_of(uint64_t h)
+{
+    return h ^ (h >> 29);
 }
 
 static int strtab_rehash(struct strtab *t, size_t nslots)
@@ -53,7 +66,7 @@ static int strtab_rehash(struct strtab *t, size_t nslots)
     if (s == NULL)
         return -1;
     for (size_t i = 0; i < t->n; i++) {
-        size_t k = t->v[i].hash & (nslots - 1);
+        size_t k = slot_of(t->v[i].hash) & (nslots - 1);
         while (s[k])
             k = (k + 1) & (nslots - 1);
         s[k] = (uint32_t)(i + 1);
@@ -69,7 +82,7 @@ static uint32_t strtab_find(const struct strtab *t, const unsigned char *s, size
 {
     if (t->slots == NULL)
         return 0;
-    for (size_t k = h & t->mask; t->slots[k]; k = (k + 1) & t->mask) {
+    for (size_t k = slot_of(h) & t->mask; t->slots[k]; k = (k + 1) & t->mask) {
         const struct strtab_entry *e = &t->v[t->slots[k] - 1];
         if (e->hash == h && e->len == n && !memcmp(t->pool + e->off, s, n))
             return t->slots[k];
@@ -109,7 +122,7 @@ static uint32_t strtab_intern(struct strtab *t, const unsigned char *s, size_t n
     t->v[t->n] = (struct strtab_entry){h, (uint32_t)t->pool_len, (uint32_t)n, 0};
     t->pool_len += n;
     t->n++;
-    size_t k = h & t->mask;
+    size_t k = slot_of(h) & t->mask;
     while (t->slots[k])
         k = (k + 1) & t->mask;
     t->slots[k] = (uint32_t)t->n;
@@ -131,6 +144,12 @@ struct accept {
     /* Case-sensitive sequences: the exact bytes the match must have (in
      * the exact pool); caseless ones have exact_len 0. */
     uint32_t exact_off, exact_len;
+    /* A sequence that ends in punctuation ("u.s."): the bytes after its
+     * last word (in the exact pool), which the text's gap after that word
+     * must equal (trail_bounded: the pattern's \b wants a word next) or
+     * begin with. */
+    uint32_t trail_off, trail_len;
+    bool trail_bounded;
 };
 
 struct node {
@@ -156,6 +175,7 @@ struct na_phrases {
     char *exact;
     size_t exact_len, exact_cap;
     size_t n_patterns, n_sequences;
+    size_t max_word_len; /* of the words table */
 };
 
 static uint64_t edge_key(uint32_t node, uint32_t word, uint32_t sep)
@@ -704,12 +724,14 @@ struct parsed_seq {
     uint32_t words[MAX_TOKENS];
     uint32_t seps[MAX_TOKENS]; /* seps[k]: before words[k], k >= 1 */
     size_t n_words;
+    size_t trail_start, trail_len; /* punctuation after the last word */
 };
 
 /* Checks one sequence of a pattern and cuts it into words and separators,
  * interning them. 1 when it can be matched on tokens, 0 with why, -1 oom. */
 static int sequence_words(struct na_phrases *p, unsigned char *s, size_t *np,
-                          bool caseless, struct parsed_seq *out, const char **why)
+                          bool caseless, bool bound_end, struct parsed_seq *out,
+                          const char **why)
 {
     size_t n = *np;
     /* An inner \b at either end is the boundary the tagger checks anyway
@@ -735,8 +757,21 @@ static int sequence_words(struct na_phrases *p, unsigned char *s, size_t *np,
     size_t nr = split_runs(s, n, runs, 2 * MAX_TOKENS - 1);
     if (nr > 2 * MAX_TOKENS - 1)
         return *why = "too many words", 0;
-    if (!runs[0].word || !runs[nr - 1].word)
-        return *why = "begins or ends with a character that is not a letter or digit", 0;
+    if (!runs[0].word)
+        return *why = "begins with a character that is not a letter or digit", 0;
+    /* It ends on a word: the tagger's \b there is the token's end. It ends
+     * on punctuation: the gap after the last word is checked. Without \b,
+     * a match could end inside a word, which tokens cannot say. */
+    out->trail_start = out->trail_len = 0;
+    if (!runs[nr - 1].word) {
+        out->trail_start = runs[nr - 1].start;
+        out->trail_len = runs[nr - 1].end - runs[nr - 1].start;
+        if (memchr(s + out->trail_start, SEP_CLASS, out->trail_len))
+            return *why = "ends in flexible spacing", 0;
+        nr--;
+    } else if (!bound_end) {
+        return *why = "not bounded by \\b at its end", 0;
+    }
     out->n_words = 0;
     for (size_t r = 0; r < nr; r++) {
         const unsigned char *b = s + runs[r].start;
@@ -771,9 +806,13 @@ static int sequence_words(struct na_phrases *p, unsigned char *s, size_t *np,
             i += fold_char(b + i, len - i, folded + fl, &ol);
             fl += ol;
         }
+        if (fl > MAX_WORD_LEN)
+            return *why = "a word longer than 64 bytes", 0;
         uint32_t id = strtab_intern(&p->words, folded, fl);
         if (id == 0)
             return -1;
+        if (fl > p->max_word_len)
+            p->max_word_len = fl;
         if (id >= (1u << 24))
             return *why = "too many words", 0;
         out->words[out->n_words++] = id;
@@ -781,8 +820,29 @@ static int sequence_words(struct na_phrases *p, unsigned char *s, size_t *np,
     return 1;
 }
 
+/* Copies bytes into the exact pool; their offset in *off. */
+static int pool_add(struct na_phrases *p, const unsigned char *b, size_t n, uint32_t *off)
+{
+    if (p->exact_len + n > p->exact_cap) {
+        size_t ncap = p->exact_cap ? p->exact_cap : 1024;
+        while (ncap < p->exact_len + n)
+            ncap *= 2;
+        char *e = realloc(p->exact, ncap);
+        if (e == NULL)
+            return -1;
+        p->exact = e;
+        p->exact_cap = ncap;
+    }
+    if (n)
+        memcpy(p->exact + p->exact_len, b, n);
+    *off = (uint32_t)p->exact_len;
+    p->exact_len += n;
+    return 0;
+}
+
 static int add_sequence(struct na_phrases *p, unsigned id, const struct parsed_seq *ps,
-                        const unsigned char *exact, size_t exact_len)
+                        const unsigned char *seq, size_t seq_len, bool caseless,
+                        bool bound_end)
 {
     struct strtab_entry *first = &p->words.v[ps->words[0] - 1];
     if (first->root == 0 && (first->root = node_new(p)) == 0)
@@ -808,22 +868,16 @@ static int add_sequence(struct na_phrases *p, unsigned id, const struct parsed_s
         p->accepts = v;
         p->cap_accepts = ncap;
     }
-    struct accept a = {node, id, 0, 0};
-    if (exact) {
-        if (p->exact_len + exact_len > p->exact_cap) {
-            size_t ncap = p->exact_cap ? p->exact_cap : 1024;
-            while (ncap < p->exact_len + exact_len)
-                ncap *= 2;
-            char *e = realloc(p->exact, ncap);
-            if (e == NULL)
-                return -1;
-            p->exact = e;
-            p->exact_cap = ncap;
-        }
-        memcpy(p->exact + p->exact_len, exact, exact_len);
-        a.exact_off = (uint32_t)p->exact_len;
-        a.exact_len = (uint32_t)exact_len;
-        p->exact_len += exact_len;
+    struct accept a = {.node = node, .id = id, .trail_bounded = bound_end};
+    if (!caseless) {
+        if (pool_add(p, seq, seq_len, &a.exact_off) < 0)
+            return -1;
+        a.exact_len = (uint32_t)seq_len;
+    }
+    if (ps->trail_len) {
+        if (pool_add(p, seq + ps->trail_start, ps->trail_len, &a.trail_off) < 0)
+            return -1;
+        a.trail_len = (uint32_t)ps->trail_len;
     }
     p->accepts[p->n_accepts++] = a;
     p->n_sequences++;
@@ -839,8 +893,8 @@ int na_phrases_add(struct na_phrases *p, unsigned id, const char *expr, bool cas
     int rc = 0;
 
     *why = NULL;
-    if (!bound_start || !bound_end) {
-        *why = "not bounded by \\b at both ends";
+    if (!bound_start) {
+        *why = "not bounded by \\b at its start";
         return 0;
     }
     if (parse_alt(&x, &all) < 0 || *x.p != '\0') {
@@ -858,13 +912,13 @@ int na_phrases_add(struct na_phrases *p, unsigned id, const char *expr, bool cas
     for (size_t i = 0; i < all.n; i++) {
         /* This trims the \b markers off: what is left is the exact text
          * of a match. */
-        rc = sequence_words(p, all.v[i].s, &all.v[i].n, caseless, &ps[i], why);
+        rc = sequence_words(p, all.v[i].s, &all.v[i].n, caseless, bound_end, &ps[i], why);
         if (rc <= 0)
             goto out;
     }
     for (size_t i = 0; i < all.n; i++)
-        if (add_sequence(p, id, &ps[i], caseless ? NULL : all.v[i].s,
-                         caseless ? 0 : all.v[i].n) < 0) {
+        if (add_sequence(p, id, &ps[i], all.v[i].s, all.v[i].n, caseless, bound_end) <
+            0) {
             rc = -1;
             goto out;
         }
@@ -904,6 +958,28 @@ int na_phrases_finish(struct na_phrases *p)
 
 /* ---- the scan ---- */
 
+/* Per byte: 0 for an ASCII character that is not a word character, the
+ * folded character for one that is, NON_ASCII for the bytes of the rest. */
+#define NON_ASCII 0xff
+static const unsigned char FOLD[256] = {
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3',
+    ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+    ['8'] = '8', ['9'] = '9', ['_'] = '_', ['a'] = 'a',
+    ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
+    ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i',
+    ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm',
+    ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q',
+    ['r'] = 'r', ['s'] = 's', ['t'] = 't', ['u'] = 'u',
+    ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+    ['z'] = 'z', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c',
+    ['D'] = 'd', ['E'] = 'e', ['F'] = 'f', ['G'] = 'g',
+    ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k',
+    ['L'] = 'l', ['M'] = 'm', ['N'] = 'n', ['O'] = 'o',
+    ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's',
+    ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w',
+    ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z', [0x80 ... 0xff] = NON_ASCII,
+};
+
 struct na_phrase_token {
     uint32_t start, end;
     uint32_t word; /* id in the words table, 0: a word no phrase has */
@@ -921,47 +997,63 @@ struct scan {
     const struct na_phrases *p;
     struct na_phrase_scratch *s;
     const unsigned char *text;
-    size_t n_tokens, n_seen, seen_mask;
+    size_t len, n_tokens, n_seen;
     na_phrase_cb cb;
     void *ctx;
 };
 
-/* Was (id, end) reported already? Marks it when not. -1: out of memory. */
+/* Was (id, end) reported already in this scan? Marks it when not. The
+ * slots are stamped with the scan's generation, so that a scan starts with
+ * an empty set without clearing it. -1: out of memory. */
 static int seen_before(struct scan *sc, unsigned id, uint32_t end)
 {
     struct na_phrase_scratch *s = sc->s;
-    if ((sc->n_seen + 1) * 2 > sc->seen_mask + 1) {
-        size_t n = (sc->seen_mask + 1) * 2;
-        uint64_t *v = calloc(n, sizeof(*v));
+    size_t mask = s->cap_seen - 1;
+    if ((sc->n_seen + 1) * 2 > s->cap_seen) {
+        size_t n = s->cap_seen * 2;
+        struct na_phrase_seen *v = calloc(n, sizeof(*v));
         if (v == NULL)
             return -1;
-        for (size_t i = 0; i <= sc->seen_mask; i++)
-            if (s->seen[i]) {
-                size_t k = mix64(s->seen[i]) & (n - 1);
-                while (v[k])
+        for (size_t i = 0; i <= mask; i++)
+            if (s->seen[i].gen == s->gen) {
+                size_t k = mix64(s->seen[i].key) & (n - 1);
+                while (v[k].gen == s->gen)
                     k = (k + 1) & (n - 1);
                 v[k] = s->seen[i];
             }
         free(s->seen);
         s->seen = v;
         s->cap_seen = n;
-        sc->seen_mask = n - 1;
+        mask = n - 1;
     }
-    uint64_t key = ((uint64_t)id << 32 | end) + 1;
-    size_t k = mix64(key) & sc->seen_mask;
-    for (; s->seen[k]; k = (k + 1) & sc->seen_mask)
-        if (s->seen[k] == key)
+    uint64_t key = (uint64_t)id << 32 | end;
+    size_t k = mix64(key) & mask;
+    for (; s->seen[k].gen == s->gen; k = (k + 1) & mask)
+        if (s->seen[k].key == key)
             return 1;
-    s->seen[k] = key;
+    s->seen[k] = (struct na_phrase_seen){key, s->gen};
     sc->n_seen++;
     return 0;
 }
 
-static int emit(struct scan *sc, uint32_t node, uint32_t start, uint32_t end)
+/* The sequences that end at node, matched from token first to token last. */
+static int emit(struct scan *sc, uint32_t node, size_t first, size_t last)
 {
     const struct node *nd = &sc->p->nodes[node];
+    const struct na_phrase_token *tk = sc->s->tokens;
+    uint32_t start = tk[first].start;
     for (uint32_t i = 0; i < nd->n_accept; i++) {
         const struct accept *a = &sc->p->accepts[nd->accept_start + i];
+        uint32_t end = tk[last].end;
+        if (a->trail_len) {
+            bool next = last + 1 < sc->n_tokens;
+            size_t gap = (next ? tk[last + 1].start : sc->len) - end;
+            if (a->trail_bounded ? !next || gap != a->trail_len : gap < a->trail_len)
+                continue;
+            if (memcmp(sc->text + end, sc->p->exact + a->trail_off, a->trail_len) != 0)
+                continue;
+            end += a->trail_len;
+        }
         if (a->exact_len &&
             (end - start != a->exact_len ||
              memcmp(sc->text + start, sc->p->exact + a->exact_off, a->exact_len) != 0))
@@ -984,7 +1076,7 @@ static bool separator_class(const unsigned char *s, size_t n)
 }
 
 /* From node, reached by the tokens up to j - 1, on to token j. */
-static int walk(struct scan *sc, uint32_t node, size_t j, uint32_t start)
+static int walk(struct scan *sc, uint32_t node, size_t j, size_t first)
 {
     const struct na_phrases *p = sc->p;
     const struct na_phrase_token *tk = sc->s->tokens;
@@ -1005,80 +1097,87 @@ static int walk(struct scan *sc, uint32_t node, size_t j, uint32_t start)
         uint32_t child = edge_find(p, edge_key(node, tk[j].word, sep_ids[k]));
         if (child == 0)
             continue;
-        int rc = emit(sc, child, start, tk[j].end);
+        int rc = emit(sc, child, first, j);
         if (rc == 0)
-            rc = walk(sc, child, j + 1, start);
+            rc = walk(sc, child, j + 1, first);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* Cuts the text into tokens, each with its folded word's id. */
+/* Cuts the text into tokens, each with its folded word's id: one pass, in
+ * which each word is folded and hashed as it is read, then looked up once
+ * (not at all when it is longer than any word of a phrase). */
 static int tokenize(struct scan *sc, size_t len)
 {
     const struct na_phrases *p = sc->p;
     struct na_phrase_scratch *s = sc->s;
     const unsigned char *t = sc->text;
-    size_t n = 0;
 
     if (s->cap_tokens < len / 2 + 1) {
-        size_t ncap = len / 2 + 1;
+        size_t ncap = len / 2 + 1; /* a token and a gap take two bytes */
         struct na_phrase_token *v = realloc(s->tokens, ncap * sizeof(*v));
         if (v == NULL)
             return -1;
         s->tokens = v;
         s->cap_tokens = ncap;
     }
+    /* Locals, so that the stores through byte pointers do not make the
+     * compiler load them again for every word. */
+    struct na_phrase_token *tokens = s->tokens;
+    const uint32_t *slots = p->words.slots;
+    const struct strtab_entry *entries = p->words.v;
+    const char *pool = p->words.pool;
+    const size_t mask = p->words.mask, max_word = p->max_word_len;
+    size_t n = 0;
+
     for (size_t i = 0; i < len;) {
-        if (!na_word_char(t, i, len)) {
+        unsigned char f = FOLD[t[i]];
+        if (f == 0) { /* ASCII punctuation or space: most gaps are one */
+            i++;
+            continue;
+        }
+        if (f == NON_ASCII && !na_utf8_letter_at(t, i, len)) {
             i += na_utf8_char_len(t[i]);
             continue;
         }
-        size_t start = i;
-        uint64_t h = 0xcbf29ce484222325ull;
-        while (i < len && na_word_char(t, i, len)) {
-            unsigned char c = t[i];
-            if (c < 0x80) {
-                h = (h ^ (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c)) *
-                    0x100000001b3ull;
+        size_t start = i, bl = 0;
+        uint64_t h = HASH_SEED;
+        unsigned char buf[MAX_WORD_LEN];
+        /* Each byte of the folded word goes into buf and the hash. */
+        for (;;) {
+            if (f != NON_ASCII) {
+                h = HASH_STEP(h, f);
+                buf[bl & (MAX_WORD_LEN - 1)] = f;
+                bl++;
                 i++;
-                continue;
+            } else {
+                if (!na_utf8_letter_at(t, i, len))
+                    break;
+                unsigned char fc[4];
+                size_t fl, k = fold_char(t + i, len - i, fc, &fl);
+                for (size_t b = 0; b < fl; b++, bl++) {
+                    h = HASH_STEP(h, fc[b]);
+                    buf[bl & (MAX_WORD_LEN - 1)] = fc[b];
+                }
+                i += k;
             }
-            unsigned char f[4];
-            size_t fl;
-            size_t k = fold_char(t + i, len - i, f, &fl);
-            for (size_t b = 0; b < fl; b++)
-                h = (h ^ f[b]) * 0x100000001b3ull;
-            i += k;
+            if (i == len || (f = FOLD[t[i]]) == 0)
+                break;
         }
         uint32_t id = 0, root = 0;
-        if (p->words.slots) {
-            for (size_t k = h & p->words.mask; p->words.slots[k];
-                 k = (k + 1) & p->words.mask) {
-                const struct strtab_entry *e = &p->words.v[p->words.slots[k] - 1];
-                if (e->hash != h)
-                    continue;
-                /* Compare folded: the entry holds the folded word. */
-                const unsigned char *w = (const unsigned char *)p->words.pool + e->off;
-                size_t a = start, b = 0;
-                bool same = true;
-                while (same && a < i && b < e->len) {
-                    unsigned char f[4];
-                    size_t fl, kk = fold_char(t + a, i - a, f, &fl);
-                    if (b + fl > e->len || memcmp(w + b, f, fl) != 0)
-                        same = false;
-                    a += kk;
-                    b += fl;
-                }
-                if (same && a == i && b == e->len) {
-                    id = p->words.slots[k];
+        if (bl <= max_word) {
+            for (size_t k = slot_of(h) & mask; slots[k]; k = (k + 1) & mask) {
+                const struct strtab_entry *e = &entries[slots[k] - 1];
+                if (e->hash == h && e->len == bl && !memcmp(pool + e->off, buf, bl)) {
+                    id = slots[k];
                     root = e->root;
                     break;
                 }
             }
         }
-        s->tokens[n++] = (struct na_phrase_token){(uint32_t)start, (uint32_t)i, id, root};
+        tokens[n++] = (struct na_phrase_token){(uint32_t)start, (uint32_t)i, id, root};
     }
     sc->n_tokens = n;
     return 0;
@@ -1087,7 +1186,7 @@ static int tokenize(struct scan *sc, size_t len)
 int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
                     const char *text, size_t len, na_phrase_cb cb, void *ctx)
 {
-    struct scan sc = {p, s, (const unsigned char *)text, 0, 0, 0, cb, ctx};
+    struct scan sc = {p, s, (const unsigned char *)text, len, 0, 0, cb, ctx};
 
     if (p->n_accepts == 0 || len == 0)
         return 0;
@@ -1095,19 +1194,20 @@ int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
         if ((s->seen = calloc(256, sizeof(*s->seen))) == NULL)
             return -1;
         s->cap_seen = 256;
-    } else {
-        memset(s->seen, 0, s->cap_seen * sizeof(*s->seen));
     }
-    sc.seen_mask = s->cap_seen - 1;
+    if (++s->gen == 0) { /* wrapped: old stamps could pass for new */
+        memset(s->seen, 0, s->cap_seen * sizeof(*s->seen));
+        s->gen = 1;
+    }
     if (tokenize(&sc, len) < 0)
         return -1;
     for (size_t i = 0; i < sc.n_tokens; i++) {
         const struct na_phrase_token *tk = &s->tokens[i];
         if (tk->root == 0)
             continue;
-        int rc = emit(&sc, tk->root, tk->start, tk->end);
-        if (rc == 0)
-            rc = walk(&sc, tk->root, i + 1, tk->start);
+        int rc = p->nodes[tk->root].n_accept ? emit(&sc, tk->root, i, i) : 0;
+        if (rc == 0 && p->nodes[tk->root].has_children)
+            rc = walk(&sc, tk->root, i + 1, i);
         if (rc)
             return rc;
     }

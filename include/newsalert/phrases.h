@@ -39,11 +39,17 @@ size_t na_phrases_sequence_count(const struct na_phrases *p);
 /* Per-thread working memory for na_phrases_scan: zero it before first use
  * and release it with na_phrases_scratch_release. It grows to the largest
  * text seen and is reused. */
+struct na_phrase_seen {
+    uint64_t key;
+    uint32_t gen;
+};
 struct na_phrase_scratch {
     struct na_phrase_token *tokens;
     size_t cap_tokens;
-    uint64_t *seen; /* (pattern, end) pairs already reported, for one scan */
+    /* (pattern, end) pairs already reported, stamped by scan */
+    struct na_phrase_seen *seen;
     size_t cap_seen;
+    uint32_t gen;
 };
 void na_phrases_scratch_release(struct na_phrase_scratch *s);
 

@@ -134,6 +134,24 @@ static void test_separators(void **state)
                      0); /* no-break space is not \s */
     na_phrases_free(p);
 
+    /* Ending in punctuation: without \b after it, the gap after the last
+     * word must begin with it; with \b, equal it, a word following. */
+    struct na_phrases *q = na_phrases_new();
+    const char *why;
+    assert_int_equal(na_phrases_add(q, 1, "U\\.S\\.", false, true, false, &why), 1);
+    assert_int_equal(na_phrases_add(q, 2, "leaders'", true, true, true, &why), 1);
+    assert_int_equal(na_phrases_finish(q), 0);
+    struct hits h = scan(q, "U.S.-led, U.S, the U.S. leaders' talks leaders'x U.S.");
+    assert_int_equal(h.n, 4);
+    assert_int_equal(h.v[0].id, 1);
+    assert_int_equal(h.v[0].end, 4);
+    assert_int_equal(h.v[1].start, 19);
+    assert_int_equal(h.v[2].id, 2);
+    assert_int_equal(h.v[2].start, 39);
+    assert_int_equal(h.v[2].end, 47);
+    assert_int_equal(h.v[3].end, 53);
+    na_phrases_free(q);
+
     p = one("u\\.s\\. aid", true, 1);
     assert_int_equal(scan(p, "new U.S. aid").n, 1);
     assert_int_equal(scan(p, "new U.S aid").n, 0);
