@@ -814,7 +814,8 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     }
     /* The parts of near terms go in by position, whichever matcher found
      * them: a near term's state follows the text, sentence by sentence. */
-    qsort(t->near_order, n_near, sizeof(*t->near_order), cmp_raw);
+    if (n_near > 1)
+        qsort(t->near_order, n_near, sizeof(*t->near_order), cmp_raw);
     for (size_t k = 0; k < n_near; k++) {
         const struct raw_match *m = &t->near_order[k];
         const struct na_pattern *p = &t->patterns[m->id];
