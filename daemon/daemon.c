@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "newsalert/model.h"
+#include "newsalert/phrases.h"
 #include "newsalertd.h"
 
 int64_t na_now_ms(void)
@@ -222,9 +223,10 @@ static int build_rules(const struct na_config *cfg, const char *state_dir, size_
     *rs = na_ruleset_load_cached(cfg->rules_dir, cfg->actors_file, cache, err);
     if (*rs == NULL)
         return -1;
-    na_info("rules: %s in %.1f ms",
+    na_info("rules: %s in %.1f ms; %zu of %zu patterns are phrases, matched on words",
             na_ruleset_from_cache(*rs) ? "read from the cache" : "compiled",
-            (double)(na_mono_ns() - t0) / 1e6);
+            (double)(na_mono_ns() - t0) / 1e6,
+            na_phrases_pattern_count(na_ruleset_phrases(*rs)), na_ruleset_pattern_count(*rs));
     /* A compile peaks at some 15 MB of heap that it frees again; without a
      * trim the daemon would keep that much resident for good (26 MB rather
      * than 10 MB idle after a first start). */

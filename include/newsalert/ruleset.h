@@ -86,6 +86,7 @@ struct na_pattern {
 };
 
 struct na_ruleset;
+struct na_phrases;
 
 /* Loads every *.yaml file of rules_dir (one tag each, in name order) and the
  * actors file, and compiles them. Returns a ruleset the caller owns, or NULL
