@@ -147,7 +147,7 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
                                 struct na_error *err)
 {
     struct na_tagger *t = calloc(1, sizeof(*t));
-    size_t np = na_ruleset_pattern_count(rs), na = na_ruleset_actor_count(rs);
+    size_t na = na_ruleset_actor_count(rs);
     size_t nt = na_ruleset_tag_count(rs);
 
     if (t == NULL)
@@ -157,7 +157,6 @@ struct na_tagger *na_tagger_new(const struct na_ruleset *rs,
     t->limits = *limits;
     if (t->limits.max_matches == 0)
         t->limits.max_matches = 1;
-    (void)np;
     if (na_ruleset_database(rs) &&
         hs_alloc_scratch((const hs_database_t *)na_ruleset_database(rs), &t->scratch) !=
             HS_SUCCESS) {
