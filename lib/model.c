@@ -463,7 +463,8 @@ static long row_index(const struct na_model *m, uint32_t key)
 
 /* One n-gram of the article that the model knows. */
 struct na_model_slot {
-    uint32_t row; /* the model's row + 1; 0 for an empty slot */
+    uint32_t gen; /* the article it belongs to: another's is an empty slot */
+    uint32_t row; /* the model's row + 1 */
     uint32_t count;
     double value; /* per occurrence, once decided */
 };
@@ -478,18 +479,20 @@ void na_model_scratch_release(struct na_model_scratch *s)
 static struct na_model_slot *scratch_find(const struct na_model_scratch *s, uint32_t row)
 {
     for (uint32_t k = (row * 0x9e3779b1u) & s->mask;; k = (k + 1) & s->mask)
-        if (s->slot[k].row == row + 1 || s->slot[k].row == 0)
+        if (s->slot[k].gen != s->gen || s->slot[k].row == row + 1)
             return &s->slot[k];
 }
 
-/* Room for n distinct n-grams at half load, and every slot empty. */
+/* Room for n distinct n-grams at half load, and every slot empty: the
+ * slots are stamped with the article's number, so that emptying them is a
+ * new number rather than a pass over them all. */
 static int scratch_reset(struct na_model_scratch *s, size_t n)
 {
     size_t want = 16;
     while (want < 2 * n)
         want <<= 1;
     if (want > s->cap) {
-        struct na_model_slot *slot = malloc(want * sizeof(*slot));
+        struct na_model_slot *slot = calloc(want, sizeof(*slot));
         uint32_t *order = malloc(want / 2 * sizeof(*order));
         if (slot == NULL || order == NULL) {
             free(slot);
@@ -502,9 +505,11 @@ static int scratch_reset(struct na_model_scratch *s, size_t n)
         s->order = order;
         s->cap = want;
     }
-    /* A small article clears a small table: only the first want slots. */
     s->mask = (uint32_t)(want - 1);
-    memset(s->slot, 0, want * sizeof(*s->slot));
+    if (++s->gen == 0) { /* wrapped: old stamps could pass for new */
+        memset(s->slot, 0, s->cap * sizeof(*s->slot));
+        s->gen = 1;
+    }
     s->used = 0;
     return 0;
 }
@@ -525,8 +530,8 @@ int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t
         if (row < 0)
             continue;
         struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
-        if (sl->row == 0) {
-            sl->row = (uint32_t)row + 1;
+        if (sl->gen != s->gen) {
+            *sl = (struct na_model_slot){.gen = s->gen, .row = (uint32_t)row + 1};
             s->order[s->used++] = (uint32_t)(sl - s->slot);
         }
         sl->count++;
@@ -559,7 +564,7 @@ double na_model_value(const struct na_model *m, const struct na_model_scratch *s
     if (row < 0 || s->cap == 0)
         return 0;
     const struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
-    return sl->row ? sl->value : 0;
+    return sl->gen == s->gen ? sl->value : 0;
 }
 
 double na_model_probability(const struct na_model *m, unsigned tag, double decision)

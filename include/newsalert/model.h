@@ -95,6 +95,7 @@ struct na_model_scratch {
     uint32_t *order;            /* the slots in use, in first-seen order */
     size_t cap, used;
     uint32_t mask;
+    uint32_t gen; /* the article's number, stamped on the slots it uses */
 };
 void na_model_scratch_release(struct na_model_scratch *s);
 
