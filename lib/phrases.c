@@ -26,6 +26,32 @@
 
 /* ---- interned strings: the words of the phrases, and their separators ---- */
 
+/* Bytes kept end to end; an offset and a length name a piece. */
+struct bytepool {
+    char *b;
+    size_t len, cap;
+};
+
+/* Appends s[0..n); its offset in *off. 0, or -1 out of memory. */
+static int bytepool_add(struct bytepool *p, const void *s, size_t n, uint32_t *off)
+{
+    if (p->len + n > p->cap) {
+        size_t ncap = p->cap ? p->cap : 1024;
+        while (ncap < p->len + n)
+            ncap *= 2;
+        char *b = realloc(p->b, ncap);
+        if (b == NULL)
+            return -1;
+        p->b = b;
+        p->cap = ncap;
+    }
+    if (n)
+        memcpy(p->b + p->len, s, n);
+    *off = (uint32_t)p->len;
+    p->len += n;
+    return 0;
+}
+
 struct strtab_entry {
     uint64_t hash;
     uint32_t off, len; /* in the pool */
@@ -37,8 +63,7 @@ struct strtab {
     size_t n, cap;
     uint32_t *slots; /* open addressing: id, or 0 for empty */
     size_t mask;
-    char *pool;
-    size_t pool_len, pool_cap;
+    struct bytepool pool;
 };
 
 /* FNV-1a: the scan computes it byte by byte as it reads a word. */
@@ -84,7 +109,7 @@ static uint32_t strtab_find(const struct strtab *t, const unsigned char *s, size
         return 0;
     for (size_t k = slot_of(h) & t->mask; t->slots[k]; k = (k + 1) & t->mask) {
         const struct strtab_entry *e = &t->v[t->slots[k] - 1];
-        if (e->hash == h && e->len == n && !memcmp(t->pool + e->off, s, n))
+        if (e->hash == h && e->len == n && !memcmp(t->pool.b + e->off, s, n))
             return t->slots[k];
     }
     return 0;
@@ -108,19 +133,10 @@ static uint32_t strtab_intern(struct strtab *t, const unsigned char *s, size_t n
         t->v = v;
         t->cap = ncap;
     }
-    if (t->pool_len + n > t->pool_cap) {
-        size_t ncap = t->pool_cap ? t->pool_cap : 1024;
-        while (ncap < t->pool_len + n)
-            ncap *= 2;
-        char *p = realloc(t->pool, ncap);
-        if (p == NULL)
-            return 0;
-        t->pool = p;
-        t->pool_cap = ncap;
-    }
-    memcpy(t->pool + t->pool_len, s, n);
-    t->v[t->n] = (struct strtab_entry){h, (uint32_t)t->pool_len, (uint32_t)n, 0};
-    t->pool_len += n;
+    uint32_t off;
+    if (bytepool_add(&t->pool, s, n, &off) < 0)
+        return 0;
+    t->v[t->n] = (struct strtab_entry){h, off, (uint32_t)n, 0};
     t->n++;
     size_t k = slot_of(h) & t->mask;
     while (t->slots[k])
@@ -133,7 +149,7 @@ static void strtab_free(struct strtab *t)
 {
     free(t->v);
     free(t->slots);
-    free(t->pool);
+    free(t->pool.b);
 }
 
 /* ---- the trie ---- */
@@ -172,9 +188,8 @@ struct na_phrases {
     size_t n_edges, edge_mask;
     struct accept *accepts;
     size_t n_accepts, cap_accepts;
-    char *exact;
-    size_t exact_len, exact_cap;
-    size_t n_patterns, n_sequences;
+    struct bytepool exact; /* accept's exact and trailing bytes */
+    size_t n_patterns;
     size_t max_word_len; /* of the words table */
 };
 
@@ -262,18 +277,13 @@ void na_phrases_free(struct na_phrases *p)
     free(p->nodes);
     free(p->edges);
     free(p->accepts);
-    free(p->exact);
+    free(p->exact.b);
     free(p);
 }
 
 size_t na_phrases_pattern_count(const struct na_phrases *p)
 {
     return p->n_patterns;
-}
-
-size_t na_phrases_sequence_count(const struct na_phrases *p)
-{
-    return p->n_sequences;
 }
 
 /* ---- expansion: a regex into the set of texts it matches ---- */
@@ -820,26 +830,6 @@ static int sequence_words(struct na_phrases *p, unsigned char *s, size_t *np,
     return 1;
 }
 
-/* Copies bytes into the exact pool; their offset in *off. */
-static int pool_add(struct na_phrases *p, const unsigned char *b, size_t n, uint32_t *off)
-{
-    if (p->exact_len + n > p->exact_cap) {
-        size_t ncap = p->exact_cap ? p->exact_cap : 1024;
-        while (ncap < p->exact_len + n)
-            ncap *= 2;
-        char *e = realloc(p->exact, ncap);
-        if (e == NULL)
-            return -1;
-        p->exact = e;
-        p->exact_cap = ncap;
-    }
-    if (n)
-        memcpy(p->exact + p->exact_len, b, n);
-    *off = (uint32_t)p->exact_len;
-    p->exact_len += n;
-    return 0;
-}
-
 static int add_sequence(struct na_phrases *p, unsigned id, const struct parsed_seq *ps,
                         const unsigned char *seq, size_t seq_len, bool caseless,
                         bool bound_end)
@@ -870,17 +860,17 @@ static int add_sequence(struct na_phrases *p, unsigned id, const struct parsed_s
     }
     struct accept a = {.node = node, .id = id, .trail_bounded = bound_end};
     if (!caseless) {
-        if (pool_add(p, seq, seq_len, &a.exact_off) < 0)
+        if (bytepool_add(&p->exact, seq, seq_len, &a.exact_off) < 0)
             return -1;
         a.exact_len = (uint32_t)seq_len;
     }
     if (ps->trail_len) {
-        if (pool_add(p, seq + ps->trail_start, ps->trail_len, &a.trail_off) < 0)
+        if (bytepool_add(&p->exact, seq + ps->trail_start, ps->trail_len, &a.trail_off) <
+            0)
             return -1;
         a.trail_len = (uint32_t)ps->trail_len;
     }
     p->accepts[p->n_accepts++] = a;
-    p->n_sequences++;
     return 0;
 }
 
@@ -1050,13 +1040,13 @@ static int emit(struct scan *sc, uint32_t node, size_t first, size_t last)
             size_t gap = (next ? tk[last + 1].start : sc->len) - end;
             if (a->trail_bounded ? !next || gap != a->trail_len : gap < a->trail_len)
                 continue;
-            if (memcmp(sc->text + end, sc->p->exact + a->trail_off, a->trail_len) != 0)
+            if (memcmp(sc->text + end, sc->p->exact.b + a->trail_off, a->trail_len) != 0)
                 continue;
             end += a->trail_len;
         }
         if (a->exact_len &&
             (end - start != a->exact_len ||
-             memcmp(sc->text + start, sc->p->exact + a->exact_off, a->exact_len) != 0))
+             memcmp(sc->text + start, sc->p->exact.b + a->exact_off, a->exact_len) != 0))
             continue;
         int rc = seen_before(sc, a->id, end);
         if (rc < 0)
@@ -1128,7 +1118,7 @@ static int tokenize(struct scan *sc, size_t len)
     struct na_phrase_token *tokens = s->tokens;
     const uint32_t *slots = p->words.slots;
     const struct strtab_entry *entries = p->words.v;
-    const char *pool = p->words.pool;
+    const char *pool = p->words.pool.b;
     const size_t mask = p->words.mask, max_word = p->max_word_len;
     size_t n = 0;
 

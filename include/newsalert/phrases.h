@@ -32,9 +32,8 @@ int na_phrases_add(struct na_phrases *p, unsigned id, const char *expr, bool cas
 /* Ends the adding: builds the look-up tables. 0, or -1 out of memory. */
 int na_phrases_finish(struct na_phrases *p);
 
-/* Patterns added, and word sequences they expanded to. */
+/* Patterns added. */
 size_t na_phrases_pattern_count(const struct na_phrases *p);
-size_t na_phrases_sequence_count(const struct na_phrases *p);
 
 /* Per-thread working memory for na_phrases_scan: zero it before first use
  * and release it with na_phrases_scratch_release. It grows to the largest
