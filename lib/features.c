@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "newsalert/features.h"
+#include "wordchar.h"
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
@@ -50,22 +51,11 @@ static const unsigned char norm[256] = {
     [0x80 ... 0xff] = NONASCII,
 };
 
-/* Is the character that starts at s[i] (a UTF-8 lead byte) a letter? Not
- * U+00A0-U+00BF, U+00D7, U+00F7, U+2000-U+206F (curly quotes, dashes) or
- * U+3000-U+303F; any other is, which is right for the accented Latin, Greek
- * and Cyrillic of names. The tagger's word boundaries read it the same. */
+/* Is the character at s[i] a letter, as the tagger's word boundaries read
+ * it (wordchar.h)? A byte inside a character is not one. */
 static bool utf8_letter(const unsigned char *s, size_t i, size_t len)
 {
-    unsigned char c = s[i], d = i + 1 < len ? s[i + 1] : 0;
-    if (c == 0xc2)
-        return d < 0xa0;
-    if (c == 0xc3)
-        return d != 0x97 && d != 0xb7;
-    if (c == 0xe2)
-        return d != 0x80 && d != 0x81;
-    if (c == 0xe3)
-        return d != 0x80;
-    return c >= 0xc0;
+    return (s[i] & 0xc0) == 0xc0 && na_utf8_letter_at(s, i, len);
 }
 
 /* An apostrophe (ASCII or U+2019) at s[i]: its length, or 0. */
