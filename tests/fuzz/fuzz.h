@@ -30,6 +30,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                \
     } while (0)
 
+/* The daemon's defaults for limits.max_matches, limits.max_evidence and
+ * limits.max_evidence_bytes, for the targets that tag. */
+#define FUZZ_MAX_MATCHES 4096
+#define FUZZ_MAX_EVIDENCE 3
+#define FUZZ_MAX_EVIDENCE_BYTES 512
+
+#ifdef NA_SOURCE_DIR
+/* The shipped configuration's rules directory and actors file, or those in
+ * $NA_FUZZ_CONFIG_DIR (rules/ and actors.yaml) when it is set; returns the
+ * directory. */
+static inline const char *fuzz_config_paths(char rules[PATH_MAX], char actors[PATH_MAX])
+{
+    const char *dir = getenv("NA_FUZZ_CONFIG_DIR");
+    if (dir == NULL || *dir == '\0')
+        dir = NA_SOURCE_DIR "/config";
+    snprintf(rules, PATH_MAX, "%s/rules", dir);
+    snprintf(actors, PATH_MAX, "%s/actors.yaml", dir);
+    return dir;
+}
+#endif
+
 /* The process's temporary directory, once created. */
 static inline char *fuzz_tmp_path(void)
 {

@@ -8,9 +8,6 @@
 #include "newsalert/tagger.h"
 #include "newsalert/utf8.h"
 
-#define MAX_MATCHES 4096
-#define MAX_EVIDENCE 3
-
 static struct na_ruleset *rs_fast, *rs_ref;
 static struct na_tagger *fast, *ref;
 
@@ -24,19 +21,15 @@ static void teardown(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *dir = getenv("NA_FUZZ_CONFIG_DIR");
     char rules[PATH_MAX], actors[PATH_MAX];
     struct na_error err = {{0}};
-    struct na_tagger_limits lim = {.max_matches = MAX_MATCHES,
-                                   .max_evidence = MAX_EVIDENCE};
+    struct na_tagger_limits lim = {.max_matches = FUZZ_MAX_MATCHES,
+                                   .max_evidence = FUZZ_MAX_EVIDENCE};
     struct na_ruleset_options regex_only = {.regex_only = true};
     (void)argc;
     (void)argv;
 
-    if (dir == NULL || *dir == '\0')
-        dir = NA_SOURCE_DIR "/config";
-    snprintf(rules, sizeof(rules), "%s/rules", dir);
-    snprintf(actors, sizeof(actors), "%s/actors.yaml", dir);
+    fuzz_config_paths(rules, actors);
     rs_fast = na_ruleset_load(rules, actors, &err);
     rs_ref = rs_fast ? na_ruleset_load_opts(rules, actors, &regex_only, &err) : NULL;
     fast = rs_ref ? na_tagger_new(rs_fast, &lim, &err) : NULL;

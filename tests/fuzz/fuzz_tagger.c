@@ -13,12 +13,6 @@
 #include "newsalert/tagger.h"
 #include "newsalert/utf8.h"
 
-/* The daemon's defaults: limits.max_matches, limits.max_evidence and
- * limits.max_evidence_bytes. */
-#define MAX_MATCHES 4096
-#define MAX_EVIDENCE 3
-#define MAX_EVIDENCE_BYTES 512
-
 static struct na_ruleset *rs;
 static struct na_tagger *tagger;
 static struct na_model *model;
@@ -34,18 +28,14 @@ static void teardown(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *dir = getenv("NA_FUZZ_CONFIG_DIR");
     char rules[PATH_MAX], actors[PATH_MAX];
     struct na_error err = {{0}};
-    struct na_tagger_limits lim = {.max_matches = MAX_MATCHES,
-                                   .max_evidence = MAX_EVIDENCE};
+    struct na_tagger_limits lim = {.max_matches = FUZZ_MAX_MATCHES,
+                                   .max_evidence = FUZZ_MAX_EVIDENCE};
     (void)argc;
     (void)argv;
 
-    if (dir == NULL || *dir == '\0')
-        dir = NA_SOURCE_DIR "/config";
-    snprintf(rules, sizeof(rules), "%s/rules", dir);
-    snprintf(actors, sizeof(actors), "%s/actors.yaml", dir);
+    const char *dir = fuzz_config_paths(rules, actors);
     rs = na_ruleset_load(rules, actors, &err);
     if (rs == NULL) {
         fprintf(stderr, "fuzz_tagger: %s\n", err.msg);
@@ -63,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         }
         na_tagger_set_model(tagger, model);
     }
-    builder = na_alert_builder_new(MAX_EVIDENCE_BYTES);
+    builder = na_alert_builder_new(FUZZ_MAX_EVIDENCE_BYTES);
     if (tagger == NULL || builder == NULL) {
         fprintf(stderr, "fuzz_tagger: %s\n", tagger ? "out of memory" : err.msg);
         exit(1);
@@ -75,14 +65,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check_result(const struct na_result *res, size_t hl, size_t bl)
 {
     FUZZ_CHECK(res->n_tags == na_ruleset_tag_count(rs));
-    FUZZ_CHECK(res->n_matches <= MAX_MATCHES);
+    FUZZ_CHECK(res->n_matches <= FUZZ_MAX_MATCHES);
     size_t fired = 0;
     for (size_t i = 0; i < res->n_tags; i++) {
         const struct na_tag_result *r = &res->tags[i];
         FUZZ_CHECK(r->tag == i);
         FUZZ_CHECK(isfinite(r->score) && r->score >= 0);
         FUZZ_CHECK(r->confidence >= 0 && r->confidence <= 1);
-        FUZZ_CHECK(r->n_evidence <= MAX_EVIDENCE);
+        FUZZ_CHECK(r->n_evidence <= FUZZ_MAX_EVIDENCE);
         fired += r->fired;
         for (size_t k = 0; k < r->n_evidence; k++) {
             const struct na_evidence *e = &r->evidence[k];
@@ -122,7 +112,7 @@ static void alert(char *headline, char *body, const struct na_result *res)
     FUZZ_CHECK(a->n_tags == res->n_fired);
     for (size_t i = 0; i < a->n_tags; i++)
         for (size_t k = 0; k < a->tags[i]->n_evidence; k++)
-            FUZZ_CHECK(strlen(a->tags[i]->evidence[k]->sentence) <= MAX_EVIDENCE_BYTES);
+            FUZZ_CHECK(strlen(a->tags[i]->evidence[k]->sentence) <= FUZZ_MAX_EVIDENCE_BYTES);
     a->topic = "alert.fuzz";
     size_t len = newsalert__v1__alert__get_packed_size(a);
     uint8_t *buf = malloc(len ? len : 1);
