@@ -32,6 +32,12 @@ void na_featbuf_release(struct na_featbuf *fb)
     *fb = (struct na_featbuf){0};
 }
 
+void na_hashbuf_release(struct na_hashbuf *hb)
+{
+    free(hb->v);
+    *hb = (struct na_hashbuf){0};
+}
+
 /* What a byte adds to a word: ASCII letters lower-cased, every digit '0', 0
  * for a separator, and NONASCII for the bytes of a multi-byte character,
  * which utf8_letter decides on. */
@@ -90,13 +96,20 @@ static size_t skip_separator(const unsigned char *s, size_t i, size_t len)
     return i;
 }
 
-long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsigned field,
-                        const char *text, size_t len, const struct na_span *spans,
-                        size_t n_spans, unsigned max_n, size_t max_words)
+/* The word n-grams of one text, as occurrences (full) or as their hashes
+ * alone: one body for both, so that the two can never hash differently.
+ * buf holds *n elements of elem bytes in room for *cap. */
+static inline __attribute__((always_inline)) long
+ngrams(void **buf, size_t *n_out, size_t *cap, size_t elem, bool full, enum na_feature_kind kind,
+       unsigned field, const char *text, size_t len, const struct na_span *spans,
+       size_t n_spans, unsigned max_n, size_t max_words)
 {
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
-    uint64_t hist[3];
+    /* The n-grams that end at a word hash the seed, then each word's hash,
+     * earlier words first, then n. The 1- and 2-gram prefixes that ended
+     * at the word before carry over, so that each n costs one step. */
+    uint64_t prefix1 = 0, prefix2 = 0;
     uint32_t hist_start[3];
     size_t n_hist = 0, sentence = 0, i = 0;
     size_t words = 0;
@@ -106,18 +119,23 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
     /* A word and its separator take two bytes at least; max_n grams end at
      * each word, and no more than max_words words are read. */
     size_t most = (len + 1) / 2 < max_words ? (len + 1) / 2 : max_words;
-    if (fb->cap - fb->n < most * max_n + 8) {
-        size_t ncap = fb->n + most * max_n + 8;
-        if (ncap < fb->cap * 2)
-            ncap = fb->cap * 2;
-        struct na_feature *p = realloc(fb->v, ncap * sizeof(*p));
+    if (*cap - *n_out < most * max_n + 8) {
+        size_t ncap = *n_out + most * max_n + 8;
+        if (ncap < *cap * 2)
+            ncap = *cap * 2;
+        void *p = realloc(*buf, ncap * elem);
         if (p == NULL)
             return -1;
-        fb->v = p;
-        fb->cap = ncap;
+        *buf = p;
+        *cap = ncap;
     }
+    size_t out = *n_out;
     while (i < len && words < max_words) {
         unsigned char k = norm[s[i]];
+        if (k == 0 && s[i] != '\'') { /* ASCII punctuation or space (valid UTF-8) */
+            i++;
+            continue;
+        }
         if (k == 0 || (k == NONASCII && !utf8_letter(s, i, len))) {
             i = skip_separator(s, i, len);
             continue;
@@ -125,20 +143,22 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
         size_t start = i;
         uint64_t h = FNV_OFFSET;
         for (;;) {
-            if (k != NONASCII) {
+            while (k != 0 && k != NONASCII) { /* ASCII letters and digits */
                 h = (h ^ k) * FNV_PRIME;
-                i++;
-            } else {
-                do
-                    h = (h ^ s[i++]) * FNV_PRIME;
-                while (i < len && (s[i] & 0xc0) == 0x80);
+                if (++i >= len)
+                    goto word_end;
+                k = norm[s[i]];
             }
+            if (k == 0 || !utf8_letter(s, i, len))
+                break;
+            do
+                h = (h ^ s[i++]) * FNV_PRIME;
+            while (i < len && (s[i] & 0xc0) == 0x80);
             if (i >= len)
                 break;
             k = norm[s[i]];
-            if (k == 0 || (k == NONASCII && !utf8_letter(s, i, len)))
-                break;
         }
+    word_end:;
         /* Which sentence: spans are in order, so walk forward. */
         size_t before = sentence;
         while (sentence + 1 < n_spans && spans[sentence + 1].start <= start)
@@ -146,36 +166,61 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
         if (sentence != before)
             n_hist = 0;
         if (n_hist == 3) {
-            hist[0] = hist[1];
-            hist[1] = hist[2];
             hist_start[0] = hist_start[1];
             hist_start[1] = hist_start[2];
             n_hist = 2;
         }
-        hist[n_hist] = h;
         hist_start[n_hist] = (uint32_t)start;
         n_hist++;
         words++;
-        /* The 1-gram ending here, then the longer ones ending here. */
-        uint64_t g = seed;
-        for (unsigned n = 1; n <= max_n && n <= n_hist; n++) {
-            g = n == 1 ? (seed ^ h) * FNV_PRIME : g;
-            if (n > 1) {
-                /* the n-gram: the earlier words first, then this one */
-                g = seed;
-                for (size_t q = n_hist - n; q < n_hist; q++)
-                    g = (g ^ hist[q]) * FNV_PRIME;
-            }
-            uint64_t gn = (g ^ n) * FNV_PRIME;
-            fb->v[fb->n++] = (struct na_feature){.hash = fold(gn),
-                                                 .value = 1.0f,
-                                                 .kind = (uint8_t)kind,
-                                                 .field = (uint8_t)field,
-                                                 .n = (uint16_t)n,
-                                                 .start = hist_start[n_hist - n],
-                                                 .end = (uint32_t)i,
-                                                 .sentence = (uint32_t)sentence};
+        uint64_t g[3];
+        g[0] = (seed ^ h) * FNV_PRIME;
+        g[1] = (prefix1 ^ h) * FNV_PRIME;
+        g[2] = (prefix2 ^ h) * FNV_PRIME;
+        prefix1 = g[0];
+        prefix2 = g[1];
+        unsigned top = n_hist < max_n ? (unsigned)n_hist : max_n;
+#pragma GCC unroll 3
+        for (unsigned n = 1; n <= 3; n++) {
+            if (n > top)
+                break;
+            uint32_t hash = fold((g[n - 1] ^ n) * FNV_PRIME);
+            if (full)
+                ((struct na_feature *)*buf)[out++] =
+                    (struct na_feature){.hash = hash,
+                                        .value = 1.0f,
+                                        .kind = (uint8_t)kind,
+                                        .field = (uint8_t)field,
+                                        .n = (uint16_t)n,
+                                        .start = hist_start[n_hist - n],
+                                        .end = (uint32_t)i,
+                                        .sentence = (uint32_t)sentence};
+            else
+                ((uint32_t *)*buf)[out++] = hash;
         }
     }
+    *n_out = out;
     return (long)words;
+}
+
+long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsigned field,
+                        const char *text, size_t len, const struct na_span *spans,
+                        size_t n_spans, unsigned max_n, size_t max_words)
+{
+    void *buf = fb->v;
+    long r = ngrams(&buf, &fb->n, &fb->cap, sizeof(*fb->v), true, kind, field, text, len,
+                    spans, n_spans, max_n, max_words);
+    fb->v = buf;
+    return r;
+}
+
+long na_features_hashes(struct na_hashbuf *hb, enum na_feature_kind kind, const char *text,
+                        size_t len, const struct na_span *spans, size_t n_spans,
+                        unsigned max_n, size_t max_words)
+{
+    void *buf = hb->v;
+    long r = ngrams(&buf, &hb->n, &hb->cap, sizeof(*hb->v), false, kind, 0, text, len, spans,
+                    n_spans, max_n, max_words);
+    hb->v = buf;
+    return r;
 }

@@ -18,16 +18,26 @@ static const char magic[8] = "NAMODEL";
  * would hurt to read. */
 #define MAX_MODEL_BYTES (256u << 20)
 
+/* A feature's hash (0: an empty slot) and its row in rowdata, side
+ * by side: a lookup is one cache line. */
+struct model_slot {
+    uint32_t key, row;
+};
+
+#define TF_COUNTS 32
+
 struct na_model {
     size_t n_tags;
     struct na_model_tag tags[NA_MAX_TAGS];
     char *names; /* the tags' names, one allocation */
     size_t n_features;
-    uint32_t *keys; /* open addressing: 0 is empty */
-    uint32_t *rows; /* for each slot, the feature's row in weights */
+    struct model_slot *table; /* open addressing by hash */
     uint32_t mask;
-    float *idf;     /* n_features */
-    float *weights; /* n_features * n_tags */
+    double tf[TF_COUNTS]; /* 1 + ln count, for the counts most n-grams have */
+    /* Row r's idf, then its weight for each tag, at rowdata[r * stride]:
+     * what one known n-gram needs is one cache line, not one per array. */
+    float *rowdata;
+    size_t stride; /* 1 + n_tags */
     unsigned char rules_digest[16];
     char version[17];
 };
@@ -368,11 +378,10 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
         cap <<= 1;
     m->mask = cap - 1;
     m->n_features = n_features;
-    m->keys = calloc(cap, sizeof(*m->keys));
-    m->rows = calloc(cap, sizeof(*m->rows));
-    m->idf = malloc(((size_t)n_features + 1) * sizeof(*m->idf));
-    m->weights = malloc(((size_t)n_features * n_tags + 1) * sizeof(*m->weights));
-    if (!m->keys || !m->rows || !m->idf || !m->weights)
+    m->table = calloc(cap, sizeof(*m->table));
+    m->stride = 1 + n_tags;
+    m->rowdata = malloc(((size_t)n_features * m->stride + 1) * sizeof(*m->rowdata));
+    if (!m->table || !m->rowdata)
         goto oom;
     uint32_t prev = 0;
     for (uint32_t i = 0; i < n_features; i++) {
@@ -383,27 +392,28 @@ struct na_model *na_model_load(const char *path, const struct na_ruleset *rs,
         }
         prev = key;
         uint32_t s = slot_of(key, m->mask);
-        while (m->keys[s])
+        while (m->table[s].key)
             s = (s + 1) & m->mask;
-        m->keys[s] = key;
-        m->rows[s] = i;
+        m->table[s] = (struct model_slot){key, i};
     }
     for (uint32_t i = 0; i < n_features; i++) {
-        m->idf[i] = get_f32(&r);
-        if (!(m->idf[i] > 0 && m->idf[i] < 1e6f)) {
+        float idf = m->rowdata[i * m->stride] = get_f32(&r);
+        if (!(idf > 0 && idf < 1e6f)) {
             na_error_set(err, "%s: feature %u's idf is out of range", path, i);
             goto fail;
         }
     }
     for (size_t i = 0; i < (size_t)n_features * n_tags; i++) {
-        m->weights[i] = get_f32(&r);
-        if (!isfinite(m->weights[i])) {
+        float w = m->rowdata[i / n_tags * m->stride + 1 + i % n_tags] = get_f32(&r);
+        if (!isfinite(w)) {
             na_error_set(err, "%s: weight %zu is not a finite number", path, i);
             goto fail;
         }
     }
     for (int i = 0; i < 8; i++)
         snprintf(m->version + 2 * i, 3, "%02x", digest[i]);
+    for (int c = 1; c < TF_COUNTS; c++)
+        m->tf[c] = 1.0 + log(c);
     free(file);
     return m;
 truncated:
@@ -421,10 +431,8 @@ void na_model_free(struct na_model *m)
 {
     if (m == NULL)
         return;
-    free(m->weights);
-    free(m->idf);
-    free(m->rows);
-    free(m->keys);
+    free(m->rowdata);
+    free(m->table);
     free(m->names);
     free(m);
 }
@@ -454,9 +462,9 @@ double na_model_threshold(const struct na_model *m, unsigned tag)
 static long row_index(const struct na_model *m, uint32_t key)
 {
     for (uint32_t s = slot_of(key, m->mask);; s = (s + 1) & m->mask) {
-        if (m->keys[s] == key)
-            return m->rows[s];
-        if (m->keys[s] == 0)
+        if (m->table[s].key == key)
+            return m->table[s].row;
+        if (m->table[s].key == 0)
             return -1;
     }
 }
@@ -466,7 +474,7 @@ struct na_model_slot {
     uint32_t gen; /* the article it belongs to: another's is an empty slot */
     uint32_t row; /* the model's row + 1 */
     uint32_t count;
-    double value; /* per occurrence, once decided */
+    double value; /* its TF-IDF value before the article is scaled */
 };
 
 void na_model_scratch_release(struct na_model_scratch *s)
@@ -476,11 +484,12 @@ void na_model_scratch_release(struct na_model_scratch *s)
     *s = (struct na_model_scratch){0};
 }
 
-static struct na_model_slot *scratch_find(const struct na_model_scratch *s, uint32_t row)
+/* The slot of row in this article, or the empty one where it would go. */
+static uint32_t scratch_find(const struct na_model_scratch *s, uint32_t row)
 {
     for (uint32_t k = (row * 0x9e3779b1u) & s->mask;; k = (k + 1) & s->mask)
         if (s->slot[k].gen != s->gen || s->slot[k].row == row + 1)
-            return &s->slot[k];
+            return k;
 }
 
 /* Room for n distinct n-grams at half load, and every slot empty: the
@@ -519,20 +528,29 @@ double na_model_tfidf(double count, double idf)
     return (1.0 + log(count)) * idf;
 }
 
-int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
+int na_model_decide(const struct na_model *m, const uint32_t *hash, size_t n,
                     struct na_model_scratch *s, double *decision)
 {
     double d[NA_MAX_TAGS] = {0}, norm2 = 0;
+    const size_t n_tags = m->n_tags;
     if (scratch_reset(s, n) < 0)
         return -1;
+    /* The model's tables are larger than a cache: each lookup is a miss,
+     * so the slot of an n-gram some way ahead is fetched while this one is
+     * looked up, and a known n-gram's row while the article is counted. */
+    enum { AHEAD = 8 };
     for (size_t i = 0; i < n; i++) {
-        long row = row_index(m, f[i].hash);
+        if (i + AHEAD < n)
+            __builtin_prefetch(&m->table[slot_of(hash[i + AHEAD], m->mask)]);
+        long row = row_index(m, hash[i]);
         if (row < 0)
             continue;
-        struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
+        __builtin_prefetch(&m->rowdata[(size_t)row * m->stride]);
+        uint32_t k = scratch_find(s, (uint32_t)row);
+        struct na_model_slot *sl = &s->slot[k];
         if (sl->gen != s->gen) {
             *sl = (struct na_model_slot){.gen = s->gen, .row = (uint32_t)row + 1};
-            s->order[s->used++] = (uint32_t)(sl - s->slot);
+            s->order[s->used++] = k;
         }
         sl->count++;
     }
@@ -540,18 +558,17 @@ int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t
     for (size_t k = 0; k < s->used; k++) {
         struct na_model_slot *sl = &s->slot[s->order[k]];
         size_t row = sl->row - 1;
-        double v = na_model_tfidf(sl->count, m->idf[row]);
+        /* as na_model_tfidf, with 1 + ln count from the table */
+        const float *rd = &m->rowdata[row * m->stride], *w = rd + 1;
+        double v = sl->count < TF_COUNTS ? m->tf[sl->count] * rd[0]
+                                         : na_model_tfidf(sl->count, rd[0]);
         sl->value = v;
         norm2 += v * v;
-        const float *w = &m->weights[row * m->n_tags];
-        for (size_t t = 0; t < m->n_tags; t++)
+        for (size_t t = 0; t < n_tags; t++)
             d[t] += (double)w[t] * v;
     }
     double scale = norm2 > 0 ? 1.0 / sqrt(norm2) : 0;
-    for (size_t k = 0; k < s->used; k++) {
-        struct na_model_slot *sl = &s->slot[s->order[k]];
-        sl->value *= scale / sl->count;
-    }
+    s->scale = scale; /* na_model_value scales the one it is asked for */
     for (size_t t = 0; t < m->n_tags; t++)
         decision[t] = m->tags[t].bias + d[t] * scale;
     return 0;
@@ -563,8 +580,8 @@ double na_model_value(const struct na_model *m, const struct na_model_scratch *s
     long row = row_index(m, hash);
     if (row < 0 || s->cap == 0)
         return 0;
-    const struct na_model_slot *sl = scratch_find(s, (uint32_t)row);
-    return sl->gen == s->gen ? sl->value : 0;
+    const struct na_model_slot *sl = &s->slot[scratch_find(s, (uint32_t)row)];
+    return sl->gen == s->gen ? sl->value * (s->scale / sl->count) : 0;
 }
 
 double na_model_probability(const struct na_model *m, unsigned tag, double decision)
@@ -576,5 +593,5 @@ double na_model_probability(const struct na_model *m, unsigned tag, double decis
 double na_model_weight(const struct na_model *m, unsigned tag, uint32_t hash)
 {
     long row = row_index(m, hash);
-    return row >= 0 ? m->weights[(size_t)row * m->n_tags + tag] : 0;
+    return row >= 0 ? m->rowdata[(size_t)row * m->stride + 1 + tag] : 0;
 }

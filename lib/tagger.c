@@ -94,7 +94,9 @@ struct na_tagger {
     /* The learned layer. */
     const struct na_model *model;
     bool keep_features;
-    struct na_featbuf features;
+    struct na_featbuf features; /* the article's, when have_features */
+    bool have_features;
+    struct na_hashbuf hashes; /* what the model weighs */
     struct na_model_scratch model_scratch;
     double *sentence_score[2];
     size_t cap_sentence_score[2];
@@ -209,6 +211,7 @@ void na_tagger_free(struct na_tagger *t)
     free(t->sentence_score[0]);
     free(t->sentence_score[1]);
     na_featbuf_release(&t->features);
+    na_hashbuf_release(&t->hashes);
     free(t);
 }
 
@@ -649,15 +652,50 @@ static int build_features(struct na_tagger *t, const char *headline, size_t head
                            t->fields[1].spans, t->fields[1].n_spans, NA_MODEL_NGRAM,
                            NA_MODEL_MAX_WORDS - (size_t)hw) < 0)
         return -1;
+    t->have_features = true;
+    return 0;
+}
+
+/* The hashes the model weighs: taken from the features when they were
+ * asked for, else computed alone, which costs a fraction (no offsets). */
+static int build_hashes(struct na_tagger *t, const char *headline, size_t headline_len,
+                        const char *body, size_t body_len)
+{
+    struct na_hashbuf *hb = &t->hashes;
+    long hw;
+
+    hb->n = 0;
+    if (t->have_features) {
+        if (hb->cap < t->features.n) {
+            uint32_t *p = realloc(hb->v, t->features.n * sizeof(*p));
+            if (p == NULL)
+                return -1;
+            hb->v = p;
+            hb->cap = t->features.n;
+        }
+        for (size_t i = 0; i < t->features.n; i++)
+            hb->v[i] = t->features.v[i].hash;
+        hb->n = t->features.n;
+        return 0;
+    }
+    if ((hw = na_features_hashes(hb, NA_FEAT_NGRAM, headline, headline_len, t->fields[0].spans,
+                                 t->fields[0].n_spans, NA_MODEL_NGRAM, NA_MODEL_MAX_WORDS)) < 0 ||
+        na_features_hashes(hb, NA_FEAT_NGRAM, body, body_len, t->fields[1].spans,
+                           t->fields[1].n_spans, NA_MODEL_NGRAM,
+                           NA_MODEL_MAX_WORDS - (size_t)hw) < 0)
+        return -1;
     return 0;
 }
 
 /* Evidence for a tag that the model fired without a counted rule match: the
  * sentence whose words weigh most for it, with its heaviest n-gram as the
  * term. Returns false when no sentence speaks for the tag. */
-static bool model_evidence(struct na_tagger *t, unsigned tag)
+static bool model_evidence(struct na_tagger *t, unsigned tag, const char *headline,
+                           size_t headline_len, const char *body, size_t body_len)
 {
     struct na_tag_result *r = &t->res.tags[tag];
+    if (!t->have_features && build_features(t, headline, headline_len, body, body_len) < 0)
+        return false;
     for (int fi = 0; fi < 2; fi++) {
         size_t ns = t->fields[fi].n_spans;
         if (t->cap_sentence_score[fi] < ns) {
@@ -716,10 +754,12 @@ static bool model_evidence(struct na_tagger *t, unsigned tag)
 /* The model decides: a calibrated probability per tag, firing at the
  * model's threshold. A tag needs evidence to fire: the rules' sentences when
  * they counted any, else the model's own. */
-static int decide(struct na_tagger *t)
+static int decide(struct na_tagger *t, const char *headline, size_t headline_len,
+                  const char *body, size_t body_len)
 {
     double d[NA_MAX_TAGS];
-    if (na_model_decide(t->model, t->features.v, t->features.n, &t->model_scratch, d) < 0)
+    if (build_hashes(t, headline, headline_len, body, body_len) < 0 ||
+        na_model_decide(t->model, t->hashes.v, t->hashes.n, &t->model_scratch, d) < 0)
         return -1;
     t->res.model = t->model;
     t->res.model_values = &t->model_scratch;
@@ -730,7 +770,7 @@ static int decide(struct na_tagger *t)
         r->confidence = p;
         r->fired = p >= na_model_threshold(t->model, tag);
         if (r->fired && r->n_evidence == 0 && t->limits.max_evidence > 0 &&
-            !model_evidence(t, tag))
+            !model_evidence(t, tag, headline, headline_len, body, body_len))
             r->fired = false;
         r->priority = na_priority_of(p);
     }
@@ -852,14 +892,15 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     t->res.matches = t->matches;
     t->res.n_matches = n;
     t->res.truncated = t->truncated;
-    if (t->model || t->keep_features) {
-        if (build_features(t, headline, headline_len, body, body_len) < 0)
-            return na_error_set(err, "out of memory");
+    t->have_features = false;
+    if (t->keep_features && build_features(t, headline, headline_len, body, body_len) < 0)
+        return na_error_set(err, "out of memory");
+    if (t->model && decide(t, headline, headline_len, body, body_len) < 0)
+        return na_error_set(err, "out of memory");
+    if (t->have_features) {
         t->res.features = t->features.v;
         t->res.n_features = t->features.n;
     }
-    if (t->model && decide(t) < 0)
-        return na_error_set(err, "out of memory");
     for (unsigned tag = 0; tag < n_tags; tag++)
         if (t->res.tags[tag].fired)
             t->res.n_fired++;

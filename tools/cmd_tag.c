@@ -219,6 +219,7 @@ int cmd_tag(int argc, char **argv)
         tag_usage(stderr);
         return EXIT_USAGE;
     }
+    ro.keep_features = explain; /* the model's part of the explanation */
     struct tool_pipeline p;
     if (tool_pipeline_open(&p, "tag", &ro) < 0)
         return EXIT_FAIL;

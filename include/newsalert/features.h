@@ -39,6 +39,13 @@ struct na_featbuf {
 
 void na_featbuf_release(struct na_featbuf *fb);
 
+/* The hashes alone, for a model that only weighs them; zero-initialise. */
+struct na_hashbuf {
+    uint32_t *v;
+    size_t n, cap;
+};
+void na_hashbuf_release(struct na_hashbuf *hb);
+
 /* The hash of a named feature: kind, then the bytes of name. */
 uint32_t na_feature_hash(enum na_feature_kind kind, const char *name, size_t len);
 
@@ -52,5 +59,9 @@ uint32_t na_feature_hash(enum na_feature_kind kind, const char *name, size_t len
 long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsigned field,
                         const char *text, size_t len, const struct na_span *spans,
                         size_t n_spans, unsigned max_n, size_t max_words);
+/* The same n-grams, in the same order, as their hashes alone. */
+long na_features_hashes(struct na_hashbuf *hb, enum na_feature_kind kind, const char *text,
+                        size_t len, const struct na_span *spans, size_t n_spans,
+                        unsigned max_n, size_t max_words);
 
 #endif

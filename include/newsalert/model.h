@@ -96,12 +96,14 @@ struct na_model_scratch {
     size_t cap, used;
     uint32_t mask;
     uint32_t gen; /* the article's number, stamped on the slots it uses */
+    double scale; /* what scales the article to unit length */
 };
 void na_model_scratch_release(struct na_model_scratch *s);
 
-/* Decision values of every tag for one article's features, into
+/* Decision values of every tag for the hashes of one article's features
+ * (na_features_hashes: every occurrence, in order), into
  * decision[0..n_tags). Returns 0, or -1 when out of memory. */
-int na_model_decide(const struct na_model *m, const struct na_feature *f, size_t n,
+int na_model_decide(const struct na_model *m, const uint32_t *hash, size_t n,
                     struct na_model_scratch *s, double *decision);
 /* After na_model_decide on the same scratch: the value it gave one
  * occurrence of the feature with this hash (its TF-IDF value divided by its

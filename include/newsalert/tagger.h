@@ -75,8 +75,9 @@ struct na_result {
     struct na_match *matches; /* every term/exclusion match, for --explain */
     size_t n_matches;
     bool truncated; /* max_matches was reached: the rest was not scanned */
-    /* The learned layer's features, when a model is in use or features
-     * were asked for (na_tagger_keep_features). */
+    /* The learned layer's features, when they were asked for
+     * (na_tagger_keep_features); without that the model weighs their
+     * hashes alone, and these are set only when it needed more. */
     const struct na_feature *features;
     size_t n_features;
     const struct na_model *model; /* the model that decided, or NULL */
@@ -110,7 +111,8 @@ const struct na_ruleset *na_tagger_ruleset(const struct na_tagger *t);
 /* Decide with model m from now on (borrowed: it must outlive its use, and
  * its tags are the ruleset's, as na_model_load checked); NULL: rules only. */
 void na_tagger_set_model(struct na_tagger *t, const struct na_model *m);
-/* Compute the features even without a model (for training). */
+/* Keep each article's features in the result, with or without a model
+ * (for training and --explain). */
 void na_tagger_keep_features(struct na_tagger *t, bool on);
 
 /* Calibration: confidence = 1 - 0.5^(score / threshold); the priority is
