@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "newsalert/features.h"
+#include "newsalert/phrases.h"
 #include "wordchar.h"
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -55,6 +56,49 @@ static const unsigned char norm[256] = {
     ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
     ['y'] = 'y', ['z'] = 'z',
     [0x80 ... 0xff] = NONASCII,
+};
+
+/* What a byte of a phrase-matcher token adds to a word: as norm, but the
+ * bytes of a multi-byte letter as they are, and 0 for '_', which is a word
+ * character to the matcher and a separator here. */
+static const unsigned char token_norm[256] = {
+    ['0' ... '9'] = '0',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l',
+    ['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r',
+    ['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
+    ['Y'] = 'y', ['Z'] = 'z',
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
+    ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l',
+    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
+    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
+    ['y'] = 'y', ['z'] = 'z',
+    [0x80] = 0x80, [0x81] = 0x81, [0x82] = 0x82, [0x83] = 0x83, [0x84] = 0x84,
+    [0x85] = 0x85, [0x86] = 0x86, [0x87] = 0x87, [0x88] = 0x88, [0x89] = 0x89,
+    [0x8a] = 0x8a, [0x8b] = 0x8b, [0x8c] = 0x8c, [0x8d] = 0x8d, [0x8e] = 0x8e,
+    [0x8f] = 0x8f, [0x90] = 0x90, [0x91] = 0x91, [0x92] = 0x92, [0x93] = 0x93,
+    [0x94] = 0x94, [0x95] = 0x95, [0x96] = 0x96, [0x97] = 0x97, [0x98] = 0x98,
+    [0x99] = 0x99, [0x9a] = 0x9a, [0x9b] = 0x9b, [0x9c] = 0x9c, [0x9d] = 0x9d,
+    [0x9e] = 0x9e, [0x9f] = 0x9f, [0xa0] = 0xa0, [0xa1] = 0xa1, [0xa2] = 0xa2,
+    [0xa3] = 0xa3, [0xa4] = 0xa4, [0xa5] = 0xa5, [0xa6] = 0xa6, [0xa7] = 0xa7,
+    [0xa8] = 0xa8, [0xa9] = 0xa9, [0xaa] = 0xaa, [0xab] = 0xab, [0xac] = 0xac,
+    [0xad] = 0xad, [0xae] = 0xae, [0xaf] = 0xaf, [0xb0] = 0xb0, [0xb1] = 0xb1,
+    [0xb2] = 0xb2, [0xb3] = 0xb3, [0xb4] = 0xb4, [0xb5] = 0xb5, [0xb6] = 0xb6,
+    [0xb7] = 0xb7, [0xb8] = 0xb8, [0xb9] = 0xb9, [0xba] = 0xba, [0xbb] = 0xbb,
+    [0xbc] = 0xbc, [0xbd] = 0xbd, [0xbe] = 0xbe, [0xbf] = 0xbf, [0xc0] = 0xc0,
+    [0xc1] = 0xc1, [0xc2] = 0xc2, [0xc3] = 0xc3, [0xc4] = 0xc4, [0xc5] = 0xc5,
+    [0xc6] = 0xc6, [0xc7] = 0xc7, [0xc8] = 0xc8, [0xc9] = 0xc9, [0xca] = 0xca,
+    [0xcb] = 0xcb, [0xcc] = 0xcc, [0xcd] = 0xcd, [0xce] = 0xce, [0xcf] = 0xcf,
+    [0xd0] = 0xd0, [0xd1] = 0xd1, [0xd2] = 0xd2, [0xd3] = 0xd3, [0xd4] = 0xd4,
+    [0xd5] = 0xd5, [0xd6] = 0xd6, [0xd7] = 0xd7, [0xd8] = 0xd8, [0xd9] = 0xd9,
+    [0xda] = 0xda, [0xdb] = 0xdb, [0xdc] = 0xdc, [0xdd] = 0xdd, [0xde] = 0xde,
+    [0xdf] = 0xdf, [0xe0] = 0xe0, [0xe1] = 0xe1, [0xe2] = 0xe2, [0xe3] = 0xe3,
+    [0xe4] = 0xe4, [0xe5] = 0xe5, [0xe6] = 0xe6, [0xe7] = 0xe7, [0xe8] = 0xe8,
+    [0xe9] = 0xe9, [0xea] = 0xea, [0xeb] = 0xeb, [0xec] = 0xec, [0xed] = 0xed,
+    [0xee] = 0xee, [0xef] = 0xef, [0xf0] = 0xf0, [0xf1] = 0xf1, [0xf2] = 0xf2,
+    [0xf3] = 0xf3, [0xf4] = 0xf4, [0xf5] = 0xf5, [0xf6] = 0xf6, [0xf7] = 0xf7,
+    [0xf8] = 0xf8, [0xf9] = 0xf9, [0xfa] = 0xfa, [0xfb] = 0xfb, [0xfc] = 0xfc,
+    [0xfd] = 0xfd, [0xfe] = 0xfe, [0xff] = 0xff,
 };
 
 /* Is the character at s[i] a letter, as the tagger's word boundaries read
@@ -212,6 +256,73 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
                     spans, n_spans, max_n, max_words);
     fb->v = buf;
     return r;
+}
+
+long na_features_hashes_tokens(struct na_hashbuf *hb, enum na_feature_kind kind,
+                               const char *text, const struct na_phrase_token *tokens,
+                               size_t n_tokens, const struct na_span *spans, size_t n_spans,
+                               unsigned max_n, size_t max_words)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    const uint64_t seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
+    uint64_t prefix1 = 0, prefix2 = 0;
+    size_t n_hist = 0, sentence = 0, words = 0, out = hb->n;
+
+    if (max_n > 3)
+        max_n = 3;
+    size_t most = n_tokens < max_words ? n_tokens : max_words;
+    if (hb->cap - hb->n < most * max_n + 8) {
+        size_t ncap = hb->n + most * max_n + 8;
+        if (ncap < hb->cap * 2)
+            ncap = hb->cap * 2;
+        uint32_t *p = realloc(hb->v, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        hb->v = p;
+        hb->cap = ncap;
+    }
+    for (size_t t = 0; t < n_tokens && words < max_words; t++) {
+        uint32_t start = tokens[t].start, end = tokens[t].end;
+        /* A lone "s" right after an apostrophe is a possessive, which
+         * skip_separator drops. (A longer token after one is a word.) */
+        if (end - start == 1 && (s[start] | 0x20) == 's' && start > 0 &&
+            (s[start - 1] == '\'' || (start >= 3 && s[start - 3] == 0xe2 &&
+                                      s[start - 2] == 0x80 && s[start - 1] == 0x99)))
+            continue;
+        uint64_t h = tokens[t].hash; /* the matcher's, for ASCII letters */
+        if (h == 0) {
+            h = FNV_OFFSET;
+            for (uint32_t i = start; i < end; i++) {
+                unsigned char k = token_norm[s[i]];
+                if (k == 0)
+                    return -2; /* '_': two words here, one token there */
+                h = (h ^ k) * FNV_PRIME;
+            }
+        }
+        size_t before = sentence;
+        while (sentence + 1 < n_spans && spans[sentence + 1].start <= start)
+            sentence++;
+        if (sentence != before)
+            n_hist = 0;
+        if (n_hist < 3)
+            n_hist++;
+        words++;
+        uint64_t g[3];
+        g[0] = (seed ^ h) * FNV_PRIME;
+        g[1] = (prefix1 ^ h) * FNV_PRIME;
+        g[2] = (prefix2 ^ h) * FNV_PRIME;
+        prefix1 = g[0];
+        prefix2 = g[1];
+        unsigned top = n_hist < max_n ? (unsigned)n_hist : max_n;
+#pragma GCC unroll 3
+        for (unsigned n = 1; n <= 3; n++) {
+            if (n > top)
+                break;
+            hb->v[out++] = fold((g[n - 1] ^ n) * FNV_PRIME);
+        }
+    }
+    hb->n = out;
+    return (long)words;
 }
 
 long na_features_hashes(struct na_hashbuf *hb, enum na_feature_kind kind, const char *text,

@@ -970,12 +970,6 @@ static const unsigned char FOLD[256] = {
     ['X'] = 'x', ['Y'] = 'y', ['Z'] = 'z', [0x80 ... 0xff] = NON_ASCII,
 };
 
-struct na_phrase_token {
-    uint32_t start, end;
-    uint32_t word; /* id in the words table, 0: a word no phrase has */
-    uint32_t root; /* the trie node of phrases that start with it, or 0 */
-};
-
 void na_phrases_scratch_release(struct na_phrase_scratch *s)
 {
     free(s->tokens);
@@ -1133,11 +1127,17 @@ static int tokenize(struct scan *sc, size_t len)
             continue;
         }
         size_t start = i, bl = 0;
+        /* Every folded byte ANDed: a lower-case letter has bits 0x40 and
+         * 0x20, a digit lacks 0x40, '_' lacks 0x20 (and a non-ASCII
+         * character clears it all), so the word is ASCII letters alone when
+         * both survive. */
+        unsigned char all = 0xff;
         uint64_t h = HASH_SEED;
         unsigned char buf[MAX_WORD_LEN];
         /* Each byte of the folded word goes into buf and the hash. */
         for (;;) {
             if (f != NON_ASCII) {
+                all &= f;
                 h = HASH_STEP(h, f);
                 buf[bl & (MAX_WORD_LEN - 1)] = f;
                 bl++;
@@ -1145,6 +1145,7 @@ static int tokenize(struct scan *sc, size_t len)
             } else {
                 if (!na_utf8_letter_at(t, i, len))
                     break;
+                all = 0;
                 unsigned char fc[4];
                 size_t fl, k = fold_char(t + i, len - i, fc, &fl);
                 for (size_t b = 0; b < fl; b++, bl++) {
@@ -1167,10 +1168,20 @@ static int tokenize(struct scan *sc, size_t len)
                 }
             }
         }
-        tokens[n++] = (struct na_phrase_token){(uint32_t)start, (uint32_t)i, id, root};
+        tokens[n++] = (struct na_phrase_token){(uint32_t)start, (uint32_t)i, id, root,
+                                               (all & 0x60) == 0x60 ? h : 0};
     }
     sc->n_tokens = n;
     return 0;
+}
+
+const struct na_phrase_token *na_phrases_tokens(const struct na_phrase_scratch *s,
+                                                const char *text, size_t len, size_t *n)
+{
+    if (s->tokens_of == NULL || s->tokens_of != text || s->tokens_len != len)
+        return NULL;
+    *n = s->n_tokens;
+    return s->tokens;
 }
 
 int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
@@ -1178,6 +1189,7 @@ int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
 {
     struct scan sc = {p, s, (const unsigned char *)text, len, 0, 0, cb, ctx};
 
+    s->tokens_of = NULL;
     if (p->n_accepts == 0 || len == 0)
         return 0;
     if (s->seen == NULL) {
@@ -1191,6 +1203,9 @@ int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
     }
     if (tokenize(&sc, len) < 0)
         return -1;
+    s->tokens_of = text;
+    s->tokens_len = len;
+    s->n_tokens = sc.n_tokens;
     for (size_t i = 0; i < sc.n_tokens; i++) {
         const struct na_phrase_token *tk = &s->tokens[i];
         if (tk->root == 0)

@@ -97,6 +97,9 @@ struct na_tagger {
     struct na_featbuf features; /* the article's, when have_features */
     bool have_features;
     struct na_hashbuf hashes; /* what the model weighs */
+    bool hashed;              /* hashes hold this article's, field by field */
+    long headline_words;      /* words of the headline that went into them */
+    bool cut[2];              /* the phrase matcher cut this field */
     struct na_model_scratch model_scratch;
     double *sentence_score[2];
     size_t cap_sentence_score[2];
@@ -407,6 +410,7 @@ static int scan(struct na_tagger *t, enum na_field field, const char *text, size
     if (na_phrases_scan(na_ruleset_phrases(t->rs), &t->phrase_scratch, text, len,
                         on_phrase, t) < 0)
         return na_error_set(err, "out of memory");
+    t->cut[field - 1] = true;
     const hs_database_t *db = na_ruleset_database(t->rs);
     if (db == NULL || t->truncated)
         return 0;
@@ -656,6 +660,28 @@ static int build_features(struct na_tagger *t, const char *headline, size_t head
     return 0;
 }
 
+/* The model's hashes of one field, appended, from the words the phrase
+ * matcher has just cut it into when it did, else from its bytes: the
+ * same hashes either way (features.h). Returns the words read, or -1. */
+static long field_hashes(struct na_tagger *t, enum na_field field, const char *text,
+                         size_t len, size_t max_words)
+{
+    const struct field_state *f = &t->fields[field - 1];
+    const struct na_phrase_token *tk = NULL;
+    size_t n_tk = 0;
+    long w = -2;
+
+    if (t->cut[field - 1])
+        tk = na_phrases_tokens(&t->phrase_scratch, text, len, &n_tk);
+    if (tk)
+        w = na_features_hashes_tokens(&t->hashes, NA_FEAT_NGRAM, text, tk, n_tk, f->spans,
+                                      f->n_spans, NA_MODEL_NGRAM, max_words);
+    if (w == -2)
+        w = na_features_hashes(&t->hashes, NA_FEAT_NGRAM, text, len, f->spans, f->n_spans,
+                               NA_MODEL_NGRAM, max_words);
+    return w;
+}
+
 /* The hashes the model weighs: taken from the features when they were
  * asked for, else computed alone, which costs a fraction (no offsets). */
 static int build_hashes(struct na_tagger *t, const char *headline, size_t headline_len,
@@ -664,6 +690,8 @@ static int build_hashes(struct na_tagger *t, const char *headline, size_t headli
     struct na_hashbuf *hb = &t->hashes;
     long hw;
 
+    if (t->hashed)
+        return 0;
     hb->n = 0;
     if (t->have_features) {
         if (hb->cap < t->features.n) {
@@ -799,12 +827,28 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     t->truncated = false;
     memset(&t->res, 0, sizeof(t->res));
     t->res.n_tags = n_tags;
-    if (scan(t, NA_FIELD_HEADLINE, headline, headline_len, err) < 0 ||
-        scan(t, NA_FIELD_BODY, body, body_len, err) < 0)
-        return -1;
     if (split(&t->fields[0], headline, headline_len) < 0 ||
         split(&t->fields[1], body, body_len) < 0)
         return na_error_set(err, "out of memory");
+    /* The model's hashes of each field are taken as soon as it is scanned,
+     * while the phrase matcher's tokens of it are at hand. */
+    bool hash_now = t->model && !t->keep_features;
+    t->hashed = false;
+    t->hashes.n = 0;
+    t->cut[0] = t->cut[1] = false;
+    if (scan(t, NA_FIELD_HEADLINE, headline, headline_len, err) < 0)
+        return -1;
+    if (hash_now && (t->headline_words = field_hashes(t, NA_FIELD_HEADLINE, headline,
+                                                      headline_len, NA_MODEL_MAX_WORDS)) < 0)
+        return na_error_set(err, "out of memory");
+    if (scan(t, NA_FIELD_BODY, body, body_len, err) < 0)
+        return -1;
+    if (hash_now) {
+        if (field_hashes(t, NA_FIELD_BODY, body, body_len,
+                         NA_MODEL_MAX_WORDS - (size_t)t->headline_words) < 0)
+            return na_error_set(err, "out of memory");
+        t->hashed = true;
+    }
 
     /* Actors first: context rules depend on where they are. */
     size_t n_terms_total = 0;

@@ -63,5 +63,16 @@ long na_features_ngrams(struct na_featbuf *fb, enum na_feature_kind kind, unsign
 long na_features_hashes(struct na_hashbuf *hb, enum na_feature_kind kind, const char *text,
                         size_t len, const struct na_span *spans, size_t n_spans,
                         unsigned max_n, size_t max_words);
+/* The same hashes again, from the words the phrase matcher cut text into
+ * (na_phrases_tokens) rather than from its bytes, which saves a pass. Its
+ * words are these words but for a possessive "'s", which this drops as
+ * na_features_ngrams does, and '_', a word character there: when a token
+ * holds one, -2 is returned with nothing appended, and na_features_hashes
+ * must read the text instead. */
+struct na_phrase_token;
+long na_features_hashes_tokens(struct na_hashbuf *hb, enum na_feature_kind kind,
+                               const char *text, const struct na_phrase_token *tokens,
+                               size_t n_tokens, const struct na_span *spans, size_t n_spans,
+                               unsigned max_n, size_t max_words);
 
 #endif

@@ -42,9 +42,21 @@ struct na_phrase_seen {
     uint64_t key;
     uint32_t gen;
 };
+/* A word of the text as the matcher cuts it: a run of word characters
+ * (wordchar.h), at bytes [start, end). */
+struct na_phrase_token {
+    uint32_t start, end;
+    uint32_t word; /* id in the words table, 0: a word no phrase has */
+    uint32_t root; /* the trie node of phrases that start with it, or 0 */
+    /* When the word is ASCII letters alone: 64-bit FNV-1a of it lower-cased
+     * (the learned layer's word hash, features.h); else 0. */
+    uint64_t hash;
+};
 struct na_phrase_scratch {
     struct na_phrase_token *tokens;
     size_t cap_tokens;
+    const char *tokens_of; /* the text the last scan cut into tokens */
+    size_t tokens_len, n_tokens;
     /* (pattern, end) pairs already reported, stamped by scan */
     struct na_phrase_seen *seen;
     size_t cap_seen;
@@ -61,5 +73,10 @@ typedef int (*na_phrase_cb)(unsigned id, uint32_t start, uint32_t end, void *ctx
  * 1 when a callback stopped the scan, or -1 out of memory. */
 int na_phrases_scan(const struct na_phrases *p, struct na_phrase_scratch *s,
                     const char *text, size_t len, na_phrase_cb cb, void *ctx);
+/* The tokens of text[0..len), when the last na_phrases_scan on s was of
+ * that text and cut it (it does not when there are no phrases or the text
+ * is empty); else NULL. *n: how many. */
+const struct na_phrase_token *na_phrases_tokens(const struct na_phrase_scratch *s,
+                                                const char *text, size_t len, size_t *n);
 
 #endif

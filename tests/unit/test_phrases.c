@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "newsalert/model.h"
 #include "newsalert/phrases.h"
 #include "newsalert/ruleset.h"
 #include "newsalert/tagger.h"
@@ -230,7 +231,11 @@ static void test_case(void **state)
     na_phrases_free(p);
 }
 
-/* ---- the tagger, with and without the phrase matcher ---- */
+/* ---- the tagger, with and without the phrase matcher ----
+ *
+ * Both with the shipped model too: with the phrase matcher the model's
+ * n-grams are built from its tokens, without it from the bytes, and with
+ * features kept from the full occurrences. All three must decide alike. */
 
 static void same_result(const struct na_result *a, const struct na_result *b,
                         const char *text)
@@ -252,9 +257,10 @@ static void same_result(const struct na_result *a, const struct na_result *b,
     for (size_t t = 0; t < a->n_tags; t++) {
         const struct na_tag_result *x = &a->tags[t], *y = &b->tags[t];
         if (x->fired != y->fired || x->score != y->score ||
-            x->n_evidence != y->n_evidence)
-            fail_msg("'%s': tag %zu: fired %d/%d score %g/%g", text, t, x->fired,
-                     y->fired, x->score, y->score);
+            x->n_evidence != y->n_evidence || x->decision != y->decision ||
+            x->confidence != y->confidence)
+            fail_msg("'%s': tag %zu: fired %d/%d score %g/%g decision %.17g/%.17g", text, t,
+                     x->fired, y->fired, x->score, y->score, x->decision, y->decision);
         for (size_t e = 0; e < x->n_evidence; e++)
             assert_memory_equal(&x->evidence[e], &y->evidence[e], sizeof(x->evidence[e]));
     }
@@ -360,6 +366,19 @@ static const char *const VOCAB[] = {
     "\"",
     "-",
     "--",
+    /* where the phrase matcher's words and the model's n-grams part ways */
+    "Russia's",
+    "Russia\xe2\x80\x99s",
+    "'s",
+    "\xe2\x80\x99S",
+    "s",
+    "'",
+    "snake_case",
+    "aid_",
+    "_",
+    "2024",
+    "F-16s",
+    "Ankara\xe2\x80\x99s_",
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -387,6 +406,18 @@ static void test_tagger_same_with_and_without(void **state)
                      *b = na_tagger_new(slow, &lim, &err);
     assert_non_null(a);
     assert_non_null(b);
+    struct na_tagger *am = na_tagger_new(fast, &lim, &err),
+                     *bm = na_tagger_new(slow, &lim, &err),
+                     *km = na_tagger_new(fast, &lim, &err);
+    struct na_model *model = na_model_load(NA_SOURCE_DIR "/config/tagger.model", fast, &err);
+    assert_non_null(model);
+    assert_non_null(am);
+    assert_non_null(bm);
+    assert_non_null(km);
+    na_tagger_set_model(am, model);
+    na_tagger_set_model(bm, model);
+    na_tagger_set_model(km, model);
+    na_tagger_keep_features(km, true);
 
     /* Most of the shipped patterns go to the phrase matcher. */
     size_t on_tokens = 0;
@@ -415,9 +446,18 @@ static void test_tagger_same_with_and_without(void **state)
         assert_int_equal(na_tagger_tag(a, text, cut, text + cut, n - cut, &ra, &err), 0);
         assert_int_equal(na_tagger_tag(b, text, cut, text + cut, n - cut, &rb, &err), 0);
         same_result(ra, rb, text);
+        assert_int_equal(na_tagger_tag(am, text, cut, text + cut, n - cut, &ra, &err), 0);
+        assert_int_equal(na_tagger_tag(bm, text, cut, text + cut, n - cut, &rb, &err), 0);
+        same_result(ra, rb, text);
+        assert_int_equal(na_tagger_tag(km, text, cut, text + cut, n - cut, &rb, &err), 0);
+        same_result(ra, rb, text);
     }
     na_tagger_free(a);
     na_tagger_free(b);
+    na_tagger_free(am);
+    na_tagger_free(bm);
+    na_tagger_free(km);
+    na_model_free(model);
     na_ruleset_free(fast);
     na_ruleset_free(slow);
 }
