@@ -532,40 +532,63 @@ int na_model_decide(const struct na_model *m, const uint32_t *hash, size_t n,
                     struct na_model_scratch *s, double *decision)
 {
     double d[NA_MAX_TAGS] = {0}, norm2 = 0;
-    const size_t n_tags = m->n_tags;
+    const size_t n_tags = m->n_tags, stride = m->stride;
+    const struct model_slot *table = m->table;
+    const float *rowdata = m->rowdata;
+    const uint32_t mask = m->mask;
     if (scratch_reset(s, n) < 0)
         return -1;
+    struct na_model_slot *slot = s->slot;
+    const uint32_t gen = s->gen;
     /* The model's tables are larger than a cache: each lookup is a miss,
      * so the slot of an n-gram some way ahead is fetched while this one is
      * looked up, and a known n-gram's row while the article is counted. */
     enum { AHEAD = 8 };
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n)
-            __builtin_prefetch(&m->table[slot_of(hash[i + AHEAD], m->mask)]);
+            __builtin_prefetch(&table[slot_of(hash[i + AHEAD], mask)]);
         long row = row_index(m, hash[i]);
         if (row < 0)
             continue;
-        __builtin_prefetch(&m->rowdata[(size_t)row * m->stride]);
+        __builtin_prefetch(&rowdata[(size_t)row * stride]);
         uint32_t k = scratch_find(s, (uint32_t)row);
-        struct na_model_slot *sl = &s->slot[k];
-        if (sl->gen != s->gen) {
-            *sl = (struct na_model_slot){.gen = s->gen, .row = (uint32_t)row + 1};
+        struct na_model_slot *sl = &slot[k];
+        if (sl->gen != gen) {
+            *sl = (struct na_model_slot){.gen = gen, .row = (uint32_t)row + 1};
             s->order[s->used++] = k;
         }
         sl->count++;
     }
     /* First-seen order: the same article sums in the same order. */
-    for (size_t k = 0; k < s->used; k++) {
-        struct na_model_slot *sl = &s->slot[s->order[k]];
+    const uint32_t *order = s->order;
+    for (size_t k = 0, used = s->used; k < used; k++) {
+        struct na_model_slot *sl = &slot[order[k]];
         size_t row = sl->row - 1;
         /* as na_model_tfidf, with 1 + ln count from the table */
-        const float *rd = &m->rowdata[row * m->stride], *w = rd + 1;
+        const float *rd = &rowdata[row * stride], *w = rd + 1;
         double v = sl->count < TF_COUNTS ? m->tf[sl->count] * rd[0]
                                          : na_model_tfidf(sl->count, rd[0]);
         sl->value = v;
         norm2 += v * v;
-        for (size_t t = 0; t < n_tags; t++)
-            d[t] += (double)w[t] * v;
+        /* Each tag's sum on its own, in the same order whatever the count;
+         * a few tags, as rule sets have, unrolled. */
+        switch (n_tags) {
+        case 4:
+            d[3] += (double)w[3] * v;
+            /* fall through */
+        case 3:
+            d[2] += (double)w[2] * v;
+            /* fall through */
+        case 2:
+            d[1] += (double)w[1] * v;
+            /* fall through */
+        case 1:
+            d[0] += (double)w[0] * v;
+            break;
+        default:
+            for (size_t t = 0; t < n_tags; t++)
+                d[t] += (double)w[t] * v;
+        }
     }
     double scale = norm2 > 0 ? 1.0 / sqrt(norm2) : 0;
     s->scale = scale; /* na_model_value scales the one it is asked for */
