@@ -68,7 +68,8 @@ long na_features_hashes(struct na_hashbuf *hb, enum na_feature_kind kind, const 
  * words are these words but for a possessive "'s", which this drops as
  * na_features_ngrams does, and '_', a word character there: when a token
  * holds one, -2 is returned with nothing appended, and na_features_hashes
- * must read the text instead. */
+ * must read the text instead. A token's word hash is the matcher's when it
+ * kept one (ASCII letters alone), else it is hashed again from its bytes. */
 struct na_phrase_token;
 long na_features_hashes_tokens(struct na_hashbuf *hb, enum na_feature_kind kind,
                                const char *text, const struct na_phrase_token *tokens,
