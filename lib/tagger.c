@@ -718,12 +718,9 @@ static int build_hashes(struct na_tagger *t, const char *headline, size_t headli
 /* Evidence for a tag that the model fired without a counted rule match: the
  * sentence whose words weigh most for it, with its heaviest n-gram as the
  * term. Returns false when no sentence speaks for the tag. */
-static bool model_evidence(struct na_tagger *t, unsigned tag, const char *headline,
-                           size_t headline_len, const char *body, size_t body_len)
+static bool model_evidence(struct na_tagger *t, unsigned tag)
 {
     struct na_tag_result *r = &t->res.tags[tag];
-    if (!t->have_features && build_features(t, headline, headline_len, body, body_len) < 0)
-        return false;
     for (int fi = 0; fi < 2; fi++) {
         size_t ns = t->fields[fi].n_spans;
         if (t->cap_sentence_score[fi] < ns) {
@@ -797,9 +794,14 @@ static int decide(struct na_tagger *t, const char *headline, size_t headline_len
         r->decision = d[tag];
         r->confidence = p;
         r->fired = p >= na_model_threshold(t->model, tag);
-        if (r->fired && r->n_evidence == 0 && t->limits.max_evidence > 0 &&
-            !model_evidence(t, tag, headline, headline_len, body, body_len))
-            r->fired = false;
+        if (r->fired && r->n_evidence == 0 && t->limits.max_evidence > 0) {
+            /* the model's evidence needs each n-gram's sentence */
+            if (!t->have_features &&
+                build_features(t, headline, headline_len, body, body_len) < 0)
+                return -1;
+            if (!model_evidence(t, tag))
+                r->fired = false;
+        }
         r->priority = na_priority_of(p);
     }
     return 0;
