@@ -58,49 +58,6 @@ static const unsigned char norm[256] = {
     [0x80 ... 0xff] = NONASCII,
 };
 
-/* What a byte of a phrase-matcher token adds to a word: as norm, but the
- * bytes of a multi-byte letter as they are, and 0 for '_', which is a word
- * character to the matcher and a separator here. */
-static const unsigned char token_norm[256] = {
-    ['0' ... '9'] = '0',
-    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
-    ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l',
-    ['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r',
-    ['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
-    ['Y'] = 'y', ['Z'] = 'z',
-    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
-    ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l',
-    ['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
-    ['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
-    ['y'] = 'y', ['z'] = 'z',
-    [0x80] = 0x80, [0x81] = 0x81, [0x82] = 0x82, [0x83] = 0x83, [0x84] = 0x84,
-    [0x85] = 0x85, [0x86] = 0x86, [0x87] = 0x87, [0x88] = 0x88, [0x89] = 0x89,
-    [0x8a] = 0x8a, [0x8b] = 0x8b, [0x8c] = 0x8c, [0x8d] = 0x8d, [0x8e] = 0x8e,
-    [0x8f] = 0x8f, [0x90] = 0x90, [0x91] = 0x91, [0x92] = 0x92, [0x93] = 0x93,
-    [0x94] = 0x94, [0x95] = 0x95, [0x96] = 0x96, [0x97] = 0x97, [0x98] = 0x98,
-    [0x99] = 0x99, [0x9a] = 0x9a, [0x9b] = 0x9b, [0x9c] = 0x9c, [0x9d] = 0x9d,
-    [0x9e] = 0x9e, [0x9f] = 0x9f, [0xa0] = 0xa0, [0xa1] = 0xa1, [0xa2] = 0xa2,
-    [0xa3] = 0xa3, [0xa4] = 0xa4, [0xa5] = 0xa5, [0xa6] = 0xa6, [0xa7] = 0xa7,
-    [0xa8] = 0xa8, [0xa9] = 0xa9, [0xaa] = 0xaa, [0xab] = 0xab, [0xac] = 0xac,
-    [0xad] = 0xad, [0xae] = 0xae, [0xaf] = 0xaf, [0xb0] = 0xb0, [0xb1] = 0xb1,
-    [0xb2] = 0xb2, [0xb3] = 0xb3, [0xb4] = 0xb4, [0xb5] = 0xb5, [0xb6] = 0xb6,
-    [0xb7] = 0xb7, [0xb8] = 0xb8, [0xb9] = 0xb9, [0xba] = 0xba, [0xbb] = 0xbb,
-    [0xbc] = 0xbc, [0xbd] = 0xbd, [0xbe] = 0xbe, [0xbf] = 0xbf, [0xc0] = 0xc0,
-    [0xc1] = 0xc1, [0xc2] = 0xc2, [0xc3] = 0xc3, [0xc4] = 0xc4, [0xc5] = 0xc5,
-    [0xc6] = 0xc6, [0xc7] = 0xc7, [0xc8] = 0xc8, [0xc9] = 0xc9, [0xca] = 0xca,
-    [0xcb] = 0xcb, [0xcc] = 0xcc, [0xcd] = 0xcd, [0xce] = 0xce, [0xcf] = 0xcf,
-    [0xd0] = 0xd0, [0xd1] = 0xd1, [0xd2] = 0xd2, [0xd3] = 0xd3, [0xd4] = 0xd4,
-    [0xd5] = 0xd5, [0xd6] = 0xd6, [0xd7] = 0xd7, [0xd8] = 0xd8, [0xd9] = 0xd9,
-    [0xda] = 0xda, [0xdb] = 0xdb, [0xdc] = 0xdc, [0xdd] = 0xdd, [0xde] = 0xde,
-    [0xdf] = 0xdf, [0xe0] = 0xe0, [0xe1] = 0xe1, [0xe2] = 0xe2, [0xe3] = 0xe3,
-    [0xe4] = 0xe4, [0xe5] = 0xe5, [0xe6] = 0xe6, [0xe7] = 0xe7, [0xe8] = 0xe8,
-    [0xe9] = 0xe9, [0xea] = 0xea, [0xeb] = 0xeb, [0xec] = 0xec, [0xed] = 0xed,
-    [0xee] = 0xee, [0xef] = 0xef, [0xf0] = 0xf0, [0xf1] = 0xf1, [0xf2] = 0xf2,
-    [0xf3] = 0xf3, [0xf4] = 0xf4, [0xf5] = 0xf5, [0xf6] = 0xf6, [0xf7] = 0xf7,
-    [0xf8] = 0xf8, [0xf9] = 0xf9, [0xfa] = 0xfa, [0xfb] = 0xfb, [0xfc] = 0xfc,
-    [0xfd] = 0xfd, [0xfe] = 0xfe, [0xff] = 0xff,
-};
-
 /* Is the character at s[i] a letter, as the tagger's word boundaries read
  * it (wordchar.h)? A byte inside a character is not one. */
 static bool utf8_letter(const unsigned char *s, size_t i, size_t len)
@@ -140,6 +97,67 @@ static size_t skip_separator(const unsigned char *s, size_t i, size_t len)
     return i;
 }
 
+/* Room for need more elements of elem bytes in *buf, which holds n in room
+ * for *cap; 0, or -1 out of memory. */
+static int reserve(void **buf, size_t *cap, size_t n, size_t need, size_t elem)
+{
+    if (*cap - n >= need)
+        return 0;
+    size_t ncap = n + need;
+    if (ncap < *cap * 2)
+        ncap = *cap * 2;
+    void *p = realloc(*buf, ncap * elem);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* The n-grams that end at each word, word by word. An n-gram hashes the
+ * seed, then each word's hash, earlier words first, then n; the 1- and
+ * 2-gram prefixes that ended at the word before carry over, so that each n
+ * costs one step. No n-gram spans two sentences. */
+struct grams {
+    uint64_t seed, prefix1, prefix2;
+    size_t n_hist; /* words of this sentence so far, up to 3 */
+    size_t sentence;
+};
+
+static inline struct grams grams_start(enum na_feature_kind kind)
+{
+    return (struct grams){.seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME};
+}
+
+/* The word of hash h at byte start: the hashes of the n-grams (n <= max_n)
+ * that end with it, the 1-gram first, into out (room for max_n); returns
+ * how many. */
+static inline unsigned grams_word(struct grams *g, uint64_t h, size_t start,
+                                  const struct na_span *spans, size_t n_spans, unsigned max_n,
+                                  uint32_t *out)
+{
+    /* Which sentence: spans are in order, so walk forward. */
+    size_t before = g->sentence;
+    while (g->sentence + 1 < n_spans && spans[g->sentence + 1].start <= start)
+        g->sentence++;
+    if (g->sentence != before)
+        g->n_hist = 0;
+    if (g->n_hist < 3)
+        g->n_hist++;
+    uint64_t p[3] = {(g->seed ^ h) * FNV_PRIME, (g->prefix1 ^ h) * FNV_PRIME,
+                     (g->prefix2 ^ h) * FNV_PRIME};
+    g->prefix1 = p[0];
+    g->prefix2 = p[1];
+    unsigned top = g->n_hist < max_n ? (unsigned)g->n_hist : max_n;
+#pragma GCC unroll 3
+    for (unsigned n = 1; n <= 3; n++) {
+        if (n > top)
+            break;
+        out[n - 1] = fold((p[n - 1] ^ n) * FNV_PRIME);
+    }
+    return top;
+}
+
 /* The word n-grams of one text, as occurrences (full) or as their hashes
  * alone: one body for both, so that the two can never hash differently.
  * buf holds *n elements of elem bytes in room for *cap. */
@@ -149,30 +167,17 @@ ngrams(void **buf, size_t *n_out, size_t *cap, size_t elem, bool full, enum na_f
        size_t n_spans, unsigned max_n, size_t max_words)
 {
     const unsigned char *s = (const unsigned char *)text;
-    const uint64_t seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
-    /* The n-grams that end at a word hash the seed, then each word's hash,
-     * earlier words first, then n. The 1- and 2-gram prefixes that ended
-     * at the word before carry over, so that each n costs one step. */
-    uint64_t prefix1 = 0, prefix2 = 0;
-    uint32_t hist_start[3];
-    size_t n_hist = 0, sentence = 0, i = 0;
-    size_t words = 0;
+    struct grams g = grams_start(kind);
+    uint32_t starts[3]; /* where this word and the two before begin */
+    size_t i = 0, words = 0;
 
     if (max_n > 3)
         max_n = 3;
     /* A word and its separator take two bytes at least; max_n grams end at
      * each word, and no more than max_words words are read. */
     size_t most = (len + 1) / 2 < max_words ? (len + 1) / 2 : max_words;
-    if (*cap - *n_out < most * max_n + 8) {
-        size_t ncap = *n_out + most * max_n + 8;
-        if (ncap < *cap * 2)
-            ncap = *cap * 2;
-        void *p = realloc(*buf, ncap * elem);
-        if (p == NULL)
-            return -1;
-        *buf = p;
-        *cap = ncap;
-    }
+    if (reserve(buf, cap, *n_out, most * max_n + 8, elem) < 0)
+        return -1;
     size_t out = *n_out;
     while (i < len && words < max_words) {
         unsigned char k = norm[s[i]];
@@ -203,45 +208,26 @@ ngrams(void **buf, size_t *n_out, size_t *cap, size_t elem, bool full, enum na_f
             k = norm[s[i]];
         }
     word_end:;
-        /* Which sentence: spans are in order, so walk forward. */
-        size_t before = sentence;
-        while (sentence + 1 < n_spans && spans[sentence + 1].start <= start)
-            sentence++;
-        if (sentence != before)
-            n_hist = 0;
-        if (n_hist == 3) {
-            hist_start[0] = hist_start[1];
-            hist_start[1] = hist_start[2];
-            n_hist = 2;
-        }
-        hist_start[n_hist] = (uint32_t)start;
-        n_hist++;
         words++;
-        uint64_t g[3];
-        g[0] = (seed ^ h) * FNV_PRIME;
-        g[1] = (prefix1 ^ h) * FNV_PRIME;
-        g[2] = (prefix2 ^ h) * FNV_PRIME;
-        prefix1 = g[0];
-        prefix2 = g[1];
-        unsigned top = n_hist < max_n ? (unsigned)n_hist : max_n;
-#pragma GCC unroll 3
-        for (unsigned n = 1; n <= 3; n++) {
-            if (n > top)
-                break;
-            uint32_t hash = fold((g[n - 1] ^ n) * FNV_PRIME);
-            if (full)
-                ((struct na_feature *)*buf)[out++] =
-                    (struct na_feature){.hash = hash,
-                                        .value = 1.0f,
-                                        .kind = (uint8_t)kind,
-                                        .field = (uint8_t)field,
-                                        .n = (uint16_t)n,
-                                        .start = hist_start[n_hist - n],
-                                        .end = (uint32_t)i,
-                                        .sentence = (uint32_t)sentence};
-            else
-                ((uint32_t *)*buf)[out++] = hash;
+        if (!full) {
+            out += grams_word(&g, h, start, spans, n_spans, max_n, (uint32_t *)*buf + out);
+            continue;
         }
+        uint32_t hash[3];
+        unsigned n_grams = grams_word(&g, h, start, spans, n_spans, max_n, hash);
+        starts[2] = starts[1];
+        starts[1] = starts[0];
+        starts[0] = (uint32_t)start;
+        for (unsigned n = 1; n <= n_grams; n++)
+            ((struct na_feature *)*buf)[out++] =
+                (struct na_feature){.hash = hash[n - 1],
+                                    .value = 1.0f,
+                                    .kind = (uint8_t)kind,
+                                    .field = (uint8_t)field,
+                                    .n = (uint16_t)n,
+                                    .start = starts[n - 1],
+                                    .end = (uint32_t)i,
+                                    .sentence = (uint32_t)g.sentence};
     }
     *n_out = out;
     return (long)words;
@@ -264,62 +250,38 @@ long na_features_hashes_tokens(struct na_hashbuf *hb, enum na_feature_kind kind,
                                unsigned max_n, size_t max_words)
 {
     const unsigned char *s = (const unsigned char *)text;
-    const uint64_t seed = (FNV_OFFSET ^ (uint64_t)kind) * FNV_PRIME;
-    uint64_t prefix1 = 0, prefix2 = 0;
-    size_t n_hist = 0, sentence = 0, words = 0, out = hb->n;
+    struct grams g = grams_start(kind);
+    size_t words = 0, out = hb->n;
 
     if (max_n > 3)
         max_n = 3;
     size_t most = n_tokens < max_words ? n_tokens : max_words;
-    if (hb->cap - hb->n < most * max_n + 8) {
-        size_t ncap = hb->n + most * max_n + 8;
-        if (ncap < hb->cap * 2)
-            ncap = hb->cap * 2;
-        uint32_t *p = realloc(hb->v, ncap * sizeof(*p));
-        if (p == NULL)
-            return -1;
-        hb->v = p;
-        hb->cap = ncap;
-    }
+    void *buf = hb->v;
+    int rc = reserve(&buf, &hb->cap, hb->n, most * max_n + 8, sizeof(*hb->v));
+    hb->v = buf;
+    if (rc < 0)
+        return -1;
     for (size_t t = 0; t < n_tokens && words < max_words; t++) {
         uint32_t start = tokens[t].start, end = tokens[t].end;
         /* A lone "s" right after an apostrophe is a possessive, which
          * skip_separator drops. (A longer token after one is a word.) */
-        if (end - start == 1 && (s[start] | 0x20) == 's' && start > 0 &&
-            (s[start - 1] == '\'' || (start >= 3 && s[start - 3] == 0xe2 &&
-                                      s[start - 2] == 0x80 && s[start - 1] == 0x99)))
+        if (end - start == 1 && (s[start] | 0x20) == 's' &&
+            ((start >= 1 && apostrophe_len(s, start - 1, start) == 1) ||
+             (start >= 3 && apostrophe_len(s, start - 3, start) == 3)))
             continue;
         uint64_t h = tokens[t].hash; /* the matcher's, for ASCII letters */
         if (h == 0) {
             h = FNV_OFFSET;
             for (uint32_t i = start; i < end; i++) {
-                unsigned char k = token_norm[s[i]];
+                unsigned char k = norm[s[i]];
                 if (k == 0)
                     return -2; /* '_': two words here, one token there */
-                h = (h ^ k) * FNV_PRIME;
+                /* the bytes of a multi-byte letter as they are */
+                h = (h ^ (k == NONASCII ? s[i] : k)) * FNV_PRIME;
             }
         }
-        size_t before = sentence;
-        while (sentence + 1 < n_spans && spans[sentence + 1].start <= start)
-            sentence++;
-        if (sentence != before)
-            n_hist = 0;
-        if (n_hist < 3)
-            n_hist++;
         words++;
-        uint64_t g[3];
-        g[0] = (seed ^ h) * FNV_PRIME;
-        g[1] = (prefix1 ^ h) * FNV_PRIME;
-        g[2] = (prefix2 ^ h) * FNV_PRIME;
-        prefix1 = g[0];
-        prefix2 = g[1];
-        unsigned top = n_hist < max_n ? (unsigned)n_hist : max_n;
-#pragma GCC unroll 3
-        for (unsigned n = 1; n <= 3; n++) {
-            if (n > top)
-                break;
-            hb->v[out++] = fold((g[n - 1] ^ n) * FNV_PRIME);
-        }
+        out += grams_word(&g, h, start, spans, n_spans, max_n, hb->v + out);
     }
     hb->n = out;
     return (long)words;

@@ -97,8 +97,6 @@ struct na_tagger {
     struct na_featbuf features; /* the article's, when have_features */
     bool have_features;
     struct na_hashbuf hashes; /* what the model weighs */
-    bool hashed;              /* hashes hold this article's, field by field */
-    long headline_words;      /* words of the headline that went into them */
     bool cut[2];              /* the phrase matcher cut this field */
     struct na_model_scratch model_scratch;
     double *sentence_score[2];
@@ -682,36 +680,21 @@ static long field_hashes(struct na_tagger *t, enum na_field field, const char *t
     return w;
 }
 
-/* The hashes the model weighs: taken from the features when they were
- * asked for, else computed alone, which costs a fraction (no offsets). */
-static int build_hashes(struct na_tagger *t, const char *headline, size_t headline_len,
-                        const char *body, size_t body_len)
+/* The hashes the model weighs, from the features when they were kept (the
+ * tagger hashes each field as it scans it otherwise). */
+static int hashes_of_features(struct na_tagger *t)
 {
     struct na_hashbuf *hb = &t->hashes;
-    long hw;
-
-    if (t->hashed)
-        return 0;
-    hb->n = 0;
-    if (t->have_features) {
-        if (hb->cap < t->features.n) {
-            uint32_t *p = realloc(hb->v, t->features.n * sizeof(*p));
-            if (p == NULL)
-                return -1;
-            hb->v = p;
-            hb->cap = t->features.n;
-        }
-        for (size_t i = 0; i < t->features.n; i++)
-            hb->v[i] = t->features.v[i].hash;
-        hb->n = t->features.n;
-        return 0;
+    if (hb->cap < t->features.n) {
+        uint32_t *p = realloc(hb->v, t->features.n * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        hb->v = p;
+        hb->cap = t->features.n;
     }
-    if ((hw = na_features_hashes(hb, NA_FEAT_NGRAM, headline, headline_len, t->fields[0].spans,
-                                 t->fields[0].n_spans, NA_MODEL_NGRAM, NA_MODEL_MAX_WORDS)) < 0 ||
-        na_features_hashes(hb, NA_FEAT_NGRAM, body, body_len, t->fields[1].spans,
-                           t->fields[1].n_spans, NA_MODEL_NGRAM,
-                           NA_MODEL_MAX_WORDS - (size_t)hw) < 0)
-        return -1;
+    for (size_t i = 0; i < t->features.n; i++)
+        hb->v[i] = t->features.v[i].hash;
+    hb->n = t->features.n;
     return 0;
 }
 
@@ -783,7 +766,7 @@ static int decide(struct na_tagger *t, const char *headline, size_t headline_len
                   const char *body, size_t body_len)
 {
     double d[NA_MAX_TAGS];
-    if (build_hashes(t, headline, headline_len, body, body_len) < 0 ||
+    if ((t->keep_features && hashes_of_features(t) < 0) ||
         na_model_decide(t->model, t->hashes.v, t->hashes.n, &t->model_scratch, d) < 0)
         return -1;
     t->res.model = t->model;
@@ -835,22 +818,19 @@ int na_tagger_tag(struct na_tagger *t, const char *headline, size_t headline_len
     /* The model's hashes of each field are taken as soon as it is scanned,
      * while the phrase matcher's tokens of it are at hand. */
     bool hash_now = t->model && !t->keep_features;
-    t->hashed = false;
+    long headline_words = 0;
     t->hashes.n = 0;
     t->cut[0] = t->cut[1] = false;
     if (scan(t, NA_FIELD_HEADLINE, headline, headline_len, err) < 0)
         return -1;
-    if (hash_now && (t->headline_words = field_hashes(t, NA_FIELD_HEADLINE, headline,
-                                                      headline_len, NA_MODEL_MAX_WORDS)) < 0)
+    if (hash_now && (headline_words = field_hashes(t, NA_FIELD_HEADLINE, headline,
+                                                   headline_len, NA_MODEL_MAX_WORDS)) < 0)
         return na_error_set(err, "out of memory");
     if (scan(t, NA_FIELD_BODY, body, body_len, err) < 0)
         return -1;
-    if (hash_now) {
-        if (field_hashes(t, NA_FIELD_BODY, body, body_len,
-                         NA_MODEL_MAX_WORDS - (size_t)t->headline_words) < 0)
-            return na_error_set(err, "out of memory");
-        t->hashed = true;
-    }
+    if (hash_now && field_hashes(t, NA_FIELD_BODY, body, body_len,
+                                 NA_MODEL_MAX_WORDS - (size_t)headline_words) < 0)
+        return na_error_set(err, "out of memory");
 
     /* Actors first: context rules depend on where they are. */
     size_t n_terms_total = 0;
